@@ -1,0 +1,143 @@
+//! The film: per-pixel sums of radiance estimates, and tone mapping to sRGB bytes.
+
+use glam::Vec3;
+use std::sync::OnceLock;
+
+/// Accumulated radiance for an image, one sum per pixel. Every pass adds one sample
+/// to every pixel, so one pass count serves the whole image.
+#[derive(Clone)]
+pub struct Film {
+    pub width: u32,
+    pub height: u32,
+    sums: Vec<Vec3>,
+    passes: u32,
+}
+
+impl Film {
+    pub fn new(width: u32, height: u32) -> Film {
+        Film {
+            width,
+            height,
+            sums: vec![Vec3::ZERO; (width * height) as usize],
+            passes: 0,
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.sums.fill(Vec3::ZERO);
+        self.passes = 0;
+    }
+
+    /// Samples per pixel accumulated so far.
+    pub fn samples_per_pixel(&self) -> u32 {
+        self.passes
+    }
+
+    /// Adds one pass (one sample per pixel, in row-major order).
+    pub fn add_pass(&mut self, pass: &[Vec3]) {
+        assert_eq!(
+            pass.len(),
+            self.sums.len(),
+            "a pass must cover the whole film"
+        );
+        for (s, p) in self.sums.iter_mut().zip(pass) {
+            *s += *p;
+        }
+        self.passes += 1;
+    }
+
+    /// The current estimate of the radiance of pixel (x, y).
+    pub fn pixel(&self, x: u32, y: u32) -> Vec3 {
+        self.sums[(y * self.width + x) as usize] / self.passes.max(1) as f32
+    }
+
+    /// The mean radiance over the image.
+    pub fn mean(&self) -> Vec3 {
+        let sum: glam::DVec3 = self.sums.iter().map(|s| s.as_dvec3()).sum();
+        (sum / (self.sums.len().max(1) as f64 * self.passes.max(1) as f64)).as_vec3()
+    }
+
+    /// Tone-maps into packed RGB bytes (`width * height * 3`).
+    pub fn write_rgb8(&self, exposure: f32, out: &mut [u8]) {
+        let scale = exposure / self.passes.max(1) as f32;
+        write_rgb8(&self.sums, scale, out);
+    }
+}
+
+const LUT_SIZE: usize = 4096;
+
+/// The sRGB transfer function sampled finely enough that the 8-bit result is exact
+/// to within one code value, so tone mapping costs a multiply and a lookup per channel.
+fn srgb_lut() -> &'static [u8; LUT_SIZE] {
+    static LUT: OnceLock<[u8; LUT_SIZE]> = OnceLock::new();
+    LUT.get_or_init(|| {
+        let mut lut = [0u8; LUT_SIZE];
+        for (i, v) in lut.iter_mut().enumerate() {
+            *v = (linear_to_srgb(i as f32 / (LUT_SIZE - 1) as f32) * 255.0 + 0.5) as u8;
+        }
+        lut
+    })
+}
+
+/// The sRGB opto-electronic transfer function on [0, 1].
+pub fn linear_to_srgb(v: f32) -> f32 {
+    if v <= 0.003_130_8 {
+        12.92 * v
+    } else {
+        1.055 * v.powf(1.0 / 2.4) - 0.055
+    }
+}
+
+/// Tone-maps radiance values (times `scale`) to sRGB bytes: exposure, clamp, sRGB curve.
+pub fn write_rgb8(radiance: &[Vec3], scale: f32, out: &mut [u8]) {
+    assert_eq!(
+        out.len(),
+        radiance.len() * 3,
+        "output must hold three bytes per pixel"
+    );
+    let lut = srgb_lut();
+    let max = (LUT_SIZE - 1) as f32;
+    for (px, l) in out.chunks_exact_mut(3).zip(radiance) {
+        let c = (*l * scale).clamp(Vec3::ZERO, Vec3::ONE) * max + Vec3::splat(0.5);
+        // NaN clamps to 0 via the `as` cast saturating semantics.
+        px[0] = lut[c.x as usize];
+        px[1] = lut[c.y as usize];
+        px[2] = lut[c.z as usize];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tone_mapping_of_known_values() {
+        let radiance = [
+            Vec3::ZERO,
+            Vec3::ONE,
+            Vec3::splat(0.5),
+            Vec3::new(10.0, -1.0, f32::NAN),
+        ];
+        let mut out = [0u8; 12];
+        write_rgb8(&radiance, 1.0, &mut out);
+        assert_eq!(&out[0..3], &[0, 0, 0]);
+        assert_eq!(&out[3..6], &[255, 255, 255]);
+        // sRGB(0.5) = 0.7354 -> 188.
+        assert!(
+            out[6..9].iter().all(|&v| (187..=188).contains(&v)),
+            "{:?}",
+            &out[6..9]
+        );
+        assert_eq!(&out[9..12], &[255, 0, 0]);
+    }
+
+    #[test]
+    fn film_averages_passes() {
+        let mut film = Film::new(2, 1);
+        film.add_pass(&[Vec3::ONE, Vec3::ZERO]);
+        film.add_pass(&[Vec3::ZERO, Vec3::ZERO]);
+        assert_eq!(film.samples_per_pixel(), 2);
+        assert_eq!(film.pixel(0, 0), Vec3::splat(0.5));
+        assert_eq!(film.mean(), Vec3::splat(0.25));
+    }
+}
