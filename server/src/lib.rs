@@ -1,1 +1,94 @@
+//! `streamtracer`: the server binary's library: configuration, the view (render and
+//! encode threads), viewer sessions over WebRTC, the control protocol and the HTTP
+//! routes.
+//!
+//! [`run`] is the whole server: it starts the [`view::View`] for the configured scene,
+//! serves the [`web`] client and the WHEP routes from the `signaling` crate, whose
+//! handler is [`session::Sessions`], and returns after the shutdown future resolves
+//! and every session has been told to end. `main` only parses [`Config`], binds and
+//! calls it; tests bind `127.0.0.1:0` and pass their own shutdown.
+//!
+//! Core algorithms live in `render-core` (rendering) and `encoder` (video); this crate
+//! only wires them to threads, sockets and clocks.
 
+pub mod config;
+mod keyframe;
+pub mod protocol;
+pub mod session;
+pub mod view;
+pub mod web;
+
+pub use config::Config;
+
+use render_core::Scene;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use view::{View, ViewSettings};
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("could not start the view: {0}")]
+    View(#[from] view::ViewError),
+    #[error("HTTP server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves `scene` on `listener` until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    scene: Scene,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let settings = ViewSettings {
+        width: config.width,
+        height: config.height,
+        fps: config.fps,
+        bitrate: config.bitrate,
+        keyframe_interval: config.keyframe_interval,
+        max_spp: config.max_spp,
+    };
+    // Starting the view compiles the scene and spawns threads: keep it off the runtime.
+    let view = Arc::new(
+        tokio::task::spawn_blocking(move || View::start(&scene, settings))
+            .await
+            .map_err(std::io::Error::other)??,
+    );
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let sessions = Arc::new(session::Sessions::new(
+        view.clone(),
+        config.media_ip(),
+        shutdown_rx,
+    ));
+    let app = web::router().merge(signaling::router(sessions.clone()));
+    tracing::info!(
+        "serving on http://{} ({}x{} at {} fps, {} kbit/s; WebRTC on {}; OpenH264 assembly: {})",
+        listener.local_addr()?,
+        config.width,
+        config.height,
+        config.fps,
+        config.bitrate / 1000,
+        config.media_ip(),
+        if encoder::ASSEMBLY {
+            "yes"
+        } else {
+            "no (install nasm and rebuild for ~3x faster encoding)"
+        }
+    );
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        let _ = shutdown_tx.send(true);
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(signal)
+        .await?;
+    sessions.end_all();
+    // Dropping the last handle to the view stops and joins its threads; do it off
+    // the async runtime.
+    let _ = tokio::task::spawn_blocking(move || drop(view)).await;
+    Ok(())
+}

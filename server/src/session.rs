@@ -1,0 +1,534 @@
+//! Viewer sessions: one WebRTC peer connection per viewer, created from a WHEP offer.
+//!
+//! [`Sessions`] implements the signaling crate's [`WhepHandler`]: an offer becomes a
+//! peer connection with one H.264 track fed from the view's shared encoder, and, if
+//! the offer carries one, the `control` data channel speaking [`crate::protocol`].
+//! A session lives until the viewer deletes it, its transport fails or closes, or
+//! the server shuts down; a failing session is logged and dropped, never the server.
+
+use crate::keyframe::{self, KeyframeRequestForwarder};
+use crate::protocol::{self, ClientMessage, ServerMessage, PROTOCOL_VERSION};
+use crate::view::{View, ViewEvent};
+use rtc::interceptor::{Registry, Slot};
+use rtc::media::Sample;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::{MediaEngine, MIME_TYPE_H264};
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
+    RtpCodecKind,
+};
+use signaling::{Answer, DeleteError, OfferError, WhepHandler};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::Track;
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
+    RTCPeerConnectionState,
+};
+use webrtc::rtp_transceiver::RtpSender;
+
+/// The H.264 flavour every browser decodes: constrained baseline, level 3.1,
+/// fragmentation units allowed.
+const H264_FMTP: &str = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
+const H264_PAYLOAD_TYPE: u8 = 102;
+
+/// How long ICE gathering may take before the answer is sent with what there is.
+const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a new session may take to connect before it is dropped.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A session's identifier: random, URL-safe, unguessable.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SessionId(pub String);
+
+impl SessionId {
+    fn random() -> SessionId {
+        SessionId(rtc::shared::util::math_rand_alpha_number(24))
+    }
+}
+
+struct Entry {
+    end: watch::Sender<bool>,
+}
+
+/// Every live session of the server.
+pub struct Sessions {
+    view: Arc<View>,
+    media_ip: IpAddr,
+    /// Shared with session tasks (weakly), which remove themselves when they end.
+    entries: Arc<Mutex<HashMap<SessionId, Entry>>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+fn codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_H264.to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: H264_FMTP.to_owned(),
+        rtcp_feedback: vec![],
+    }
+}
+
+/// Peer connection events, forwarded to the session's task.
+struct PeerEvents {
+    gathered: mpsc::Sender<()>,
+    state: watch::Sender<RTCPeerConnectionState>,
+    channels: mpsc::UnboundedSender<Arc<dyn DataChannel>>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for PeerEvents {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.gathered.try_send(());
+        }
+    }
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let _ = self.state.send(state);
+    }
+    async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
+        let _ = self.channels.send(channel);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether an SDP has a video media section that is not rejected (port 0).
+fn has_active_video(sdp: &str) -> bool {
+    sdp.lines()
+        .any(|l| l.starts_with("m=video ") && !l.starts_with("m=video 0 "))
+}
+
+impl Sessions {
+    pub fn new(view: Arc<View>, media_ip: IpAddr, shutdown: watch::Receiver<bool>) -> Sessions {
+        Sessions {
+            view,
+            media_ip,
+            entries: Arc::new(Mutex::new(HashMap::new())),
+            shutdown,
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        lock(&self.entries).len()
+    }
+
+    /// Ends every session (on server shutdown).
+    pub fn end_all(&self) {
+        for (_, e) in lock(&self.entries).drain() {
+            let _ = e.end.send(true);
+        }
+    }
+
+    async fn build_peer(
+        &self,
+        events: PeerEvents,
+    ) -> Result<
+        (
+            Arc<dyn PeerConnection>,
+            Arc<TrackLocalStaticSample>,
+            Arc<dyn RtpSender>,
+        ),
+        webrtc::error::Error,
+    > {
+        let mut media = MediaEngine::default();
+        media.register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: codec(),
+                payload_type: H264_PAYLOAD_TYPE,
+                ..Default::default()
+            },
+            RtpCodecKind::Video,
+        )?;
+        let registry = register_default_interceptors(Registry::new(), &mut media)?.with(
+            Slot::from(keyframe::SLOT),
+            KeyframeRequestForwarder::default(),
+        );
+        let runtime =
+            webrtc::runtime::default_runtime().ok_or(webrtc::error::Error::ErrConnectionClosed)?;
+        let pc: Arc<dyn PeerConnection> = Arc::new(
+            PeerConnectionBuilder::new()
+                .with_configuration(RTCConfigurationBuilder::new().build())
+                .with_media_engine(media)
+                .with_interceptor_registry(registry)
+                .with_handler(Arc::new(events) as Arc<dyn PeerConnectionEventHandler>)
+                .with_runtime(runtime)
+                .with_udp_addrs(vec![format!("{}:0", self.media_ip)])
+                .build()
+                .await?,
+        );
+        let ssrc = rand_ssrc();
+        let track = Arc::new(TrackLocalStaticSample::new(
+            Instant::now(),
+            MediaStreamTrack::new(
+                "streamtracer".to_owned(),
+                "video".to_owned(),
+                "streamtracer video".to_owned(),
+                RtpCodecKind::Video,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
+                    codec: codec(),
+                    ..Default::default()
+                }],
+            ),
+        )?);
+        let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
+        Ok((pc, track, sender))
+    }
+
+    async fn answer(&self, sdp: String) -> Result<(SessionId, String, Session), OfferError> {
+        let offer = RTCSessionDescription::offer(sdp.clone())
+            .map_err(|e| OfferError::BadOffer(format!("malformed SDP offer: {e}")))?;
+        if !has_active_video(&sdp) {
+            return Err(OfferError::BadOffer(
+                "the offer has no video section: add a receive-only video transceiver".into(),
+            ));
+        }
+        let (gathered_tx, mut gathered) = mpsc::channel(1);
+        let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
+        let (channels_tx, channels) = mpsc::unbounded_channel();
+        let events = PeerEvents {
+            gathered: gathered_tx,
+            state: state_tx,
+            channels: channels_tx,
+        };
+        let (pc, track, sender) = self.build_peer(events).await.map_err(|e| {
+            OfferError::Internal(format!("could not create a peer connection: {e}"))
+        })?;
+        let fail = |pc: Arc<dyn PeerConnection>, e: OfferError| async move {
+            let _ = pc.close().await;
+            Err(e)
+        };
+        if let Err(e) = pc.set_remote_description(offer).await {
+            return fail(
+                pc,
+                OfferError::BadOffer(format!("the offer cannot be used: {e}")),
+            )
+            .await;
+        }
+        let answer = match pc.create_answer(None).await {
+            Ok(a) => a,
+            Err(e) => {
+                return fail(
+                    pc,
+                    OfferError::BadOffer(format!("no answer is possible for this offer: {e}")),
+                )
+                .await
+            }
+        };
+        if let Err(e) = pc.set_local_description(answer).await {
+            return fail(
+                pc,
+                OfferError::Internal(format!("could not apply the answer: {e}")),
+            )
+            .await;
+        }
+        // Non-trickle: the answer must carry every candidate.
+        let _ = tokio::time::timeout(GATHER_TIMEOUT, gathered.recv()).await;
+        let Some(local) = pc.local_description().await else {
+            return fail(
+                pc,
+                OfferError::Internal("no local description after answering".into()),
+            )
+            .await;
+        };
+        let payload_type = match sender.get_parameters().await.map(|p| p.rtp_parameters.codecs.first().map(|c| c.payload_type)) {
+            Ok(Some(pt)) if has_active_video(&local.sdp) => pt,
+            _ => {
+                return fail(
+                    pc,
+                    OfferError::BadOffer(
+                        "the offer has no usable H.264 codec (constrained baseline, packetization-mode 1)".into(),
+                    ),
+                )
+                .await
+            }
+        };
+        let id = SessionId::random();
+        Ok((
+            id,
+            local.sdp,
+            Session {
+                pc,
+                track,
+                payload_type,
+                state,
+                channels,
+            },
+        ))
+    }
+}
+
+fn rand_ssrc() -> u32 {
+    let s = rtc::shared::util::math_rand_alpha_number(8);
+    s.bytes()
+        .fold(2166136261u32, |h, b| (h ^ b as u32).wrapping_mul(16777619))
+}
+
+/// The parts of one viewer's session that its task drives.
+struct Session {
+    pc: Arc<dyn PeerConnection>,
+    track: Arc<TrackLocalStaticSample>,
+    payload_type: u8,
+    state: watch::Receiver<RTCPeerConnectionState>,
+    channels: mpsc::UnboundedReceiver<Arc<dyn DataChannel>>,
+}
+
+impl WhepHandler for Sessions {
+    async fn offer(&self, sdp: String) -> Result<Answer, OfferError> {
+        if *self.shutdown.borrow() {
+            return Err(OfferError::Unavailable(
+                "the server is shutting down".into(),
+            ));
+        }
+        let (id, answer_sdp, session) = self.answer(sdp).await?;
+        let (end_tx, end) = watch::channel(false);
+        lock(&self.entries).insert(id.clone(), Entry { end: end_tx });
+        tracing::info!(session = %id.0, "session created");
+        let view = self.view.clone();
+        let shutdown = self.shutdown.clone();
+        let this_id = id.clone();
+        let entries = Arc::downgrade(&self.entries);
+        tokio::spawn(async move {
+            run_session(&this_id, session, view, end, shutdown).await;
+            if let Some(entries) = entries.upgrade() {
+                lock(&entries).remove(&this_id);
+            }
+            tracing::info!(session = %this_id.0, "session ended");
+        });
+        Ok(Answer {
+            session_id: id.0,
+            sdp: answer_sdp,
+        })
+    }
+
+    async fn delete(&self, session_id: &str) -> Result<(), DeleteError> {
+        match lock(&self.entries).remove(&SessionId(session_id.to_owned())) {
+            Some(e) => {
+                let _ = e.end.send(true);
+                Ok(())
+            }
+            None => Err(DeleteError::NotFound(session_id.to_owned())),
+        }
+    }
+}
+
+async fn run_session(
+    id: &SessionId,
+    session: Session,
+    view: Arc<View>,
+    mut end: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let Session {
+        pc,
+        track,
+        payload_type,
+        mut state,
+        mut channels,
+    } = session;
+    let ended = async {
+        tokio::select! {
+            _ = end.wait_for(|e| *e) => {},
+            _ = shutdown.wait_for(|s| *s) => {},
+        }
+    };
+    tokio::pin!(ended);
+
+    // Keyframe requests from the viewer's decoder.
+    let rtcp = {
+        let track = track.clone();
+        let view = view.clone();
+        tokio::spawn(async move {
+            while let Some(event) = track.poll().await {
+                if let TrackLocalEvent::OnRtcpPacket(packets) = event {
+                    if keyframe::asks_for_keyframe(&packets) {
+                        view.request_keyframe();
+                    }
+                }
+            }
+        })
+    };
+    // Control channels the viewer opens.
+    let control = {
+        let view = view.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            while let Some(channel) = channels.recv().await {
+                tokio::spawn(run_control(id.clone(), channel, view.clone()));
+            }
+        })
+    };
+
+    let connected = async {
+        let r = state
+            .wait_for(|s| {
+                matches!(
+                    s,
+                    RTCPeerConnectionState::Connected
+                        | RTCPeerConnectionState::Failed
+                        | RTCPeerConnectionState::Closed
+                )
+            })
+            .await;
+        matches!(r.as_deref(), Ok(RTCPeerConnectionState::Connected))
+    };
+    let ok = tokio::select! {
+        c = tokio::time::timeout(CONNECT_TIMEOUT, connected) => matches!(c, Ok(true)),
+        _ = &mut ended => false,
+    };
+    if ok {
+        tracing::info!(session = %id.0, "connected");
+        stream(id, &track, payload_type, &view, &mut state, &mut ended).await;
+    } else {
+        tracing::info!(session = %id.0, "never connected");
+    }
+    rtcp.abort();
+    control.abort();
+    let _ = pc.close().await;
+}
+
+/// Sends the view's encoded frames on the track until the session ends.
+async fn stream(
+    id: &SessionId,
+    track: &TrackLocalStaticSample,
+    payload_type: u8,
+    view: &View,
+    state: &mut watch::Receiver<RTCPeerConnectionState>,
+    ended: &mut (impl std::future::Future<Output = ()> + Unpin),
+) {
+    let Some(&ssrc) = track.ssrcs().await.first() else {
+        return;
+    };
+    let mut frames = view.subscribe();
+    view.request_keyframe();
+    // A decoder can only start at a keyframe; until one is sent, deltas are useless.
+    let mut need_keyframe = true;
+    let failed = |s: &RTCPeerConnectionState| {
+        matches!(
+            s,
+            RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
+        )
+    };
+    loop {
+        let frame = tokio::select! {
+            f = frames.recv() => f,
+            _ = state.wait_for(failed) => {
+                tracing::info!(session = %id.0, "transport closed");
+                return;
+            }
+            _ = &mut *ended => return,
+        };
+        let frame = match frame {
+            Ok(f) => f,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                tracing::debug!(session = %id.0, skipped = n, "viewer fell behind; waiting for a keyframe");
+                need_keyframe = true;
+                view.request_keyframe();
+                continue;
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        if need_keyframe && !frame.keyframe {
+            continue;
+        }
+        need_keyframe = false;
+        let sample = Sample {
+            data: frame.data.clone(),
+            duration: frame.duration,
+            ..Sample::new(frame.produced)
+        };
+        if let Err(e) = track
+            .sample_writer(ssrc, payload_type)
+            .write_sample(&sample)
+            .await
+        {
+            tracing::debug!(session = %id.0, "write failed: {e}");
+        }
+    }
+}
+
+/// Speaks the control protocol on one data channel.
+async fn run_control(id: SessionId, channel: Arc<dyn DataChannel>, view: Arc<View>) {
+    let label = channel.label().await.unwrap_or_default();
+    if label != "control" {
+        tracing::debug!(session = %id.0, %label, "ignoring data channel");
+        return;
+    }
+    let mut events = view.events();
+    let send = |m: ServerMessage| {
+        let channel = channel.clone();
+        async move {
+            if let Err(e) = channel.send_text(&m.to_json()).await {
+                tracing::debug!("control send failed: {e}");
+            }
+        }
+    };
+    loop {
+        tokio::select! {
+            event = channel.poll() => match event {
+                Some(DataChannelEvent::OnOpen) => {
+                    let (camera, revision) = view.camera();
+                    let s = view.settings();
+                    send(ServerMessage::Hello {
+                        protocol: PROTOCOL_VERSION,
+                        session: id.0.clone(),
+                        revision,
+                        camera,
+                        width: s.width,
+                        height: s.height,
+                    })
+                    .await;
+                }
+                Some(DataChannelEvent::OnMessage(msg)) => {
+                    let reply = if !msg.is_string {
+                        protocol::binary_message_error().into_message()
+                    } else {
+                        match std::str::from_utf8(&msg.data).map(protocol::parse) {
+                            Err(_) => protocol::ProtocolError {
+                                id: None,
+                                code: protocol::ErrorCode::InvalidJson,
+                                message: "message is not valid UTF-8".into(),
+                            }
+                            .into_message(),
+                            Ok(Err(e)) => e.into_message(),
+                            Ok(Ok(ClientMessage::Camera { id: req_id, camera })) => {
+                                let revision = view.set_camera(camera);
+                                ServerMessage::Ack { id: req_id, revision }
+                            }
+                        }
+                    };
+                    send(reply).await;
+                }
+                Some(DataChannelEvent::OnClose) | None => return,
+                Some(_) => {}
+            },
+            event = events.recv() => match event {
+                Ok(ViewEvent::CameraChanged { revision, camera }) => {
+                    send(ServerMessage::CameraChanged { revision, camera }).await;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    // Only the latest camera matters; send it.
+                    let (camera, revision) = view.camera();
+                    send(ServerMessage::CameraChanged { revision, camera }).await;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+        }
+    }
+}

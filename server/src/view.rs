@@ -1,0 +1,422 @@
+//! A view: a camera over the scene, its render thread and its encoder thread.
+//!
+//! The render thread refines the picture progressively and publishes each finished
+//! pass as the view's latest frame. The encoder thread wakes at the configured frame
+//! rate, converts the latest frame (only when it changed) and encodes it once; the
+//! access unit is broadcast to every viewer's session, which sends it on its own
+//! track. Nothing is encoded while no session is subscribed.
+//!
+//! A camera change bumps the revision and a generation counter; the render thread
+//! polls the counter while rendering, so a pass of a stale camera is abandoned within
+//! a few rows and the next picture is a preview of the new camera.
+
+use crate::protocol::Revision;
+use bytes::Bytes;
+use encoder::{rgb_to_i420, AccessUnit, EncoderSettings, H264Encoder, I420Frame};
+use render_core::{Camera, Renderer, Scene};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+/// A picture the render thread finished.
+pub struct RenderedFrame {
+    /// Packed RGB, `width * height * 3` bytes.
+    pub rgb: Vec<u8>,
+    pub revision: Revision,
+    pub samples_per_pixel: u32,
+    /// Distinguishes frames so the encoder converts each only once.
+    pub serial: u64,
+}
+
+/// One encoded frame, shared by every viewer of the view.
+#[derive(Debug)]
+pub struct EncodedFrame {
+    pub data: Bytes,
+    pub keyframe: bool,
+    pub revision: Revision,
+    /// When the encoder produced it.
+    pub produced: Instant,
+    pub duration: Duration,
+}
+
+/// Messages the view sends to every session.
+#[derive(Clone, Debug)]
+pub enum ViewEvent {
+    CameraChanged { revision: Revision, camera: Camera },
+}
+
+/// Counters for metrics and benchmarks.
+#[derive(Default, Debug)]
+pub struct ViewStats {
+    pub frames_encoded: AtomicU64,
+    pub keyframes_encoded: AtomicU64,
+    /// Total encode time (conversion included) in microseconds.
+    pub encode_micros: AtomicU64,
+    pub passes_rendered: AtomicU64,
+    pub samples_rendered: AtomicU64,
+    pub rays_traced: AtomicU64,
+    pub render_micros: AtomicU64,
+}
+
+struct Control {
+    camera: Camera,
+    revision: Revision,
+    /// Bumped on every change; the render thread compares it to what it rendered.
+    generation: u64,
+}
+
+struct Shared {
+    control: Mutex<Control>,
+    changed: Condvar,
+    generation: AtomicU64,
+    latest: Mutex<Option<Arc<RenderedFrame>>>,
+    keyframe_requested: AtomicBool,
+    shutdown: AtomicBool,
+    frames: broadcast::Sender<Arc<EncodedFrame>>,
+    events: broadcast::Sender<ViewEvent>,
+    stats: ViewStats,
+}
+
+/// Settings of a view.
+#[derive(Clone, Copy, Debug)]
+pub struct ViewSettings {
+    pub width: u32,
+    pub height: u32,
+    pub fps: f32,
+    pub bitrate: u32,
+    pub keyframe_interval: u32,
+    pub max_spp: u32,
+}
+
+/// Why a view could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error("renderer: {0}")]
+    Render(#[from] render_core::RendererError),
+    #[error("encoder: {0}")]
+    Encoder(#[from] encoder::EncoderError),
+    #[error("could not start a thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// A running view. Dropping it stops its threads.
+pub struct View {
+    shared: Arc<Shared>,
+    settings: ViewSettings,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl View {
+    pub fn start(scene: &Scene, settings: ViewSettings) -> Result<View, ViewError> {
+        let renderer = Renderer::new(scene, settings.width, settings.height)?;
+        let encoder = H264Encoder::new(EncoderSettings {
+            width: settings.width,
+            height: settings.height,
+            fps: settings.fps,
+            bitrate: settings.bitrate,
+            keyframe_interval: settings.keyframe_interval,
+        })?;
+        // A few frames of slack: a viewer that falls further behind skips to the next
+        // keyframe instead of holding frames the others have long sent.
+        let (frames, _) = broadcast::channel(8);
+        let (events, _) = broadcast::channel(64);
+        let shared = Arc::new(Shared {
+            control: Mutex::new(Control {
+                camera: scene.camera,
+                revision: Revision(1),
+                generation: 0,
+            }),
+            changed: Condvar::new(),
+            generation: AtomicU64::new(0),
+            latest: Mutex::new(None),
+            keyframe_requested: AtomicBool::new(true),
+            shutdown: AtomicBool::new(false),
+            frames,
+            events,
+            stats: ViewStats::default(),
+        });
+        let render = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("render".into())
+                .spawn(move || render_loop(&shared, renderer, settings.max_spp))?
+        };
+        let encode = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("encode".into())
+                .spawn(move || encode_loop(&shared, encoder, settings.fps))?
+        };
+        Ok(View {
+            shared,
+            settings,
+            threads: vec![render, encode],
+        })
+    }
+
+    pub fn settings(&self) -> ViewSettings {
+        self.settings
+    }
+
+    pub fn stats(&self) -> &ViewStats {
+        &self.shared.stats
+    }
+
+    /// The current camera and the revision it belongs to.
+    pub fn camera(&self) -> (Camera, Revision) {
+        let c = lock(&self.shared.control);
+        (c.camera, c.revision)
+    }
+
+    /// Moves the camera (already validated) and returns the new revision. Every
+    /// session hears of it through [`View::events`].
+    pub fn set_camera(&self, camera: Camera) -> Revision {
+        let revision = {
+            let mut c = lock(&self.shared.control);
+            c.camera = camera;
+            c.revision = Revision(c.revision.0 + 1);
+            c.generation += 1;
+            self.shared
+                .generation
+                .store(c.generation, Ordering::Release);
+            c.revision
+        };
+        self.shared.changed.notify_all();
+        let _ = self
+            .shared
+            .events
+            .send(ViewEvent::CameraChanged { revision, camera });
+        revision
+    }
+
+    /// Encoded frames from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<EncodedFrame>> {
+        self.shared.frames.subscribe()
+    }
+
+    pub fn events(&self) -> broadcast::Receiver<ViewEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Makes the next encoded frame a keyframe. Many requests before the next frame
+    /// cost one keyframe.
+    pub fn request_keyframe(&self) {
+        self.shared
+            .keyframe_requested
+            .store(true, Ordering::Release);
+    }
+
+    /// The latest rendered picture, if any.
+    pub fn latest_frame(&self) -> Option<Arc<RenderedFrame>> {
+        lock(&self.shared.latest).clone()
+    }
+}
+
+impl Drop for View {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::Release);
+        self.shared.changed.notify_all();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Locks a mutex, recovering the data if a thread panicked while holding it: the
+/// state guarded here stays consistent between statements.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn render_loop(shared: &Shared, mut renderer: Renderer, max_spp: u32) {
+    let mut rendered_generation = u64::MAX;
+    let mut revision = Revision(0);
+    let mut serial = 0u64;
+    loop {
+        {
+            let mut c = lock(&shared.control);
+            loop {
+                if shared.shutdown.load(Ordering::Acquire) {
+                    return;
+                }
+                if c.generation != rendered_generation {
+                    // The camera was validated where it came in; a failure here would be a bug.
+                    if let Err(e) = renderer.set_camera(c.camera) {
+                        tracing::error!("rejected camera reached the renderer: {e}");
+                    }
+                    rendered_generation = c.generation;
+                    revision = c.revision;
+                    break;
+                }
+                if renderer.samples_per_pixel() < max_spp {
+                    break;
+                }
+                // Converged: sleep until something changes.
+                c = shared.changed.wait(c).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+        let generation = rendered_generation;
+        let stale = || {
+            shared.generation.load(Ordering::Acquire) != generation
+                || shared.shutdown.load(Ordering::Relaxed)
+        };
+        let Some(report) = renderer.render_next(&stale) else {
+            continue;
+        };
+        let s = &shared.stats;
+        s.passes_rendered.fetch_add(1, Ordering::Relaxed);
+        s.samples_rendered
+            .fetch_add(report.samples, Ordering::Relaxed);
+        s.rays_traced.fetch_add(report.rays, Ordering::Relaxed);
+        s.render_micros
+            .fetch_add(report.duration.as_micros() as u64, Ordering::Relaxed);
+        let mut rgb = vec![0u8; (renderer.width() * renderer.height() * 3) as usize];
+        renderer.write_rgb8(&mut rgb);
+        serial += 1;
+        let frame = RenderedFrame {
+            rgb,
+            revision,
+            samples_per_pixel: report.samples_per_pixel,
+            serial,
+        };
+        *lock(&shared.latest) = Some(Arc::new(frame));
+    }
+}
+
+fn encode_loop(shared: &Shared, mut encoder: H264Encoder, fps: f32) {
+    let period = Duration::from_secs_f64(1.0 / fps as f64);
+    let settings = encoder.settings();
+    let mut i420 = I420Frame::new(settings.width as usize, settings.height as usize);
+    let mut converted_serial = None;
+    let mut next = Instant::now();
+    loop {
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        }
+        // Ticks are on a fixed grid; after a stall, start a new grid rather than burst.
+        next += period;
+        if Instant::now() > next + period {
+            next = Instant::now() + period;
+        }
+        if shared.shutdown.load(Ordering::Acquire) {
+            return;
+        }
+        if shared.frames.receiver_count() == 0 {
+            // Nobody is watching: the next viewer gets a keyframe to start from.
+            shared.keyframe_requested.store(true, Ordering::Release);
+            continue;
+        }
+        let Some(frame) = lock(&shared.latest).clone() else {
+            continue;
+        };
+        let start = Instant::now();
+        if converted_serial != Some(frame.serial) {
+            rgb_to_i420(&frame.rgb, &mut i420);
+            converted_serial = Some(frame.serial);
+        }
+        if shared.keyframe_requested.swap(false, Ordering::AcqRel) {
+            encoder.request_keyframe();
+        }
+        let AccessUnit { data, keyframe } = match encoder.encode(&i420) {
+            Ok(au) => au,
+            Err(e) => {
+                tracing::error!("encoding failed: {e}");
+                shared.keyframe_requested.store(true, Ordering::Release);
+                continue;
+            }
+        };
+        let s = &shared.stats;
+        s.frames_encoded.fetch_add(1, Ordering::Relaxed);
+        s.keyframes_encoded
+            .fetch_add(keyframe as u64, Ordering::Relaxed);
+        s.encode_micros
+            .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+        let _ = shared.frames.send(Arc::new(EncodedFrame {
+            data: Bytes::from(data),
+            keyframe,
+            revision: frame.revision,
+            produced: Instant::now(),
+            duration: period,
+        }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use encoder::H264Decoder;
+
+    fn settings() -> ViewSettings {
+        ViewSettings {
+            width: 64,
+            height: 48,
+            fps: 60.0,
+            bitrate: 500_000,
+            keyframe_interval: 0,
+            max_spp: 4,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn subscriber_gets_a_keyframe_first_and_decodable_frames_of_the_view() {
+        let view = View::start(&Scene::cornell_box(), settings()).unwrap();
+        let mut rx = view.subscribe();
+        let mut decoder = H264Decoder::new().unwrap();
+        let first = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            first.keyframe,
+            "a new subscriber must start from a keyframe"
+        );
+        let mut decoded = decoder.decode(&first.data).unwrap();
+        for _ in 0..5 {
+            let f = rx.recv().await.unwrap();
+            assert!(!f.keyframe);
+            decoded = decoder.decode(&f.data).unwrap().or(decoded);
+        }
+        let d = decoded.expect("decoded a picture");
+        assert_eq!((d.width, d.height), (64, 48));
+        // The Cornell box's walls make the left of the picture redder than the right.
+        let (mut left_red, mut right_red) = (0u64, 0u64);
+        for y in 10..38 {
+            left_red += d.rgb[(y * 64 + 8) * 3] as u64;
+            right_red += d.rgb[(y * 64 + 56) * 3] as u64;
+        }
+        assert!(
+            left_red > right_red * 2,
+            "left {left_red} right {right_red}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn camera_change_bumps_revision_notifies_and_reaches_frames() {
+        let view = View::start(&Scene::cornell_box(), settings()).unwrap();
+        let mut events = view.events();
+        let mut rx = view.subscribe();
+        let (cam, rev) = view.camera();
+        let moved = Camera {
+            eye: cam.eye + glam::Vec3::new(1.0, 0.0, 0.0),
+            ..cam
+        };
+        let new_rev = view.set_camera(moved);
+        assert_eq!(new_rev, Revision(rev.0 + 1));
+        let ViewEvent::CameraChanged { revision, camera } = events.recv().await.unwrap();
+        assert_eq!((revision, camera), (new_rev, moved));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let f = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .unwrap()
+                .unwrap();
+            if f.revision == new_rev {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no frame of the new revision");
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! A WHEP viewer for tests: a real WebRTC peer that decodes the video it receives.
+
+use anyhow::{anyhow, bail, Context};
+use bytes::Bytes;
+use encoder::{DecodedFrame, H264Decoder};
+use rtc::interceptor::Registry;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::{MediaEngine, MIME_TYPE_H264};
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::rtp::codec::h264::H264Packet;
+use rtc::rtp::packetizer::Depacketizer;
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
+    RTCPeerConnectionState,
+};
+
+/// A decoded picture and when it was decoded.
+#[derive(Clone, Debug)]
+pub struct Frame {
+    pub picture: DecodedFrame,
+    pub received: Instant,
+    pub keyframe: bool,
+}
+
+struct Events {
+    gathered: mpsc::Sender<()>,
+    state: mpsc::UnboundedSender<RTCPeerConnectionState>,
+    frames: mpsc::UnboundedSender<Frame>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Events {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.gathered.try_send(());
+        }
+    }
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let _ = self.state.send(state);
+    }
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let frames = self.frames.clone();
+        tokio::spawn(receive_video(track, frames));
+    }
+}
+
+/// Reassembles access units from RTP (an access unit ends at the marker bit) and
+/// decodes them on a blocking thread.
+async fn receive_video(track: Arc<dyn TrackRemote>, frames: mpsc::UnboundedSender<Frame>) {
+    let (au_tx, mut au_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let decoder = tokio::task::spawn_blocking(move || {
+        let Ok(mut decoder) = H264Decoder::new() else {
+            return;
+        };
+        while let Some(au) = au_rx.blocking_recv() {
+            // An IDR slice has NAL type 5; SPS (7) precedes it in a keyframe.
+            let keyframe = au
+                .windows(5)
+                .any(|w| w[..4] == [0, 0, 0, 1] && (w[4] & 0x1f) == 7);
+            if let Ok(Some(picture)) = decoder.decode(&au) {
+                if frames
+                    .send(Frame {
+                        picture,
+                        received: Instant::now(),
+                        keyframe,
+                    })
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
+    let mut depacketizer = H264Packet::default();
+    let mut au = Vec::new();
+    let mut last_seq: Option<u16> = None;
+    let mut broken = false;
+    while let Some(event) = track.poll().await {
+        match event {
+            TrackRemoteEvent::OnRtpPacket(packet) => {
+                let seq = packet.header.sequence_number;
+                if last_seq.is_some_and(|l| l.wrapping_add(1) != seq) {
+                    // A gap: the current access unit is incomplete.
+                    broken = true;
+                }
+                last_seq = Some(seq);
+                match depacketizer.depacketize(&Bytes::from(packet.payload.to_vec())) {
+                    Ok(nals) => au.extend_from_slice(&nals),
+                    Err(_) => broken = true,
+                }
+                if packet.header.marker {
+                    if !broken && !au.is_empty() && au_tx.send(std::mem::take(&mut au)).is_err() {
+                        break;
+                    }
+                    au.clear();
+                    broken = false;
+                }
+            }
+            TrackRemoteEvent::OnEnded | TrackRemoteEvent::OnError => break,
+            _ => {}
+        }
+    }
+    drop(au_tx);
+    let _ = decoder.await;
+}
+
+/// A connected viewer.
+pub struct Viewer {
+    pub pc: Arc<dyn PeerConnection>,
+    pub control: Arc<dyn DataChannel>,
+    /// The session resource from the `Location` header.
+    pub location: String,
+    pub frames: mpsc::UnboundedReceiver<Frame>,
+    pub messages: mpsc::UnboundedReceiver<Value>,
+    pub states: mpsc::UnboundedReceiver<RTCPeerConnectionState>,
+    base: String,
+    next_id: u64,
+}
+
+fn h264() -> RTCRtpCodecParameters {
+    RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec {
+            mime_type: MIME_TYPE_H264.to_owned(),
+            clock_rate: 90_000,
+            channels: 0,
+            sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+                .to_owned(),
+            rtcp_feedback: vec![],
+        },
+        payload_type: 102,
+        ..Default::default()
+    }
+}
+
+impl Viewer {
+    /// Connects to the server at `base` (e.g. `http://127.0.0.1:1234`) through `POST /whep`.
+    pub async fn connect(base: &str) -> anyhow::Result<Viewer> {
+        let mut media = MediaEngine::default();
+        media.register_codec(h264(), RtpCodecKind::Video)?;
+        let registry = register_default_interceptors(Registry::new(), &mut media)?;
+        let (gathered_tx, mut gathered) = mpsc::channel(1);
+        let (state_tx, states) = mpsc::unbounded_channel();
+        let (frames_tx, frames) = mpsc::unbounded_channel();
+        let events = Events {
+            gathered: gathered_tx,
+            state: state_tx,
+            frames: frames_tx,
+        };
+        let runtime =
+            webrtc::runtime::default_runtime().ok_or_else(|| anyhow!("no async runtime"))?;
+        let pc: Arc<dyn PeerConnection> = Arc::new(
+            PeerConnectionBuilder::new()
+                .with_configuration(RTCConfigurationBuilder::new().build())
+                .with_media_engine(media)
+                .with_interceptor_registry(registry)
+                .with_handler(Arc::new(events) as Arc<dyn PeerConnectionEventHandler>)
+                .with_runtime(runtime)
+                .with_udp_addrs(vec!["127.0.0.1:0"])
+                .build()
+                .await?,
+        );
+        pc.add_transceiver_from_kind(
+            RtpCodecKind::Video,
+            Some(RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Recvonly,
+                ..Default::default()
+            }),
+        )
+        .await?;
+        let control = pc.create_data_channel("control", None).await?;
+        let (msg_tx, messages) = mpsc::unbounded_channel();
+        {
+            let control = control.clone();
+            tokio::spawn(async move {
+                while let Some(event) = control.poll().await {
+                    match event {
+                        DataChannelEvent::OnMessage(m) => {
+                            let v = serde_json::from_slice(&m.data).unwrap_or(Value::Null);
+                            if msg_tx.send(v).is_err() {
+                                return;
+                            }
+                        }
+                        DataChannelEvent::OnClose => return,
+                        _ => {}
+                    }
+                }
+            });
+        }
+        let offer = pc.create_offer(None).await?;
+        pc.set_local_description(offer).await?;
+        tokio::time::timeout(Duration::from_secs(5), gathered.recv())
+            .await
+            .context("ICE gathering timed out")?;
+        let local = pc
+            .local_description()
+            .await
+            .ok_or_else(|| anyhow!("no local description"))?;
+        let response = reqwest::Client::new()
+            .post(format!("{base}/whep"))
+            .header("content-type", "application/sdp")
+            .body(local.sdp)
+            .send()
+            .await?;
+        let status = response.status();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.text().await?;
+        if status != reqwest::StatusCode::CREATED {
+            bail!("POST /whep answered {status}: {body}");
+        }
+        let location = location.ok_or_else(|| anyhow!("201 without Location"))?;
+        pc.set_remote_description(RTCSessionDescription::answer(body)?)
+            .await?;
+        Ok(Viewer {
+            pc,
+            control,
+            location,
+            frames,
+            messages,
+            states,
+            base: base.to_owned(),
+            next_id: 1,
+        })
+    }
+
+    /// Waits for the next decoded frame.
+    pub async fn next_frame(&mut self, timeout: Duration) -> anyhow::Result<Frame> {
+        tokio::time::timeout(timeout, self.frames.recv())
+            .await
+            .context("no decoded frame in time")?
+            .ok_or_else(|| anyhow!("video ended"))
+    }
+
+    /// Waits for a control message of the given type, skipping others.
+    pub async fn next_message(&mut self, kind: &str, timeout: Duration) -> anyhow::Result<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let m = tokio::time::timeout_at(deadline, self.messages.recv())
+                .await
+                .with_context(|| format!("no {kind:?} message in time"))?
+                .ok_or_else(|| anyhow!("control channel closed"))?;
+            if m["type"] == kind {
+                return Ok(m);
+            }
+        }
+    }
+
+    /// Sends raw text on the control channel.
+    pub async fn send_text(&self, text: &str) -> anyhow::Result<()> {
+        self.control.send_text(text).await?;
+        Ok(())
+    }
+
+    /// Sends a `camera` message and returns its id.
+    pub async fn send_camera(&mut self, camera: &render_core::Camera) -> anyhow::Result<u64> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let msg = serde_json::json!({
+            "type": "camera", "id": id,
+            "eye": camera.eye.to_array(), "target": camera.target.to_array(),
+            "up": camera.up.to_array(), "fov": camera.fov,
+        });
+        self.send_text(&msg.to_string()).await?;
+        Ok(id)
+    }
+
+    /// Ends the session with `DELETE` and closes the peer connection.
+    pub async fn close(self) -> anyhow::Result<()> {
+        let status = reqwest::Client::new()
+            .delete(format!("{}{}", self.base, self.location))
+            .send()
+            .await?
+            .status();
+        self.pc.close().await?;
+        if !status.is_success() {
+            bail!("DELETE answered {status}");
+        }
+        Ok(())
+    }
+}

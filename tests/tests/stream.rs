@@ -1,0 +1,211 @@
+//! End to end over real WebRTC: a viewer connects with WHEP, receives H.264 over RTP,
+//! decodes it, and checks the picture against the renderer's own image of the scene.
+
+use glam::Vec3;
+use render_core::Camera;
+use std::time::Duration;
+use streamtracer_tests::client::Viewer;
+use streamtracer_tests::{downsample, mean_abs_diff, reference_render, TestServer};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Waits until the stream shows a refined picture (the previews are blurry).
+async fn settled_frame(viewer: &mut Viewer, frames: usize) -> anyhow::Result<Vec<u8>> {
+    let mut last = None;
+    for _ in 0..frames {
+        last = Some(viewer.next_frame(WAIT).await?.picture.rgb);
+    }
+    Ok(last.expect("at least one frame"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewer_sees_the_scene_and_a_camera_message_changes_it() -> anyhow::Result<()> {
+    let server = TestServer::start(
+        TestServer::small_config(),
+        render_core::Scene::cornell_box(),
+    )
+    .await?;
+    let (w, h) = (server.config.width as usize, server.config.height as usize);
+
+    // The renderer's own images of the scene from the server's camera and from a
+    // moved camera, rendered off the async runtime before any video flows.
+    let camera = server.scene.camera;
+    let moved = Camera {
+        eye: Vec3::new(1.6, 1.5, 3.0),
+        target: Vec3::new(0.0, 0.8, 0.0),
+        ..camera
+    };
+    let (scene, mut other_scene) = (server.scene.clone(), server.scene.clone());
+    other_scene.camera = moved;
+    let (reference, other_reference) = tokio::task::spawn_blocking(move || {
+        (
+            reference_render(&scene, w as u32, h as u32, 16),
+            reference_render(&other_scene, w as u32, h as u32, 16),
+        )
+    })
+    .await?;
+    let blur = |rgb: &[u8]| downsample(rgb, w, h, 8);
+
+    let mut viewer = Viewer::connect(&server.url("")).await?;
+    let hello = viewer.next_message("hello", WAIT).await?;
+    assert_eq!(hello["protocol"], 1);
+    assert_eq!(hello["width"], w);
+    assert!(!hello["session"].as_str().unwrap_or("").is_empty());
+    assert!(viewer
+        .location
+        .ends_with(hello["session"].as_str().unwrap()));
+
+    let first = viewer.next_frame(WAIT).await?;
+    assert!(
+        first.keyframe,
+        "the first frame a viewer decodes must be a keyframe"
+    );
+    assert_eq!((first.picture.width, first.picture.height), (w, h));
+
+    // After a second of streaming the picture has refined; compare it, blurred to
+    // ignore noise, with the renderer's own image of the same scene.
+    let got = settled_frame(&mut viewer, 30).await?;
+    let diff_same = mean_abs_diff(&blur(&got), &blur(&reference));
+    assert!(
+        diff_same < 12.0,
+        "streamed picture differs from the scene by {diff_same:.1} code values"
+    );
+    // The same comparison against the moved camera must fail: the check tells views apart.
+    let diff_other = mean_abs_diff(&blur(&got), &blur(&other_reference));
+    assert!(
+        diff_other > diff_same * 2.0,
+        "the moved view should look different: {diff_other:.1} vs {diff_same:.1}"
+    );
+
+    // Move the camera: acknowledged with a newer revision, and the picture follows.
+    let id = viewer.send_camera(&moved).await?;
+    let ack = viewer.next_message("ack", WAIT).await?;
+    let acked = std::time::Instant::now();
+    assert_eq!(ack["id"], id);
+    assert!(ack["revision"].as_u64() > hello["revision"].as_u64());
+    // Skip what was decoded before the acknowledgement, then let the picture refine.
+    while viewer.next_frame(WAIT).await?.received < acked {}
+    let after = settled_frame(&mut viewer, 30).await?;
+    if std::env::var_os("STREAMTRACER_DEBUG_PNG").is_some() {
+        image::save_buffer(
+            "/tmp/after.png",
+            &after,
+            w as u32,
+            h as u32,
+            image::ColorType::Rgb8,
+        )?;
+        image::save_buffer(
+            "/tmp/other.png",
+            &other_reference,
+            w as u32,
+            h as u32,
+            image::ColorType::Rgb8,
+        )?;
+    }
+    let diff_after = mean_abs_diff(&blur(&after), &blur(&other_reference));
+    assert!(
+        diff_after < 12.0,
+        "after the camera message the picture should show the new view: {diff_after:.1}"
+    );
+    let diff_old = mean_abs_diff(&blur(&after), &blur(&reference));
+    assert!(
+        diff_old > diff_after * 2.0,
+        "the picture still looks like the old view: {diff_old:.1}"
+    );
+
+    viewer.close().await?;
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_control_messages_get_errors_and_the_session_continues() -> anyhow::Result<()> {
+    let server = TestServer::start(
+        TestServer::small_config(),
+        render_core::Scene::cornell_box(),
+    )
+    .await?;
+    let mut viewer = Viewer::connect(&server.url("")).await?;
+    let hello = viewer.next_message("hello", WAIT).await?;
+    let revision = hello["revision"].as_u64().unwrap();
+
+    let cases = [
+        ("{this is not json", "invalid_json"),
+        (r#"{"type":"warp","id":1}"#, "unknown_type"),
+        (
+            r#"{"type":"camera","id":2,"eye":[0,1,4],"target":[0,1,0],"up":[0,1,0]}"#,
+            "missing_field",
+        ),
+        (
+            r#"{"type":"camera","id":3,"eye":[0,1,4],"target":[0,1,0],"up":[0,1,0],"fov":-5}"#,
+            "invalid_value",
+        ),
+        (
+            r#"{"type":"camera","id":4,"eye":[0,1,0],"target":[0,1,0],"up":[0,1,0],"fov":40}"#,
+            "invalid_value",
+        ),
+        (
+            r#"{"type":"camera","id":5,"eye":[1e999,1,4],"target":[0,1,0],"up":[0,1,0],"fov":40}"#,
+            "invalid_json",
+        ),
+        (
+            r#"{"type":"camera","id":6,"eye":"here","target":[0,1,0],"up":[0,1,0],"fov":40}"#,
+            "invalid_value",
+        ),
+    ];
+    for (text, code) in cases {
+        viewer.send_text(text).await?;
+        let e = viewer.next_message("error", WAIT).await?;
+        assert_eq!(e["code"], code, "{text} -> {e}");
+        assert!(!e["message"].as_str().unwrap_or("").is_empty());
+    }
+
+    // Nothing was applied, and the session still works: a good message is acknowledged
+    // with the next revision, and video keeps flowing.
+    let camera = Camera {
+        fov: 50.0,
+        ..server.scene.camera
+    };
+    let id = viewer.send_camera(&camera).await?;
+    let ack = viewer.next_message("ack", WAIT).await?;
+    assert_eq!(ack["id"], id);
+    assert_eq!(ack["revision"].as_u64(), Some(revision + 1));
+    viewer.next_frame(WAIT).await?;
+    viewer.close().await?;
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_viewers_share_the_stream_and_hear_each_others_camera() -> anyhow::Result<()> {
+    let server = TestServer::start(
+        TestServer::small_config(),
+        render_core::Scene::cornell_box(),
+    )
+    .await?;
+    let mut a = Viewer::connect(&server.url("")).await?;
+    let mut b = Viewer::connect(&server.url("")).await?;
+    a.next_message("hello", WAIT).await?;
+    b.next_message("hello", WAIT).await?;
+    for v in [&mut a, &mut b] {
+        let f = v.next_frame(WAIT).await?;
+        assert!(f.keyframe);
+    }
+    let camera = Camera {
+        eye: Vec3::new(-1.0, 1.2, 3.5),
+        ..server.scene.camera
+    };
+    a.send_camera(&camera).await?;
+    let changed = b.next_message("camera_changed", WAIT).await?;
+    assert_eq!(
+        changed["camera"]["eye"],
+        serde_json::json!([-1.0, 1.2, 3.5])
+    );
+    // Both keep receiving frames.
+    for _ in 0..10 {
+        a.next_frame(WAIT).await?;
+        b.next_frame(WAIT).await?;
+    }
+    a.close().await?;
+    b.next_frame(WAIT).await?;
+    b.close().await?;
+    server.stop().await
+}
