@@ -166,7 +166,7 @@ impl Scene {
     }
 
     /// The built-in scene: a Cornell-box-like room lit by a ceiling panel, holding a
-    /// glass sphere, a mirror sphere and a diffuse sphere.
+    /// glass sphere, a mirror sphere and a diffuse sphere, under a dim sky.
     pub fn cornell_box() -> Scene {
         let white = 0;
         let red = 1;
@@ -289,7 +289,8 @@ impl Scene {
             },
             materials,
             objects,
-            environment: Vec3::ZERO,
+            // A dim sky, so that a camera orbiting out of the room still sees it lit.
+            environment: Vec3::new(0.07, 0.08, 0.1),
             max_bounces: default_max_bounces(),
         }
     }

@@ -8,6 +8,7 @@ use axum::Router;
 const INDEX_HTML: &str = include_str!("../../web-client/index.html");
 const APP_JS: &str = include_str!("../../web-client/app.js");
 const STYLE_CSS: &str = include_str!("../../web-client/style.css");
+const FAVICON_SVG: &str = include_str!("../../web-client/favicon.svg");
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     (
@@ -33,6 +34,10 @@ pub fn router() -> Router {
         .route(
             "/style.css",
             get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }),
+        )
+        .route(
+            "/favicon.svg",
+            get(|| async { asset("image/svg+xml", FAVICON_SVG) }),
         )
         .route("/healthz", get(|| async { "ok\n" }))
 }

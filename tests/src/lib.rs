@@ -6,7 +6,9 @@
 //!   receive-only video transceiver and the `control` data channel, reassembles the
 //!   H.264 access units from RTP and decodes them with OpenH264, so tests check the
 //!   pictures that were actually sent.
+//! - [`browser::Browser`] drives headless Debian Chromium through chromedriver.
 
+pub mod browser;
 pub mod client;
 
 use render_core::Scene;

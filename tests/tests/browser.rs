@@ -1,0 +1,169 @@
+//! The web client in a real browser: headless Chromium opens the viewer page, plays
+//! the WebRTC stream, and a mouse drag orbits the camera.
+
+use serde_json::Value;
+use std::time::Duration;
+use streamtracer_tests::browser::Browser;
+use streamtracer_tests::TestServer;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Draws the current video frame to a canvas and summarises it: per-channel mean and
+/// standard deviation, the mean red-minus-green of two vertical bands where the
+/// built-in room's side walls appear (the square room leaves the 16:9 picture's outer
+/// edges black), and a 16x9 grid of mean luma for comparing pictures.
+const PICTURE_STATS: &str = r#"
+const v = document.getElementById('video');
+const w = v.videoWidth, h = v.videoHeight;
+const c = document.createElement('canvas');
+c.width = w; c.height = h;
+const g = c.getContext('2d');
+g.drawImage(v, 0, 0, w, h);
+const d = g.getImageData(0, 0, w, h).data;
+const n = w * h;
+const mean = [0, 0, 0], sq = [0, 0, 0];
+let leftRg = 0, rightRg = 0, leftN = 0, rightN = 0;
+const grid = new Array(16 * 9).fill(0), gridN = new Array(16 * 9).fill(0);
+for (let y = 0; y < h; y++) {
+  for (let x = 0; x < w; x++) {
+    const i = (y * w + x) * 4;
+    for (let k = 0; k < 3; k++) { mean[k] += d[i + k]; sq[k] += d[i + k] * d[i + k]; }
+    if (x >= w * 0.22 && x < w * 0.28) { leftRg += d[i] - d[i + 1]; leftN++; }
+    if (x >= w * 0.72 && x < w * 0.78) { rightRg += d[i] - d[i + 1]; rightN++; }
+    const cell = Math.floor(y * 9 / h) * 16 + Math.floor(x * 16 / w);
+    grid[cell] += 0.2126 * d[i] + 0.7152 * d[i + 1] + 0.0722 * d[i + 2];
+    gridN[cell]++;
+  }
+}
+const sd = [0, 1, 2].map(k => Math.sqrt(sq[k] / n - (mean[k] / n) ** 2));
+return { width: w, height: h, mean: mean.map(m => m / n), sd,
+         leftRg: leftRg / leftN, rightRg: rightRg / rightN,
+         grid: grid.map((s, i) => s / gridN[i]) };
+"#;
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+fn grid_diff(a: &Value, b: &Value) -> f64 {
+    let (a, b) = (a["grid"].as_array().unwrap(), b["grid"].as_array().unwrap());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (f(x) - f(y)).abs())
+        .sum::<f64>()
+        / a.len() as f64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewer_page_plays_the_stream_and_dragging_orbits_the_camera() -> anyhow::Result<()> {
+    let mut config = TestServer::small_config();
+    config.width = 640;
+    config.height = 360;
+    let server = TestServer::start(config, render_core::Scene::cornell_box()).await?;
+    let browser = Browser::start(960, 600).await?;
+    browser.client.goto(&server.url("/")).await?;
+
+    // Playing: connected, decoded frames advancing, the full-size picture.
+    browser
+        .wait_for("window.streamtracer && window.streamtracer.state === 'connected' && window.streamtracer.session", WAIT)
+        .await?;
+    browser
+        .wait_for("document.getElementById('video').videoWidth === 640", WAIT)
+        .await?;
+    let frames_before = f(&browser
+        .eval("return window.streamtracer.framesPresented;")
+        .await?);
+    browser
+        .wait_for(
+            &format!("window.streamtracer.framesPresented > {frames_before} + 20"),
+            WAIT,
+        )
+        .await?;
+    let status = browser
+        .eval("return document.getElementById('status').textContent;")
+        .await?;
+    assert!(
+        status.as_str().unwrap_or("").contains("connected"),
+        "status line: {status}"
+    );
+
+    // Let the picture refine, then check it is the scene: lit, not a flat colour,
+    // the red wall on the left and the green wall on the right.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = browser.eval(PICTURE_STATS).await?;
+    let mean: f64 = before["mean"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(f)
+        .sum::<f64>()
+        / 3.0;
+    let sd: f64 = before["sd"].as_array().unwrap().iter().map(f).sum::<f64>() / 3.0;
+    assert!(mean > 25.0, "picture is (nearly) black: {before}");
+    assert!(sd > 20.0, "picture is (nearly) a solid colour: {before}");
+    assert!(
+        f(&before["leftRg"]) > 30.0,
+        "no red wall on the left: {before}"
+    );
+    assert!(
+        f(&before["rightRg"]) < -10.0,
+        "no green wall on the right: {before}"
+    );
+
+    if let Some(path) = std::env::var_os("STREAMTRACER_SCREENSHOT") {
+        std::fs::write(path, browser.client.screenshot().await?)?;
+    }
+
+    // Drag across the video with a real pointer: the camera orbits.
+    let revision = f(&browser.eval("return window.streamtracer.revision;").await?);
+    let video = browser
+        .client
+        .find(fantoccini::Locator::Id("video"))
+        .await?;
+    use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+    let mut drag = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveToElement {
+            element: video,
+            duration: None,
+            x: 0.0,
+            y: 0.0,
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        });
+    // About 100 CSS pixels to the right: an orbit of roughly 30 degrees.
+    for _ in 0..10 {
+        drag = drag.then(PointerAction::MoveBy {
+            duration: Some(Duration::from_millis(30)),
+            x: 10.0,
+            y: 1.0,
+        });
+    }
+    drag = drag.then(PointerAction::Up {
+        button: MOUSE_BUTTON_LEFT,
+    });
+    browser.client.perform_actions(drag).await?;
+    browser
+        .wait_for(&format!("window.streamtracer.revision > {revision}"), WAIT)
+        .await?;
+    browser
+        .wait_for("window.streamtracer.acks > 0", WAIT)
+        .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = browser.eval(PICTURE_STATS).await?;
+    let moved = grid_diff(&before, &after);
+    assert!(
+        moved > 8.0,
+        "the picture did not change after the drag (mean luma change {moved:.1})"
+    );
+    // Still the lit room, seen from elsewhere.
+    let mean_after: f64 = after["mean"].as_array().unwrap().iter().map(f).sum::<f64>() / 3.0;
+    assert!(
+        mean_after > 25.0,
+        "picture went dark after the drag: {after}"
+    );
+    let errors = browser.console_errors().await?;
+    assert!(errors.is_empty(), "browser console errors: {errors:?}");
+    browser.close().await?;
+    server.stop().await
+}
