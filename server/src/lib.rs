@@ -13,6 +13,7 @@
 
 pub mod config;
 mod keyframe;
+pub mod metrics;
 pub mod protocol;
 pub mod session;
 pub mod view;
@@ -63,7 +64,21 @@ pub async fn run(
         config.media_ip(),
         shutdown_rx,
     ));
-    let app = web::router().merge(signaling::router(sessions.clone()));
+    let metrics = {
+        let (sessions, view) = (sessions.clone(), view.clone());
+        axum::routing::get(move || async move {
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4",
+                )],
+                metrics::render(&sessions, &view),
+            )
+        })
+    };
+    let app = web::router()
+        .route("/metrics", metrics)
+        .merge(signaling::router(sessions.clone()));
     tracing::info!(
         "serving on http://{} ({}x{} at {} fps, {} kbit/s; WebRTC on {}; OpenH264 assembly: {})",
         listener.local_addr()?,

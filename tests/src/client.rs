@@ -13,7 +13,7 @@ use rtc::rtp::packetizer::Depacketizer;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use serde_json::Value;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
@@ -35,6 +35,7 @@ struct Events {
     gathered: mpsc::Sender<()>,
     state: mpsc::UnboundedSender<RTCPeerConnectionState>,
     frames: mpsc::UnboundedSender<Frame>,
+    track: Arc<Mutex<Option<Arc<dyn TrackRemote>>>>,
 }
 
 #[async_trait::async_trait]
@@ -48,6 +49,7 @@ impl PeerConnectionEventHandler for Events {
         let _ = self.state.send(state);
     }
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        *self.track.lock().unwrap_or_else(|e| e.into_inner()) = Some(track.clone());
         let frames = self.frames.clone();
         tokio::spawn(receive_video(track, frames));
     }
@@ -116,7 +118,9 @@ async fn receive_video(track: Arc<dyn TrackRemote>, frames: mpsc::UnboundedSende
 /// A connected viewer.
 pub struct Viewer {
     pub pc: Arc<dyn PeerConnection>,
-    pub control: Arc<dyn DataChannel>,
+    /// The `control` data channel; `None` for a plain WHEP player.
+    pub control: Option<Arc<dyn DataChannel>>,
+    track: Arc<Mutex<Option<Arc<dyn TrackRemote>>>>,
     /// The session resource from the `Location` header.
     pub location: String,
     pub frames: mpsc::UnboundedReceiver<Frame>,
@@ -142,18 +146,26 @@ fn h264() -> RTCRtpCodecParameters {
 }
 
 impl Viewer {
-    /// Connects to the server at `base` (e.g. `http://127.0.0.1:1234`) through `POST /whep`.
+    /// Connects to the server at `base` (e.g. `http://127.0.0.1:1234`) through `POST /whep`,
+    /// with the `control` data channel.
     pub async fn connect(base: &str) -> anyhow::Result<Viewer> {
+        Viewer::connect_with(base, true).await
+    }
+
+    /// Connects as above; without `control` the offer has video only, like a stock WHEP player.
+    pub async fn connect_with(base: &str, control: bool) -> anyhow::Result<Viewer> {
         let mut media = MediaEngine::default();
         media.register_codec(h264(), RtpCodecKind::Video)?;
         let registry = register_default_interceptors(Registry::new(), &mut media)?;
         let (gathered_tx, mut gathered) = mpsc::channel(1);
         let (state_tx, states) = mpsc::unbounded_channel();
         let (frames_tx, frames) = mpsc::unbounded_channel();
+        let track = Arc::new(Mutex::new(None));
         let events = Events {
             gathered: gathered_tx,
             state: state_tx,
             frames: frames_tx,
+            track: track.clone(),
         };
         let runtime =
             webrtc::runtime::default_runtime().ok_or_else(|| anyhow!("no async runtime"))?;
@@ -176,12 +188,12 @@ impl Viewer {
             }),
         )
         .await?;
-        let control = pc.create_data_channel("control", None).await?;
         let (msg_tx, messages) = mpsc::unbounded_channel();
-        {
-            let control = control.clone();
+        let control = if control {
+            let channel = pc.create_data_channel("control", None).await?;
+            let reader = channel.clone();
             tokio::spawn(async move {
-                while let Some(event) = control.poll().await {
+                while let Some(event) = reader.poll().await {
                     match event {
                         DataChannelEvent::OnMessage(m) => {
                             let v = serde_json::from_slice(&m.data).unwrap_or(Value::Null);
@@ -194,7 +206,10 @@ impl Viewer {
                     }
                 }
             });
-        }
+            Some(channel)
+        } else {
+            None
+        };
         let offer = pc.create_offer(None).await?;
         pc.set_local_description(offer).await?;
         tokio::time::timeout(Duration::from_secs(5), gathered.recv())
@@ -226,6 +241,7 @@ impl Viewer {
         Ok(Viewer {
             pc,
             control,
+            track,
             location,
             frames,
             messages,
@@ -259,7 +275,28 @@ impl Viewer {
 
     /// Sends raw text on the control channel.
     pub async fn send_text(&self, text: &str) -> anyhow::Result<()> {
-        self.control.send_text(text).await?;
+        let control = self
+            .control
+            .as_ref()
+            .ok_or_else(|| anyhow!("this viewer has no control channel"))?;
+        control.send_text(text).await?;
+        Ok(())
+    }
+
+    /// Asks the sender for a keyframe with an RTCP Picture Loss Indication.
+    pub async fn request_keyframe(&self) -> anyhow::Result<()> {
+        let track = self.track.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let track = track.ok_or_else(|| anyhow!("no video track yet"))?;
+        let media_ssrc = *track
+            .ssrcs()
+            .await
+            .first()
+            .ok_or_else(|| anyhow!("track has no SSRC"))?;
+        let pli = rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication {
+            sender_ssrc: 0,
+            media_ssrc,
+        };
+        track.write_rtcp(vec![Box::new(pli)]).await?;
         Ok(())
     }
 

@@ -209,3 +209,58 @@ async fn two_viewers_share_the_stream_and_hear_each_others_camera() -> anyhow::R
     b.close().await?;
     server.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_whep_player_without_data_channel_gets_video() -> anyhow::Result<()> {
+    let server = TestServer::start(
+        TestServer::small_config(),
+        render_core::Scene::cornell_box(),
+    )
+    .await?;
+    let mut player = Viewer::connect_with(&server.url(""), false).await?;
+    let first = player.next_frame(WAIT).await?;
+    assert!(first.keyframe);
+    assert_eq!(first.picture.width, server.config.width as usize);
+    for _ in 0..5 {
+        player.next_frame(WAIT).await?;
+    }
+    assert!(
+        player.send_text("{}").await.is_err(),
+        "no control channel was offered"
+    );
+    player.close().await?;
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn picture_loss_indication_brings_a_keyframe() -> anyhow::Result<()> {
+    let server = TestServer::start(
+        TestServer::small_config(),
+        render_core::Scene::cornell_box(),
+    )
+    .await?;
+    let mut viewer = Viewer::connect(&server.url("")).await?;
+    assert!(viewer.next_frame(WAIT).await?.keyframe);
+    // Without periodic keyframes, a second of stream holds no further keyframe...
+    for _ in 0..30 {
+        assert!(
+            !viewer.next_frame(WAIT).await?.keyframe,
+            "unrequested keyframe"
+        );
+    }
+    // ...until the viewer asks for one.
+    viewer.request_keyframe().await?;
+    let asked = std::time::Instant::now();
+    let mut frames = 0;
+    loop {
+        let f = viewer.next_frame(WAIT).await?;
+        if f.keyframe {
+            break;
+        }
+        frames += 1;
+        assert!(frames < 30, "no keyframe within 30 frames of a PLI");
+    }
+    assert!(asked.elapsed() < Duration::from_secs(1));
+    viewer.close().await?;
+    server.stop().await
+}

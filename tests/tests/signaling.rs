@@ -1,0 +1,90 @@
+//! Bad offers against the real server: each gets a clear 4xx and creates nothing.
+
+use streamtracer_tests::client::Viewer;
+use streamtracer_tests::TestServer;
+
+async fn post(
+    server: &TestServer,
+    content_type: Option<&str>,
+    body: &str,
+) -> anyhow::Result<(u16, String)> {
+    let mut req = reqwest::Client::new()
+        .post(server.url("/whep"))
+        .body(body.to_owned());
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    let res = req.send().await?;
+    Ok((res.status().as_u16(), res.text().await?))
+}
+
+async fn sessions(server: &TestServer) -> anyhow::Result<u64> {
+    let text = reqwest::get(server.url("/metrics")).await?.text().await?;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("streamtracer_sessions "))
+        .ok_or_else(|| anyhow::anyhow!("no session gauge in /metrics"))?;
+    Ok(line.split_whitespace().nth(1).unwrap_or("").parse()?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_offers_get_clear_errors_and_create_no_session() -> anyhow::Result<()> {
+    let server = TestServer::start(
+        TestServer::small_config(),
+        render_core::Scene::cornell_box(),
+    )
+    .await?;
+    let cases: &[(Option<&str>, &str, u16, &str)] = &[
+        (Some("application/json"), "{\"sdp\":\"v=0\"}", 415, "application/sdp"),
+        (None, "v=0\r\n", 415, "Content-Type"),
+        (Some("application/sdp"), "", 400, "empty"),
+        (Some("application/sdp"), "hello, server", 400, "v=0"),
+        // Starts like SDP but is not a usable session description.
+        (Some("application/sdp"), "v=0\r\nthis is not sdp\r\n", 400, "offer"),
+        // A well-formed offer with no video to receive.
+        (
+            Some("application/sdp"),
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:111 opus/48000/2\r\na=recvonly\r\n",
+            400,
+            "video",
+        ),
+    ];
+    for (ct, body, status, needle) in cases {
+        let (got, text) = post(&server, *ct, body).await?;
+        assert_eq!(got, *status, "{ct:?} {body:?}: {text}");
+        assert!(
+            text.contains(needle),
+            "{ct:?} {body:?}: message {text:?} should mention {needle:?}"
+        );
+    }
+    assert_eq!(
+        sessions(&server).await?,
+        0,
+        "a rejected offer must not leave a session behind"
+    );
+
+    // The server still serves a good viewer afterwards.
+    let mut viewer = Viewer::connect(&server.url("")).await?;
+    viewer
+        .next_frame(std::time::Duration::from_secs(20))
+        .await?;
+    assert_eq!(sessions(&server).await?, 1);
+    viewer.close().await?;
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_unknown_session_is_404() -> anyhow::Result<()> {
+    let server = TestServer::start(
+        TestServer::small_config(),
+        render_core::Scene::cornell_box(),
+    )
+    .await?;
+    let res = reqwest::Client::new()
+        .delete(server.url("/whep/nosuchsession"))
+        .send()
+        .await?;
+    assert_eq!(res.status().as_u16(), 404);
+    assert!(res.text().await?.contains("nosuchsession"));
+    server.stop().await
+}
