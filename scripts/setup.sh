@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the system packages Streamtracer needs, from Debian's archive:
+#   nasm                       OpenH264's SIMD assembly (about 3x faster encoding);
+#                              without it the build silently falls back to C.
+#   chromium, chromium-driver  the browser end-to-end tests.
+# Idempotent: does nothing when everything is already there. Needs root (or sudo).
+set -euo pipefail
+
+need=()
+command -v nasm >/dev/null 2>&1 || need+=(nasm)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+if [ "${1:-}" = "--no-browser" ]; then
+  need=("${need[@]/chromium-driver/}")
+  need=("${need[@]/chromium/}")
+fi
+packages=()
+for p in "${need[@]}"; do [ -n "$p" ] && packages+=("$p"); done
+if [ ${#packages[@]} -eq 0 ]; then
+  echo "setup: system packages already installed"
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "setup: need root or sudo to install ${packages[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+echo "setup: installing ${packages[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+echo "setup: done"
