@@ -13,6 +13,7 @@ use rtc::rtp::packetizer::Depacketizer;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use serde_json::Value;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -31,11 +32,32 @@ pub struct Frame {
     pub keyframe: bool,
 }
 
+/// How a [`Viewer`] connects.
+#[derive(Clone, Copy, Debug)]
+pub struct ViewerOptions {
+    /// Open the `control` data channel (a stock WHEP player does not).
+    pub control: bool,
+    /// Decode every access unit. Without decoding, access units are only counted
+    /// (see [`Viewer::access_units`]), which keeps load tools light.
+    pub decode: bool,
+}
+
+impl Default for ViewerOptions {
+    fn default() -> Self {
+        ViewerOptions {
+            control: true,
+            decode: true,
+        }
+    }
+}
+
 struct Events {
     gathered: mpsc::Sender<()>,
     state: mpsc::UnboundedSender<RTCPeerConnectionState>,
     frames: mpsc::UnboundedSender<Frame>,
     track: Arc<Mutex<Option<Arc<dyn TrackRemote>>>>,
+    decode: bool,
+    access_units: Arc<AtomicU64>,
 }
 
 #[async_trait::async_trait]
@@ -51,15 +73,29 @@ impl PeerConnectionEventHandler for Events {
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         *self.track.lock().unwrap_or_else(|e| e.into_inner()) = Some(track.clone());
         let frames = self.frames.clone();
-        tokio::spawn(receive_video(track, frames));
+        tokio::spawn(receive_video(
+            track,
+            frames,
+            self.decode,
+            self.access_units.clone(),
+        ));
     }
 }
 
 /// Reassembles access units from RTP (an access unit ends at the marker bit) and
 /// decodes them on a blocking thread.
-async fn receive_video(track: Arc<dyn TrackRemote>, frames: mpsc::UnboundedSender<Frame>) {
+async fn receive_video(
+    track: Arc<dyn TrackRemote>,
+    frames: mpsc::UnboundedSender<Frame>,
+    decode: bool,
+    access_units: Arc<AtomicU64>,
+) {
     let (au_tx, mut au_rx) = mpsc::unbounded_channel::<Vec<u8>>();
     let decoder = tokio::task::spawn_blocking(move || {
+        if !decode {
+            while au_rx.blocking_recv().is_some() {}
+            return;
+        }
         let Ok(mut decoder) = H264Decoder::new() else {
             return;
         };
@@ -100,6 +136,9 @@ async fn receive_video(track: Arc<dyn TrackRemote>, frames: mpsc::UnboundedSende
                     Err(_) => broken = true,
                 }
                 if packet.header.marker {
+                    if !broken && !au.is_empty() {
+                        access_units.fetch_add(1, Ordering::Relaxed);
+                    }
                     if !broken && !au.is_empty() && au_tx.send(std::mem::take(&mut au)).is_err() {
                         break;
                     }
@@ -121,6 +160,7 @@ pub struct Viewer {
     /// The `control` data channel; `None` for a plain WHEP player.
     pub control: Option<Arc<dyn DataChannel>>,
     track: Arc<Mutex<Option<Arc<dyn TrackRemote>>>>,
+    access_units: Arc<AtomicU64>,
     /// The session resource from the `Location` header.
     pub location: String,
     pub frames: mpsc::UnboundedReceiver<Frame>,
@@ -149,11 +189,11 @@ impl Viewer {
     /// Connects to the server at `base` (e.g. `http://127.0.0.1:1234`) through `POST /whep`,
     /// with the `control` data channel.
     pub async fn connect(base: &str) -> anyhow::Result<Viewer> {
-        Viewer::connect_with(base, true).await
+        Viewer::connect_with(base, ViewerOptions::default()).await
     }
 
-    /// Connects as above; without `control` the offer has video only, like a stock WHEP player.
-    pub async fn connect_with(base: &str, control: bool) -> anyhow::Result<Viewer> {
+    /// Connects as above, with the given options.
+    pub async fn connect_with(base: &str, options: ViewerOptions) -> anyhow::Result<Viewer> {
         let mut media = MediaEngine::default();
         media.register_codec(h264(), RtpCodecKind::Video)?;
         let registry = register_default_interceptors(Registry::new(), &mut media)?;
@@ -161,11 +201,14 @@ impl Viewer {
         let (state_tx, states) = mpsc::unbounded_channel();
         let (frames_tx, frames) = mpsc::unbounded_channel();
         let track = Arc::new(Mutex::new(None));
+        let access_units = Arc::new(AtomicU64::new(0));
         let events = Events {
             gathered: gathered_tx,
             state: state_tx,
             frames: frames_tx,
             track: track.clone(),
+            decode: options.decode,
+            access_units: access_units.clone(),
         };
         let runtime =
             webrtc::runtime::default_runtime().ok_or_else(|| anyhow!("no async runtime"))?;
@@ -189,7 +232,7 @@ impl Viewer {
         )
         .await?;
         let (msg_tx, messages) = mpsc::unbounded_channel();
-        let control = if control {
+        let control = if options.control {
             let channel = pc.create_data_channel("control", None).await?;
             let reader = channel.clone();
             tokio::spawn(async move {
@@ -242,6 +285,7 @@ impl Viewer {
             pc,
             control,
             track,
+            access_units,
             location,
             frames,
             messages,
@@ -249,6 +293,11 @@ impl Viewer {
             base: base.to_owned(),
             next_id: 1,
         })
+    }
+
+    /// Complete access units received so far (decoded or not).
+    pub fn access_units(&self) -> u64 {
+        self.access_units.load(Ordering::Relaxed)
     }
 
     /// Waits for the next decoded frame.

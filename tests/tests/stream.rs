@@ -4,7 +4,7 @@
 use glam::Vec3;
 use render_core::Camera;
 use std::time::Duration;
-use streamtracer_tests::client::Viewer;
+use streamtracer_tests::client::{Viewer, ViewerOptions};
 use streamtracer_tests::{downsample, mean_abs_diff, reference_render, TestServer};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -13,7 +13,12 @@ const WAIT: Duration = Duration::from_secs(20);
 /// pictures show, not their noise), or `WAIT` passes. Returns that frame's difference,
 /// or the smallest seen. Waiting on content rather than for a fixed time keeps the
 /// test independent of how fast this machine renders.
-async fn converge_to(viewer: &mut Viewer, reference: &[u8], w: usize, h: usize) -> anyhow::Result<(f64, Vec<u8>)> {
+async fn converge_to(
+    viewer: &mut Viewer,
+    reference: &[u8],
+    w: usize,
+    h: usize,
+) -> anyhow::Result<(f64, Vec<u8>)> {
     let target = downsample(reference, w, h, 8);
     let deadline = std::time::Instant::now() + WAIT;
     let mut best = (f64::INFINITY, Vec::new());
@@ -80,10 +85,16 @@ async fn viewer_sees_the_scene_and_a_camera_message_changes_it() -> anyhow::Resu
 
     // The streamed picture refines into the renderer's own image of the scene...
     let (diff_same, got) = converge_to(&mut viewer, &reference, w, h).await?;
-    assert!(diff_same < MATCH, "streamed picture differs from the scene by {diff_same:.1} code values");
+    assert!(
+        diff_same < MATCH,
+        "streamed picture differs from the scene by {diff_same:.1} code values"
+    );
     // ...and not into the moved view: the comparison tells views apart.
     let diff_other = mean_abs_diff(&blur(&got), &blur(&other_reference));
-    assert!(diff_other > 2.0 * MATCH, "the moved view should look different: {diff_other:.1}");
+    assert!(
+        diff_other > 2.0 * MATCH,
+        "the moved view should look different: {diff_other:.1}"
+    );
 
     // Move the camera: acknowledged with a newer revision, and the picture follows.
     let id = viewer.send_camera(&moved).await?;
@@ -92,12 +103,30 @@ async fn viewer_sees_the_scene_and_a_camera_message_changes_it() -> anyhow::Resu
     assert!(ack["revision"].as_u64() > hello["revision"].as_u64());
     let (diff_after, after) = converge_to(&mut viewer, &other_reference, w, h).await?;
     if std::env::var_os("STREAMTRACER_DEBUG_PNG").is_some() {
-        image::save_buffer("/tmp/after.png", &after, w as u32, h as u32, image::ColorType::Rgb8)?;
-        image::save_buffer("/tmp/other.png", &other_reference, w as u32, h as u32, image::ColorType::Rgb8)?;
+        image::save_buffer(
+            "/tmp/after.png",
+            &after,
+            w as u32,
+            h as u32,
+            image::ColorType::Rgb8,
+        )?;
+        image::save_buffer(
+            "/tmp/other.png",
+            &other_reference,
+            w as u32,
+            h as u32,
+            image::ColorType::Rgb8,
+        )?;
     }
-    assert!(diff_after < MATCH, "after the camera message the picture should show the new view: {diff_after:.1}");
+    assert!(
+        diff_after < MATCH,
+        "after the camera message the picture should show the new view: {diff_after:.1}"
+    );
     let diff_old = mean_abs_diff(&blur(&after), &blur(&reference));
-    assert!(diff_old > 2.0 * MATCH, "the picture still looks like the old view: {diff_old:.1}");
+    assert!(
+        diff_old > 2.0 * MATCH,
+        "the picture still looks like the old view: {diff_old:.1}"
+    );
 
     viewer.close().await?;
     server.stop().await
@@ -203,7 +232,14 @@ async fn plain_whep_player_without_data_channel_gets_video() -> anyhow::Result<(
         render_core::Scene::cornell_box(),
     )
     .await?;
-    let mut player = Viewer::connect_with(&server.url(""), false).await?;
+    let mut player = Viewer::connect_with(
+        &server.url(""),
+        ViewerOptions {
+            control: false,
+            decode: true,
+        },
+    )
+    .await?;
     let first = player.next_frame(WAIT).await?;
     assert!(first.keyframe);
     assert_eq!(first.picture.width, server.config.width as usize);

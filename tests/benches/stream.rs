@@ -1,0 +1,200 @@
+//! End-to-end figures against the real `streamtracer` binary at its defaults
+//! (1280x720, 30 fps): time from `POST /whep` to the first decoded frame, frames per
+//! second each viewer actually receives, and the server's resident memory with one
+//! viewer and per further viewer.
+//!
+//! Run with `scripts/bench.sh` (it builds the binary first), or
+//! `cargo build --release -p streamtracer && cargo bench -p streamtracer-tests --bench stream`.
+
+use anyhow::{bail, Context};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use streamtracer_tests::client::{Viewer, ViewerOptions};
+
+const VIEWERS: usize = 5;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn resident_kib(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .context("no VmRSS")?;
+        Ok(line
+            .split_whitespace()
+            .nth(1)
+            .context("VmRSS value")?
+            .parse()?)
+    }
+}
+
+fn binary() -> anyhow::Result<PathBuf> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let bin = target.join("release/streamtracer");
+    if !bin.exists() {
+        bail!(
+            "{} is missing: run `cargo build --release -p streamtracer` first",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+async fn start() -> anyhow::Result<Server> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = Command::new(binary()?)
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--webrtc-ip",
+            "127.0.0.1",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()?;
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .is_err()
+    {
+        if Instant::now() > deadline {
+            bail!("server did not come up");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(server)
+}
+
+/// Frames per second each viewer received over `window`.
+async fn received_fps(viewers: &[Viewer], window: Duration) -> Vec<f64> {
+    let before: Vec<u64> = viewers.iter().map(Viewer::access_units).collect();
+    tokio::time::sleep(window).await;
+    viewers
+        .iter()
+        .zip(before)
+        .map(|(v, b)| (v.access_units() - b) as f64 / window.as_secs_f64())
+        .collect()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let server = start().await?;
+    // Let the renderer get past its first previews, as a user arriving later would.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let mut first_frame = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        let mut viewer = Viewer::connect_with(
+            &server.base,
+            ViewerOptions {
+                control: true,
+                decode: true,
+            },
+        )
+        .await?;
+        viewer.next_frame(Duration::from_secs(20)).await?;
+        first_frame.push(start.elapsed().as_secs_f64());
+        viewer.close().await?;
+    }
+
+    let idle = server.resident_kib()?;
+    let light = ViewerOptions {
+        control: true,
+        decode: false,
+    };
+    let mut viewers = vec![Viewer::connect_with(&server.base, light).await?];
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let one = server.resident_kib()?;
+    let fps_one = received_fps(&viewers, Duration::from_secs(5)).await;
+    for _ in 1..VIEWERS {
+        viewers.push(Viewer::connect_with(&server.base, light).await?);
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let many = server.resident_kib()?;
+    let fps_many = received_fps(&viewers, Duration::from_secs(5)).await;
+    for v in viewers {
+        v.close().await?;
+    }
+
+    let metrics = reqwest::get(format!("{}/metrics", server.base))
+        .await?
+        .text()
+        .await?;
+    let metric = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let encode_ms = metric("streamtracer_encode_seconds_total")
+        / metric("streamtracer_frames_encoded_total")
+        * 1e3;
+    let samples_per_sec =
+        metric("streamtracer_render_samples_total") / metric("streamtracer_render_seconds_total");
+
+    println!("streamtracer end to end, 1280x720 at 30 fps, loopback (medians)");
+    println!(
+        "  POST /whep to first decoded frame: {:7.1} ms (median of 5)",
+        median(first_frame) * 1e3
+    );
+    println!(
+        "  frames per second received, 1 viewer:  {:5.1}",
+        median(fps_one)
+    );
+    println!(
+        "  frames per second received, {VIEWERS} viewers: {:5.1} (min {:.1})",
+        median(fps_many.clone()),
+        fps_many.iter().copied().fold(f64::INFINITY, f64::min)
+    );
+    println!(
+        "  server encode time per frame:     {:7.2} ms (conversion included, while streaming)",
+        encode_ms
+    );
+    println!(
+        "  server render samples per second: {:7.2} M (while streaming)",
+        samples_per_sec / 1e6
+    );
+    println!(
+        "  server resident memory, no viewer:   {:7.1} MiB",
+        idle as f64 / 1024.0
+    );
+    println!(
+        "  server resident memory, 1 viewer:    {:7.1} MiB",
+        one as f64 / 1024.0
+    );
+    println!(
+        "  per further viewer ({} more):        {:7.2} MiB",
+        VIEWERS - 1,
+        (many as f64 - one as f64) / (VIEWERS - 1) as f64 / 1024.0
+    );
+    Ok(())
+}
