@@ -19,7 +19,7 @@ impl I420Frame {
     /// A black frame. Both dimensions must be even (H.264 4:2:0 needs whole chroma blocks).
     pub fn new(width: usize, height: usize) -> I420Frame {
         assert!(
-            width % 2 == 0 && height % 2 == 0 && width > 0 && height > 0,
+            width.is_multiple_of(2) && height.is_multiple_of(2) && width > 0 && height > 0,
             "I420 needs even, non-zero dimensions"
         );
         let c = (width / 2) * (height / 2);

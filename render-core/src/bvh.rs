@@ -103,9 +103,7 @@ impl Bvh {
         let mut stack = [0u32; 64];
         let mut sp = 0usize;
         let mut node = &self.nodes[0];
-        if slab(node, ray.o, inv_d, t_min, t_max).is_none() {
-            return None;
-        }
+        slab(node, ray.o, inv_d, t_min, t_max)?;
         loop {
             if node.count > 0 {
                 for i in node.first..node.first + node.count {

@@ -79,6 +79,15 @@ fn codec() -> RTCRtpCodec {
     }
 }
 
+/// The one video codec the server sends, for registering in a media engine (the
+/// server's own, or a client's that wants the same stream).
+pub fn h264_codec_parameters() -> RTCRtpCodecParameters {
+    RTCRtpCodecParameters {
+        rtp_codec: codec(),
+        payload_type: H264_PAYLOAD_TYPE,
+    }
+}
+
 /// Peer connection events, forwarded to the session's task.
 struct PeerEvents {
     gathered: mpsc::Sender<()>,
@@ -144,14 +153,7 @@ impl Sessions {
         webrtc::error::Error,
     > {
         let mut media = MediaEngine::default();
-        media.register_codec(
-            RTCRtpCodecParameters {
-                rtp_codec: codec(),
-                payload_type: H264_PAYLOAD_TYPE,
-                ..Default::default()
-            },
-            RtpCodecKind::Video,
-        )?;
+        media.register_codec(h264_codec_parameters(), RtpCodecKind::Video)?;
         let registry = register_default_interceptors(Registry::new(), &mut media)?.with(
             Slot::from(keyframe::SLOT),
             KeyframeRequestForwarder::default(),

@@ -5,12 +5,12 @@ use bytes::Bytes;
 use encoder::{DecodedFrame, H264Decoder};
 use rtc::interceptor::Registry;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
-use rtc::peer_connection::configuration::media_engine::{MediaEngine, MIME_TYPE_H264};
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp::packetizer::Depacketizer;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -170,21 +170,6 @@ pub struct Viewer {
     next_id: u64,
 }
 
-fn h264() -> RTCRtpCodecParameters {
-    RTCRtpCodecParameters {
-        rtp_codec: RTCRtpCodec {
-            mime_type: MIME_TYPE_H264.to_owned(),
-            clock_rate: 90_000,
-            channels: 0,
-            sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
-                .to_owned(),
-            rtcp_feedback: vec![],
-        },
-        payload_type: 102,
-        ..Default::default()
-    }
-}
-
 impl Viewer {
     /// Connects to the server at `base` (e.g. `http://127.0.0.1:1234`) through `POST /whep`,
     /// with the `control` data channel.
@@ -195,7 +180,10 @@ impl Viewer {
     /// Connects as above, with the given options.
     pub async fn connect_with(base: &str, options: ViewerOptions) -> anyhow::Result<Viewer> {
         let mut media = MediaEngine::default();
-        media.register_codec(h264(), RtpCodecKind::Video)?;
+        media.register_codec(
+            streamtracer::session::h264_codec_parameters(),
+            RtpCodecKind::Video,
+        )?;
         let registry = register_default_interceptors(Registry::new(), &mut media)?;
         let (gathered_tx, mut gathered) = mpsc::channel(1);
         let (state_tx, states) = mpsc::unbounded_channel();

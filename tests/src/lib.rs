@@ -29,15 +29,16 @@ pub struct TestServer {
 impl TestServer {
     /// A small, fast configuration on loopback: tests compare pictures, not 720p.
     pub fn small_config() -> Config {
-        let mut c = Config::default();
-        c.listen = "127.0.0.1:0".parse().expect("valid address");
-        c.webrtc_ip = Some([127, 0, 0, 1].into());
-        c.width = 320;
-        c.height = 240;
-        c.fps = 30.0;
-        c.bitrate = 2_000_000;
-        c.max_spp = 64;
-        c
+        Config {
+            listen: "127.0.0.1:0".parse().expect("valid address"),
+            webrtc_ip: Some([127, 0, 0, 1].into()),
+            width: 320,
+            height: 240,
+            fps: 30.0,
+            bitrate: 2_000_000,
+            max_spp: 64,
+            ..Config::default()
+        }
     }
 
     pub async fn start(config: Config, scene: Scene) -> anyhow::Result<TestServer> {
