@@ -28,6 +28,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use view::{View, ViewSettings};
 
+/// How long shutdown waits for sessions to close.
+const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -101,9 +104,10 @@ pub async fn run(
     axum::serve(listener, app)
         .with_graceful_shutdown(signal)
         .await?;
-    sessions.end_all();
-    // Dropping the last handle to the view stops and joins its threads; do it off
-    // the async runtime.
-    let _ = tokio::task::spawn_blocking(move || drop(view)).await;
+    // Every long-lived task ends on the one shutdown signal, and the server waits for
+    // them: sessions close their peer connections, then the view joins its threads.
+    sessions.shutdown(SHUTDOWN_LIMIT).await;
+    let _ = tokio::task::spawn_blocking(move || view.stop()).await;
+    tracing::info!("stopped");
     Ok(())
 }

@@ -66,6 +66,8 @@ pub struct Sessions {
     media_ip: IpAddr,
     /// Shared with session tasks (weakly), which remove themselves when they end.
     entries: Arc<Mutex<HashMap<SessionId, Entry>>>,
+    /// Every session task, so that shutdown can wait for them.
+    tasks: Mutex<tokio::task::JoinSet<()>>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -120,12 +122,22 @@ fn has_active_video(sdp: &str) -> bool {
         .any(|l| l.starts_with("m=video ") && !l.starts_with("m=video 0 "))
 }
 
+/// Whether an SDP offers H.264 at all (`a=rtpmap:<pt> H264/90000`).
+fn offers_h264(sdp: &str) -> bool {
+    sdp.lines()
+        .any(|l| l.starts_with("a=rtpmap:") && l.to_ascii_uppercase().contains(" H264/90000"))
+}
+
+/// What a client must offer, for error messages.
+const NEEDS_H264: &str = "the server sends H.264 (constrained baseline, packetization-mode 1)";
+
 impl Sessions {
     pub fn new(view: Arc<View>, media_ip: IpAddr, shutdown: watch::Receiver<bool>) -> Sessions {
         Sessions {
             view,
             media_ip,
             entries: Arc::new(Mutex::new(HashMap::new())),
+            tasks: Mutex::new(tokio::task::JoinSet::new()),
             shutdown,
         }
     }
@@ -135,9 +147,19 @@ impl Sessions {
     }
 
     /// Ends every session (on server shutdown).
-    pub fn end_all(&self) {
+    /// Ends every session and waits, at most `limit`, for their tasks to close their
+    /// peer connections.
+    pub async fn shutdown(&self, limit: Duration) {
         for (_, e) in lock(&self.entries).drain() {
             let _ = e.end.send(true);
+        }
+        let mut tasks = std::mem::take(&mut *lock(&self.tasks));
+        if tokio::time::timeout(limit, async { while tasks.join_next().await.is_some() {} })
+            .await
+            .is_err()
+        {
+            tracing::warn!("{} sessions did not close in time", tasks.len());
+            tasks.abort_all();
         }
     }
 
@@ -201,6 +223,11 @@ impl Sessions {
                 "the offer has no video section: add a receive-only video transceiver".into(),
             ));
         }
+        if !offers_h264(&sdp) {
+            return Err(OfferError::BadOffer(format!(
+                "the offer has no H.264 codec: {NEEDS_H264}"
+            )));
+        }
         let (gathered_tx, mut gathered) = mpsc::channel(1);
         let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
         let (channels_tx, channels) = mpsc::unbounded_channel();
@@ -228,7 +255,9 @@ impl Sessions {
             Err(e) => {
                 return fail(
                     pc,
-                    OfferError::BadOffer(format!("no answer is possible for this offer: {e}")),
+                    OfferError::BadOffer(format!(
+                        "no answer is possible for this offer ({NEEDS_H264}): {e}"
+                    )),
                 )
                 .await
             }
@@ -241,7 +270,12 @@ impl Sessions {
             .await;
         }
         // Non-trickle: the answer must carry every candidate.
-        let _ = tokio::time::timeout(GATHER_TIMEOUT, gathered.recv()).await;
+        if tokio::time::timeout(GATHER_TIMEOUT, gathered.recv())
+            .await
+            .is_err()
+        {
+            tracing::warn!("ICE gathering did not complete in {GATHER_TIMEOUT:?}; answering with the candidates so far");
+        }
         let Some(local) = pc.local_description().await else {
             return fail(
                 pc,
@@ -249,14 +283,18 @@ impl Sessions {
             )
             .await;
         };
-        let payload_type = match sender.get_parameters().await.map(|p| p.rtp_parameters.codecs.first().map(|c| c.payload_type)) {
+        let payload_type = match sender
+            .get_parameters()
+            .await
+            .map(|p| p.rtp_parameters.codecs.first().map(|c| c.payload_type))
+        {
             Ok(Some(pt)) if has_active_video(&local.sdp) => pt,
             _ => {
                 return fail(
                     pc,
-                    OfferError::BadOffer(
-                        "the offer has no usable H.264 codec (constrained baseline, packetization-mode 1)".into(),
-                    ),
+                    OfferError::BadOffer(format!(
+                        "the offer has no usable H.264 codec: {NEEDS_H264}"
+                    )),
                 )
                 .await
             }
@@ -306,13 +344,18 @@ impl WhepHandler for Sessions {
         let shutdown = self.shutdown.clone();
         let this_id = id.clone();
         let entries = Arc::downgrade(&self.entries);
-        tokio::spawn(async move {
-            run_session(&this_id, session, view, end, shutdown).await;
-            if let Some(entries) = entries.upgrade() {
-                lock(&entries).remove(&this_id);
-            }
-            tracing::info!(session = %this_id.0, "session ended");
-        });
+        {
+            let mut tasks = lock(&self.tasks);
+            // Reap finished sessions so the set holds only live ones.
+            while tasks.try_join_next().is_some() {}
+            tasks.spawn(async move {
+                run_session(&this_id, session, view, end, shutdown).await;
+                if let Some(entries) = entries.upgrade() {
+                    lock(&entries).remove(&this_id);
+                }
+                tracing::info!(session = %this_id.0, "session ended");
+            });
+        }
         Ok(Answer {
             session_id: id.0,
             sdp: answer_sdp,

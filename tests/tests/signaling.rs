@@ -88,3 +88,38 @@ async fn deleting_an_unknown_session_is_404() -> anyhow::Result<()> {
     assert!(res.text().await?.contains("nosuchsession"));
     server.stop().await
 }
+
+/// A browser-shaped offer whose only video codec is VP8: nothing the server can send.
+const VP8_ONLY_OFFER: &str = "v=0\r\n\
+o=- 4611731400430051336 2 IN IP4 127.0.0.1\r\n\
+s=-\r\n\
+t=0 0\r\n\
+a=group:BUNDLE 0\r\n\
+a=msid-semantic: WMS\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96\r\n\
+c=IN IP4 0.0.0.0\r\n\
+a=rtcp:9 IN IP4 0.0.0.0\r\n\
+a=ice-ufrag:abcd\r\n\
+a=ice-pwd:abcdefghijklmnopqrstuvwx\r\n\
+a=ice-options:trickle\r\n\
+a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\n\
+a=setup:actpass\r\n\
+a=mid:0\r\n\
+a=recvonly\r\n\
+a=rtcp-mux\r\n\
+a=rtpmap:96 VP8/90000\r\n\
+a=rtcp-fb:96 nack pli\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offer_without_h264_is_rejected_naming_the_codec() -> anyhow::Result<()> {
+    let server = TestServer::start(
+        TestServer::small_config(),
+        render_core::Scene::cornell_box(),
+    )
+    .await?;
+    let (status, text) = post(&server, Some("application/sdp"), VP8_ONLY_OFFER).await?;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("H.264"), "{text}");
+    assert_eq!(sessions(&server).await?, 0);
+    server.stop().await
+}

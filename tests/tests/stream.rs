@@ -284,3 +284,30 @@ async fn picture_loss_indication_brings_a_keyframe() -> anyhow::Result<()> {
     viewer.close().await?;
     server.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_sessions_and_returns() -> anyhow::Result<()> {
+    let server = TestServer::start(
+        TestServer::small_config(),
+        render_core::Scene::cornell_box(),
+    )
+    .await?;
+    let mut viewer = Viewer::connect(&server.url("")).await?;
+    viewer.next_frame(WAIT).await?;
+    tokio::time::timeout(Duration::from_secs(10), server.stop()).await??;
+    // The server closed the viewer's connection rather than leaving it to time out.
+    let closed = async {
+        while let Some(state) = viewer.states.recv().await {
+            use webrtc::peer_connection::RTCPeerConnectionState as S;
+            if matches!(state, S::Closed | S::Failed | S::Disconnected) {
+                return true;
+            }
+        }
+        false
+    };
+    assert!(
+        tokio::time::timeout(WAIT, closed).await.unwrap_or(false),
+        "the viewer was not disconnected"
+    );
+    Ok(())
+}
