@@ -78,15 +78,22 @@ pub fn router<H: WhepHandler>(handler: Arc<H>) -> Router {
         .with_state(handler)
 }
 
+/// Sets headers from a table of static values.
+fn set_headers(response: &mut Response, headers: &[(header::HeaderName, &'static str)]) {
+    for (name, value) in headers {
+        response
+            .headers_mut()
+            .insert(name.clone(), HeaderValue::from_static(value));
+    }
+}
+
 fn cors(mut response: Response) -> Response {
-    let h = response.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("Location"),
+    set_headers(
+        &mut response,
+        &[
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (header::ACCESS_CONTROL_EXPOSE_HEADERS, "Location"),
+        ],
     );
     response
 }
@@ -106,22 +113,20 @@ fn text(status: StatusCode, message: impl Into<String>) -> Response {
 
 async fn preflight() -> Response {
     let mut response = cors(StatusCode::NO_CONTENT.into_response());
-    let h = response.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("POST, DELETE, PATCH, OPTIONS"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("Content-Type, Authorization"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("600"),
-    );
-    h.insert(
-        header::ALLOW,
-        HeaderValue::from_static("POST, DELETE, PATCH, OPTIONS"),
+    set_headers(
+        &mut response,
+        &[
+            (
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                "POST, DELETE, PATCH, OPTIONS",
+            ),
+            (
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                "Content-Type, Authorization",
+            ),
+            (header::ACCESS_CONTROL_MAX_AGE, "600"),
+            (header::ALLOW, "POST, DELETE, PATCH, OPTIONS"),
+        ],
     );
     response
 }
