@@ -1,5 +1,6 @@
 //! The web client in a real browser: headless Chromium opens the viewer page, plays
-//! the WebRTC stream, and a mouse drag orbits the camera.
+//! the WebRTC stream, a mouse drag orbits the camera, the wheel zooms, and a second
+//! window plays the same stream while the first keeps playing.
 
 use serde_json::Value;
 use std::time::Duration;
@@ -55,7 +56,8 @@ fn grid_diff(a: &Value, b: &Value) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn viewer_page_plays_the_stream_and_dragging_orbits_the_camera() -> anyhow::Result<()> {
+async fn viewer_page_plays_orbits_on_drag_zooms_on_wheel_and_a_second_window_plays_too(
+) -> anyhow::Result<()> {
     let mut config = TestServer::small_config();
     config.width = 640;
     config.height = 360;
@@ -162,6 +164,77 @@ async fn viewer_page_plays_the_stream_and_dragging_orbits_the_camera() -> anyhow
         mean_after > 25.0,
         "picture went dark after the drag: {after}"
     );
+    // The wheel zooms: another camera message, and the room grows in the picture.
+    let revision = f(&browser.eval("return window.streamtracer.revision;").await?);
+    let before_zoom = browser.eval(PICTURE_STATS).await?;
+    let center = browser
+        .eval("const r = document.getElementById('video').getBoundingClientRect(); return [Math.round(r.x + r.width / 2), Math.round(r.y + r.height / 2)];")
+        .await?;
+    use fantoccini::actions::{WheelAction, WheelActions};
+    let (cx, cy) = (
+        center[0].as_i64().unwrap_or(0),
+        center[1].as_i64().unwrap_or(0),
+    );
+    let wheel = WheelActions::new("wheel".into()).then(WheelAction::Scroll {
+        duration: None,
+        x: cx,
+        y: cy,
+        delta_x: 0,
+        delta_y: -400,
+    });
+    browser.client.perform_actions(wheel).await?;
+    browser
+        .wait_for(&format!("window.streamtracer.revision > {revision}"), WAIT)
+        .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let zoomed = browser.eval(PICTURE_STATS).await?;
+    let zoom_change = grid_diff(&before_zoom, &zoomed);
+    assert!(
+        zoom_change > 8.0,
+        "the picture did not change after zooming (mean luma change {zoom_change:.1})"
+    );
+
+    // A second window on the same URL plays the same stream, and the first keeps playing.
+    let first = browser.client.window().await?;
+    let second = browser.client.new_window(false).await?;
+    browser
+        .client
+        .switch_to_window(second.handle.clone())
+        .await?;
+    browser.client.goto(&server.url("/")).await?;
+    browser
+        .wait_for(
+            "window.streamtracer && window.streamtracer.state === 'connected'",
+            WAIT,
+        )
+        .await?;
+    browser
+        .wait_for("window.streamtracer.framesPresented > 20", WAIT)
+        .await?;
+    // It shows the shared camera: the zoomed view the first window set.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let seen_by_second = browser.eval(PICTURE_STATS).await?;
+    let between_windows = grid_diff(&zoomed, &seen_by_second);
+    assert!(
+        between_windows < zoom_change / 2.0,
+        "the second window shows another view: {between_windows:.1}"
+    );
+    let second_errors = browser.console_errors().await?;
+    browser.client.switch_to_window(first).await?;
+    let presented = f(&browser
+        .eval("return window.streamtracer.framesPresented;")
+        .await?);
+    browser
+        .wait_for(
+            &format!("window.streamtracer.framesPresented > {presented} + 20"),
+            WAIT,
+        )
+        .await?;
+    assert!(
+        second_errors.is_empty(),
+        "browser console errors in the second window: {second_errors:?}"
+    );
+
     let errors = browser.console_errors().await?;
     assert!(errors.is_empty(), "browser console errors: {errors:?}");
     browser.close().await?;
