@@ -11,8 +11,8 @@ pub struct Config {
     #[arg(long, env = "STREAMTRACER_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// IP address WebRTC media uses (UDP host candidates). Defaults to 127.0.0.1 when
-    /// listening on loopback and to every interface otherwise.
+    /// IP address WebRTC media uses (UDP host candidates). By default media is offered
+    /// on every interface and on loopback, so browsers reach it however they gather.
     #[arg(long, env = "STREAMTRACER_WEBRTC_IP")]
     pub webrtc_ip: Option<IpAddr>,
 
@@ -48,12 +48,37 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The IP address WebRTC binds its UDP sockets to.
-    pub fn media_ip(&self) -> IpAddr {
+    /// The UDP addresses WebRTC binds, one host candidate each: the configured IP, or
+    /// every non-loopback interface (the wildcard) plus loopback. Browsers do not gather
+    /// loopback candidates themselves, so a browser on the same machine pairs its
+    /// interface addresses with the server's; loopback serves local tools.
+    pub fn media_addrs(&self) -> Vec<String> {
         match self.webrtc_ip {
-            Some(ip) => ip,
-            None if self.listen.ip().is_loopback() => self.listen.ip(),
-            None => IpAddr::from([0, 0, 0, 0]),
+            Some(ip) => vec![std::net::SocketAddr::new(ip, 0).to_string()],
+            None => vec!["0.0.0.0:0".to_owned(), "127.0.0.1:0".to_owned()],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_addresses_follow_the_flag() {
+        let c = Config::parse_from(["streamtracer", "--webrtc-ip", "::1"]);
+        assert_eq!(c.media_addrs(), vec!["[::1]:0"]);
+        let c = Config::parse_from(["streamtracer"]);
+        assert_eq!(c.media_addrs(), vec!["0.0.0.0:0", "127.0.0.1:0"]);
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = Config::default();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            (c.width, c.height, c.fps, c.bitrate),
+            (1280, 720, 30.0, 4_000_000)
+        );
     }
 }

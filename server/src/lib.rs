@@ -64,7 +64,7 @@ pub async fn run(
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let sessions = Arc::new(session::Sessions::new(
         view.clone(),
-        config.media_ip(),
+        config.media_addrs(),
         shutdown_rx,
     ));
     let metrics = {
@@ -89,7 +89,7 @@ pub async fn run(
         config.height,
         config.fps,
         config.bitrate / 1000,
-        config.media_ip(),
+        config.media_addrs().join(", "),
         if encoder::ASSEMBLY {
             "yes"
         } else {

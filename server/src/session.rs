@@ -22,7 +22,6 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use signaling::{Answer, DeleteError, OfferError, WhepHandler};
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -63,7 +62,8 @@ struct Entry {
 /// Every live session of the server.
 pub struct Sessions {
     view: Arc<View>,
-    media_ip: IpAddr,
+    /// UDP addresses each peer connection binds (one host candidate each).
+    media_addrs: Vec<String>,
     /// Shared with session tasks (weakly), which remove themselves when they end.
     entries: Arc<Mutex<HashMap<SessionId, Entry>>>,
     /// Every session task, so that shutdown can wait for them.
@@ -132,10 +132,14 @@ fn offers_h264(sdp: &str) -> bool {
 const NEEDS_H264: &str = "the server sends H.264 (constrained baseline, packetization-mode 1)";
 
 impl Sessions {
-    pub fn new(view: Arc<View>, media_ip: IpAddr, shutdown: watch::Receiver<bool>) -> Sessions {
+    pub fn new(
+        view: Arc<View>,
+        media_addrs: Vec<String>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Sessions {
         Sessions {
             view,
-            media_ip,
+            media_addrs,
             entries: Arc::new(Mutex::new(HashMap::new())),
             tasks: Mutex::new(tokio::task::JoinSet::new()),
             shutdown,
@@ -189,7 +193,7 @@ impl Sessions {
                 .with_interceptor_registry(registry)
                 .with_handler(Arc::new(events) as Arc<dyn PeerConnectionEventHandler>)
                 .with_runtime(runtime)
-                .with_udp_addrs(vec![format!("{}:0", self.media_ip)])
+                .with_udp_addrs(self.media_addrs.clone())
                 .build()
                 .await?,
         );
