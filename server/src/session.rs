@@ -197,7 +197,7 @@ impl Sessions {
                 .build()
                 .await?,
         );
-        let ssrc = rand_ssrc();
+        let ssrc: u32 = rand::random();
         let track = Arc::new(TrackLocalStaticSample::new(
             Instant::now(),
             MediaStreamTrack::new(
@@ -316,12 +316,6 @@ impl Sessions {
             },
         ))
     }
-}
-
-fn rand_ssrc() -> u32 {
-    let s = rtc::shared::util::math_rand_alpha_number(8);
-    s.bytes()
-        .fold(2166136261u32, |h, b| (h ^ b as u32).wrapping_mul(16777619))
 }
 
 /// The parts of one viewer's session that its task drives.
