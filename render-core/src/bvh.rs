@@ -1,132 +1,207 @@
-//! A bounding volume hierarchy over the scene's primitives.
+//! A bounding volume hierarchy over boxes, used at both levels of the scene: over the
+//! triangles of one mesh (a bottom level) and over the instances of the scene (the
+//! top level).
 //!
-//! Built top-down with the surface area heuristic evaluated over binned centroids,
-//! stored as a flat array of 32-byte nodes (a node's two children are adjacent), and
-//! traversed front-to-back with an explicit stack so that the nearer child is visited
-//! first and far subtrees are culled by the closest hit found so far.
+//! Built top-down with the surface area heuristic evaluated over 16 centroid bins per
+//! axis; large subtrees are built in parallel with rayon and grafted together. Stored
+//! as a flat array of 32-byte nodes whose two children are adjacent. Traversal is
+//! front-to-back with an explicit stack: the nearer child first, and subtrees beyond
+//! the closest hit so far are skipped. The hierarchy stores no primitives: it reports
+//! leaf ranges of its [`Bvh::order`], and callers keep their primitives in that order
+//! so leaves read memory sequentially.
 
-use crate::geometry::{Hit, Primitive, Ray};
 use glam::Vec3;
 
 const BINS: usize = 16;
 const MAX_LEAF: usize = 4;
+/// Below this many primitives a subtree is built on the current thread.
+const PARALLEL_THRESHOLD: usize = 4096;
+
+/// An axis-aligned box.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Aabb {
+    pub min: Vec3,
+    pub max: Vec3,
+}
+
+impl Aabb {
+    pub const EMPTY: Aabb = Aabb {
+        min: Vec3::splat(f32::INFINITY),
+        max: Vec3::splat(f32::NEG_INFINITY),
+    };
+
+    pub fn grow(&mut self, other: &Aabb) {
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+    }
+
+    pub fn grow_point(&mut self, p: Vec3) {
+        self.min = self.min.min(p);
+        self.max = self.max.max(p);
+    }
+
+    fn area(&self) -> f32 {
+        let e = (self.max - self.min).max(Vec3::ZERO);
+        e.x * e.y + e.y * e.z + e.z * e.x
+    }
+
+    pub fn centroid(&self) -> Vec3 {
+        (self.min + self.max) * 0.5
+    }
+
+    /// The box of this box's corners mapped by `m`.
+    pub fn transformed(&self, m: &glam::Affine3A) -> Aabb {
+        let mut out = Aabb::EMPTY;
+        for i in 0..8 {
+            let corner = Vec3::new(
+                if i & 1 == 0 { self.min.x } else { self.max.x },
+                if i & 2 == 0 { self.min.y } else { self.max.y },
+                if i & 4 == 0 { self.min.z } else { self.max.z },
+            );
+            out.grow_point(m.transform_point3(corner));
+        }
+        out
+    }
+}
 
 #[derive(Clone, Copy, Debug)]
 struct Node {
     min: Vec3,
     /// For an inner node, the index of its first child (the second follows it);
-    /// for a leaf, the index of its first primitive.
+    /// for a leaf, the position in `order` of its first primitive.
     first: u32,
     max: Vec3,
     /// Zero for an inner node, the number of primitives for a leaf.
     count: u32,
 }
 
-/// The hierarchy and the primitives it owns (reordered to match the leaves).
+/// The hierarchy: nodes, and the order in which callers must store their primitives.
 pub struct Bvh {
     nodes: Vec<Node>,
-    prims: Vec<Primitive>,
+    order: Vec<u32>,
 }
 
+/// A ray prepared for box tests.
 #[derive(Clone, Copy)]
-struct Aabb {
-    min: Vec3,
-    max: Vec3,
+pub struct RayBoxTest {
+    o: Vec3,
+    inv_d: Vec3,
 }
 
-impl Aabb {
-    const EMPTY: Aabb = Aabb {
-        min: Vec3::splat(f32::INFINITY),
-        max: Vec3::splat(f32::NEG_INFINITY),
-    };
-    fn grow(&mut self, min: Vec3, max: Vec3) {
-        self.min = self.min.min(min);
-        self.max = self.max.max(max);
+impl RayBoxTest {
+    pub fn new(o: Vec3, d: Vec3) -> Self {
+        RayBoxTest {
+            o,
+            inv_d: d.recip(),
+        }
     }
-    fn area(&self) -> f32 {
-        let e = (self.max - self.min).max(Vec3::ZERO);
-        e.x * e.y + e.y * e.z + e.z * e.x
+
+    /// The entry distance into the box, if the ray enters it within (t_min, t_max).
+    #[inline(always)]
+    fn enter(&self, min: Vec3, max: Vec3, t_min: f32, t_max: f32) -> Option<f32> {
+        let t0 = (min - self.o) * self.inv_d;
+        let t1 = (max - self.o) * self.inv_d;
+        let near = t0.min(t1).max_element().max(t_min);
+        let far = t0.max(t1).min_element().min(t_max);
+        (near <= far).then_some(near)
     }
 }
 
 struct BuildPrim {
-    min: Vec3,
-    max: Vec3,
+    bounds: Aabb,
     centroid: Vec3,
     index: u32,
 }
 
 impl Bvh {
-    pub fn build(prims: Vec<Primitive>) -> Bvh {
-        let mut build: Vec<BuildPrim> = prims
+    /// Builds a hierarchy over `bounds` (one box per primitive).
+    pub fn build(bounds: &[Aabb]) -> Bvh {
+        let mut prims: Vec<BuildPrim> = bounds
             .iter()
             .enumerate()
-            .map(|(i, p)| {
-                let (min, max) = p.bounds();
-                BuildPrim {
-                    min,
-                    max,
-                    centroid: (min + max) * 0.5,
-                    index: i as u32,
-                }
+            .map(|(i, b)| BuildPrim {
+                bounds: *b,
+                centroid: b.centroid(),
+                index: i as u32,
             })
             .collect();
-        let mut nodes = Vec::with_capacity(2 * prims.len().max(1));
-        nodes.push(Node {
-            min: Vec3::ZERO,
-            first: 0,
-            max: Vec3::ZERO,
-            count: 0,
-        });
-        if !build.is_empty() {
-            let len = build.len();
-            subdivide(&mut nodes, 0, &mut build, 0, len);
-        }
-        let ordered = build.iter().map(|b| prims[b.index as usize]).collect();
+        let nodes = if prims.is_empty() {
+            Vec::new()
+        } else {
+            build_subtree(&mut prims, 0)
+        };
         Bvh {
             nodes,
-            prims: ordered,
+            order: prims.iter().map(|p| p.index).collect(),
         }
     }
 
-    pub fn primitives(&self) -> &[Primitive] {
-        &self.prims
+    /// Primitive indices in leaf order: store primitive `order[i]` at position `i`.
+    pub fn order(&self) -> &[u32] {
+        &self.order
     }
 
-    /// The closest hit along `ray` within (t_min, t_max).
-    pub fn intersect(&self, ray: &Ray, t_min: f32, mut t_max: f32) -> Option<Hit> {
-        if self.prims.is_empty() {
-            return None;
+    /// The box around everything.
+    pub fn bounds(&self) -> Aabb {
+        self.nodes.first().map_or(Aabb::EMPTY, |n| Aabb {
+            min: n.min,
+            max: n.max,
+        })
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Visits leaves front to back. `leaf(position, t_max)` tests the primitive stored
+    /// at `position` (in [`Bvh::order`]) and returns a closer hit distance if it found
+    /// one, which then bounds the rest of the traversal. Returns whether anything hit.
+    /// With `any` set, stops at the first hit (for shadow rays).
+    #[inline]
+    pub fn traverse(
+        &self,
+        ray: &RayBoxTest,
+        t_min: f32,
+        mut t_max: f32,
+        any: bool,
+        mut leaf: impl FnMut(u32, f32) -> Option<f32>,
+    ) -> bool {
+        let Some(root) = self.nodes.first() else {
+            return false;
+        };
+        if ray.enter(root.min, root.max, t_min, t_max).is_none() {
+            return false;
         }
-        let inv_d = ray.d.recip();
-        let mut best: Option<(u32, f32)> = None;
+        let mut hit = false;
         let mut stack = [0u32; 64];
         let mut sp = 0usize;
-        let mut node = &self.nodes[0];
-        slab(node, ray.o, inv_d, t_min, t_max)?;
+        let mut node = root;
         loop {
             if node.count > 0 {
                 for i in node.first..node.first + node.count {
-                    if let Some(t) = self.prims[i as usize].intersect(ray, t_min, t_max) {
+                    if let Some(t) = leaf(i, t_max) {
                         t_max = t;
-                        best = Some((i, t));
+                        hit = true;
+                        if any {
+                            return true;
+                        }
                     }
                 }
             } else {
                 let a = &self.nodes[node.first as usize];
                 let b = &self.nodes[node.first as usize + 1];
-                let ta = slab(a, ray.o, inv_d, t_min, t_max);
-                let tb = slab(b, ray.o, inv_d, t_min, t_max);
+                let ta = ray.enter(a.min, a.max, t_min, t_max);
+                let tb = ray.enter(b.min, b.max, t_min, t_max);
                 match (ta, tb) {
                     (Some(ta), Some(tb)) => {
                         let (near, far) = if ta <= tb {
-                            (node.first, node.first + 1)
+                            (a, node.first + 1)
                         } else {
-                            (node.first + 1, node.first)
+                            (b, node.first)
                         };
                         stack[sp] = far;
                         sp += 1;
-                        node = &self.nodes[near as usize];
+                        node = near;
                         continue;
                     }
                     (Some(_), None) => {
@@ -143,108 +218,125 @@ impl Bvh {
             // Pop until a node that can still hold a closer hit.
             loop {
                 if sp == 0 {
-                    return best.map(|(i, t)| self.prims[i as usize].hit(ray, t));
+                    return hit;
                 }
                 sp -= 1;
                 let candidate = &self.nodes[stack[sp] as usize];
-                if slab(candidate, ray.o, inv_d, t_min, t_max).is_some() {
+                if ray
+                    .enter(candidate.min, candidate.max, t_min, t_max)
+                    .is_some()
+                {
                     node = candidate;
                     break;
                 }
             }
         }
     }
-
-    /// Whether anything blocks the segment (t_min, t_max) of `ray`.
-    pub fn occluded(&self, ray: &Ray, t_min: f32, t_max: f32) -> bool {
-        if self.prims.is_empty() {
-            return false;
-        }
-        let inv_d = ray.d.recip();
-        let mut stack = [0u32; 64];
-        let mut sp = 1usize;
-        stack[0] = 0;
-        while sp > 0 {
-            sp -= 1;
-            let node = &self.nodes[stack[sp] as usize];
-            if slab(node, ray.o, inv_d, t_min, t_max).is_none() {
-                continue;
-            }
-            if node.count > 0 {
-                for i in node.first..node.first + node.count {
-                    if self.prims[i as usize]
-                        .intersect(ray, t_min, t_max)
-                        .is_some()
-                    {
-                        return true;
-                    }
-                }
-            } else {
-                stack[sp] = node.first;
-                stack[sp + 1] = node.first + 1;
-                sp += 2;
-            }
-        }
-        false
-    }
 }
 
-/// The entry distance of the ray into the node's box, if it enters within (t_min, t_max).
-#[inline]
-fn slab(node: &Node, o: Vec3, inv_d: Vec3, t_min: f32, t_max: f32) -> Option<f32> {
-    let t0 = (node.min - o) * inv_d;
-    let t1 = (node.max - o) * inv_d;
-    let near = t0.min(t1).max_element().max(t_min);
-    let far = t0.max(t1).min_element().min(t_max);
-    (near <= far).then_some(near)
-}
-
-fn subdivide(nodes: &mut Vec<Node>, at: usize, prims: &mut [BuildPrim], offset: usize, len: usize) {
-    let slice = &mut prims[offset..offset + len];
+/// Builds the subtree over `prims` (whose first primitive is at `offset` in the whole
+/// order). Returns its nodes with the subtree's root at index 0.
+fn build_subtree(prims: &mut [BuildPrim], offset: usize) -> Vec<Node> {
     let mut bounds = Aabb::EMPTY;
     let mut cbounds = Aabb::EMPTY;
-    for p in slice.iter() {
-        bounds.grow(p.min, p.max);
-        cbounds.grow(p.centroid, p.centroid);
+    for p in prims.iter() {
+        bounds.grow(&p.bounds);
+        cbounds.grow_point(p.centroid);
     }
-    nodes[at] = Node {
+    let len = prims.len();
+    let leaf = vec![Node {
         min: bounds.min,
         first: offset as u32,
         max: bounds.max,
         count: len as u32,
-    };
+    }];
     if len <= MAX_LEAF {
-        return;
+        return leaf;
     }
-    // Find the cheapest split over all axes, binning centroids.
-    let mut best: Option<(f32, usize, usize)> = None; // (cost, axis, split bin)
-    let extent = cbounds.max - cbounds.min;
+    let Some((axis, split)) = best_split(prims, &bounds, &cbounds) else {
+        return leaf;
+    };
+    let extent = cbounds.max[axis] - cbounds.min[axis];
+    let scale = BINS as f32 / extent;
+    let bin =
+        |p: &BuildPrim| (((p.centroid[axis] - cbounds.min[axis]) * scale) as usize).min(BINS - 1);
+    let mut left = 0;
+    for i in 0..len {
+        if bin(&prims[i]) < split {
+            prims.swap(i, left);
+            left += 1;
+        }
+    }
+    let (lp, rp) = prims.split_at_mut(left);
+    let (l, r) = if len >= PARALLEL_THRESHOLD {
+        rayon::join(
+            || build_subtree(lp, offset),
+            || build_subtree(rp, offset + left),
+        )
+    } else {
+        (build_subtree(lp, offset), build_subtree(rp, offset + left))
+    };
+    // Root, then the two children side by side, then the rest of each subtree.
+    let mut nodes = Vec::with_capacity(l.len() + r.len() + 1);
+    nodes.push(Node {
+        min: bounds.min,
+        first: 1,
+        max: bounds.max,
+        count: 0,
+    });
+    nodes.push(l[0]);
+    nodes.push(r[0]);
+    graft(&mut nodes, l, 1);
+    graft(&mut nodes, r, 2);
+    nodes
+}
+
+/// Appends `sub` (minus its root, already placed at `root_at`) to `nodes`, renumbering
+/// child links.
+fn graft(nodes: &mut Vec<Node>, sub: Vec<Node>, root_at: usize) {
+    // Node k >= 1 of `sub` lands at base + k - 1.
+    let base = nodes.len() as u32;
+    let relink = |n: &mut Node| {
+        if n.count == 0 {
+            n.first = base + n.first - 1;
+        }
+    };
+    relink(&mut nodes[root_at]);
+    for mut n in sub.into_iter().skip(1) {
+        relink(&mut n);
+        nodes.push(n);
+    }
+}
+
+/// The cheapest split by the surface area heuristic: (axis, first bin of the right
+/// side), or `None` when no split beats a leaf.
+fn best_split(prims: &[BuildPrim], bounds: &Aabb, cbounds: &Aabb) -> Option<(usize, usize)> {
+    let mut best: Option<(f32, usize, usize)> = None;
     for axis in 0..3 {
-        if extent[axis] <= 1e-12 {
+        let extent = cbounds.max[axis] - cbounds.min[axis];
+        if extent <= 1e-12 {
             continue;
         }
-        let scale = BINS as f32 / extent[axis];
+        let scale = BINS as f32 / extent;
         let mut bins = [(Aabb::EMPTY, 0usize); BINS];
-        for p in slice.iter() {
+        for p in prims {
             let b = (((p.centroid[axis] - cbounds.min[axis]) * scale) as usize).min(BINS - 1);
-            bins[b].0.grow(p.min, p.max);
+            bins[b].0.grow(&p.bounds);
             bins[b].1 += 1;
         }
-        // Sweep from the right to get the cost of each right side, then from the left.
+        // Sweep from the right for the right sides' costs, then from the left.
         let mut right_area = [0.0f32; BINS];
         let mut right_count = [0usize; BINS];
-        let mut acc = Aabb::EMPTY;
-        let mut count = 0;
+        let (mut acc, mut count) = (Aabb::EMPTY, 0);
         for i in (1..BINS).rev() {
-            acc.grow(bins[i].0.min, bins[i].0.max);
+            acc.grow(&bins[i].0);
             count += bins[i].1;
             right_area[i] = acc.area();
             right_count[i] = count;
         }
-        let mut acc = Aabb::EMPTY;
-        let mut count = 0;
+        let (mut acc, mut count) = (Aabb::EMPTY, 0);
         for i in 0..BINS - 1 {
-            acc.grow(bins[i].0.min, bins[i].0.max);
+            acc.grow(&bins[i].0);
             count += bins[i].1;
             if count == 0 || right_count[i + 1] == 0 {
                 continue;
@@ -255,86 +347,71 @@ fn subdivide(nodes: &mut Vec<Node>, at: usize, prims: &mut [BuildPrim], offset: 
             }
         }
     }
-    let leaf_cost = bounds.area() * len as f32;
-    let Some((cost, axis, split)) = best else {
-        return;
-    };
-    // Intersection cost relative to traversal: splitting must beat testing every primitive.
-    if cost + bounds.area() * 0.5 >= leaf_cost && len <= 16 {
-        return;
+    let (cost, axis, split) = best?;
+    // A node costs about one primitive test to traverse; split only when that pays,
+    // and always split large sets so leaves stay small.
+    let leaf_cost = bounds.area() * prims.len() as f32;
+    if cost + bounds.area() >= leaf_cost && prims.len() <= 16 {
+        return None;
     }
-    let scale = BINS as f32 / extent[axis];
-    let mut left = 0;
-    for i in 0..len {
-        let b = (((slice[i].centroid[axis] - cbounds.min[axis]) * scale) as usize).min(BINS - 1);
-        if b < split {
-            slice.swap(i, left);
-            left += 1;
-        }
-    }
-    let first_child = nodes.len();
-    nodes.push(nodes[at]);
-    nodes.push(nodes[at]);
-    nodes[at].first = first_child as u32;
-    nodes[at].count = 0;
-    subdivide(nodes, first_child, prims, offset, left);
-    subdivide(nodes, first_child + 1, prims, offset + left, len - left);
+    Some((axis, split))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::geometry::{PrimShape, Sphere, Triangle};
     use crate::sampling::{uniform_sphere, SampleRng};
 
-    fn random_scene(n: usize) -> Vec<Primitive> {
-        let mut rng = SampleRng::for_sample(0, 0, 0, 42);
+    fn boxes(n: usize, seed: u64) -> Vec<Aabb> {
+        let mut rng = SampleRng::for_sample(0, 0, 0, seed);
         (0..n)
-            .map(|i| {
+            .map(|_| {
                 let c = Vec3::new(rng.uniform(), rng.uniform(), rng.uniform()) * 10.0;
-                let shape = if i % 3 == 0 {
-                    PrimShape::Sphere(Sphere {
-                        center: c,
-                        radius: 0.1 + rng.uniform() * 0.3,
-                    })
-                } else {
-                    let a = c + uniform_sphere(rng.uniform(), rng.uniform()) * 0.5;
-                    let b = c + uniform_sphere(rng.uniform(), rng.uniform()) * 0.5;
-                    PrimShape::Triangle(Triangle::new(c, a, b))
-                };
-                Primitive {
-                    shape,
-                    material: i as u32,
+                let h = Vec3::new(rng.uniform(), rng.uniform(), rng.uniform()) * 0.3;
+                Aabb {
+                    min: c - h,
+                    max: c + h,
                 }
             })
             .collect()
     }
 
-    /// The BVH must find exactly what testing every primitive finds.
+    fn hit_box(b: &Aabb, ray: &RayBoxTest, t_max: f32) -> Option<f32> {
+        ray.enter(b.min, b.max, 0.0, t_max)
+    }
+
+    /// Front-to-back traversal must find the nearest box, exactly as testing all of
+    /// them does, for trees built sequentially and in parallel.
     #[test]
-    fn matches_brute_force() {
-        let prims = random_scene(2000);
-        let bvh = Bvh::build(prims.clone());
-        let mut rng = SampleRng::for_sample(1, 1, 1, 7);
-        for _ in 0..2000 {
-            let o = Vec3::new(rng.uniform(), rng.uniform(), rng.uniform()) * 12.0 - Vec3::ONE;
-            let d = uniform_sphere(rng.uniform(), rng.uniform());
-            let ray = Ray { o, d };
-            let brute = prims
-                .iter()
-                .filter_map(|p| {
-                    p.intersect(&ray, 1e-4, f32::INFINITY)
-                        .map(|t| (t, p.material))
-                })
-                .min_by(|a, b| a.0.total_cmp(&b.0));
-            let got = bvh
-                .intersect(&ray, 1e-4, f32::INFINITY)
-                .map(|h| (h.t, h.material));
-            assert_eq!(brute.map(|b| b.1), got.map(|g| g.1));
-            if let (Some(b), Some(g)) = (brute, got) {
-                assert!((b.0 - g.0).abs() < 1e-5);
+    fn nearest_hit_matches_brute_force() {
+        for n in [1, 7, 300, 10_000] {
+            let b = boxes(n, n as u64);
+            let bvh = Bvh::build(&b);
+            assert_eq!(bvh.order().len(), n);
+            let mut seen = bvh.order().to_vec();
+            seen.sort_unstable();
+            assert!(
+                seen.iter().enumerate().all(|(i, &v)| v as usize == i),
+                "order is a permutation"
+            );
+            let ordered: Vec<Aabb> = bvh.order().iter().map(|&i| b[i as usize]).collect();
+            let mut rng = SampleRng::for_sample(1, 1, 1, 7);
+            for _ in 0..500 {
+                let o = Vec3::new(rng.uniform(), rng.uniform(), rng.uniform()) * 12.0 - Vec3::ONE;
+                let ray = RayBoxTest::new(o, uniform_sphere(rng.uniform(), rng.uniform()));
+                let brute = b
+                    .iter()
+                    .filter_map(|x| hit_box(x, &ray, f32::INFINITY))
+                    .min_by(f32::total_cmp);
+                let mut best = None;
+                let any = bvh.traverse(&ray, 0.0, f32::INFINITY, false, |i, t_max| {
+                    let t = hit_box(&ordered[i as usize], &ray, t_max)?;
+                    best = Some(t);
+                    Some(t)
+                });
+                assert_eq!(any, brute.is_some());
+                assert_eq!(best, brute);
             }
-            assert_eq!(bvh.occluded(&ray, 1e-4, f32::INFINITY), brute.is_some());
         }
     }
 }

@@ -88,6 +88,15 @@ pub fn linear_to_srgb(v: f32) -> f32 {
     }
 }
 
+/// The sRGB electro-optical transfer function (decoding) on [0, 1].
+pub fn srgb_to_linear(v: f32) -> f32 {
+    if v <= 0.040_45 {
+        v / 12.92
+    } else {
+        ((v + 0.055) / 1.055).powf(2.4)
+    }
+}
+
 /// Tone-maps radiance values (times `scale`) to sRGB bytes: exposure, clamp, sRGB curve.
 pub fn write_rgb8(radiance: &[Vec3], scale: f32, out: &mut [u8]) {
     assert_eq!(

@@ -1,8 +1,13 @@
 //! Rays, primitives and their intersection routines.
+//!
+//! Intersections work for rays whose direction is not normalised (rays transformed
+//! into an instance's coordinates keep the world's `t`), so every routine here solves
+//! in units of the given direction.
 
+use crate::bvh::Aabb;
 use glam::Vec3;
 
-/// A ray `o + t d` with `d` normalised.
+/// A ray `o + t d`.
 #[derive(Clone, Copy, Debug)]
 pub struct Ray {
     pub o: Vec3,
@@ -24,31 +29,6 @@ pub struct Sphere {
     pub radius: f32,
 }
 
-/// What the BVH stores: a shape plus the material index of its object.
-#[derive(Clone, Copy, Debug)]
-pub struct Primitive {
-    pub shape: PrimShape,
-    pub material: u32,
-}
-
-#[derive(Clone, Copy, Debug)]
-pub enum PrimShape {
-    Triangle(Triangle),
-    Sphere(Sphere),
-}
-
-/// Where a ray hit a surface.
-#[derive(Clone, Copy, Debug)]
-pub struct Hit {
-    pub t: f32,
-    pub p: Vec3,
-    /// The geometric normal, facing the side the ray came from is NOT guaranteed:
-    /// it is the surface's outward / front normal. `front` says which side was hit.
-    pub n: Vec3,
-    pub front: bool,
-    pub material: u32,
-}
-
 impl Triangle {
     pub fn new(a: Vec3, b: Vec3, c: Vec3) -> Self {
         Triangle {
@@ -58,12 +38,13 @@ impl Triangle {
         }
     }
 
-    /// The distance along the ray to the hit, if it lies within (t_min, t_max).
-    #[inline]
-    pub fn intersect(&self, ray: &Ray, t_min: f32, t_max: f32) -> Option<f32> {
+    /// The hit distance and barycentrics `(t, b1, b2)` of the second and third
+    /// vertices, if the ray hits within (t_min, t_max).
+    #[inline(always)]
+    pub fn intersect(&self, ray: &Ray, t_min: f32, t_max: f32) -> Option<(f32, f32, f32)> {
         let p = ray.d.cross(self.e2);
         let det = self.e1.dot(p);
-        if det.abs() < 1e-12 {
+        if det.abs() < 1e-20 {
             return None;
         }
         let inv = 1.0 / det;
@@ -78,15 +59,24 @@ impl Triangle {
             return None;
         }
         let t = self.e2.dot(q) * inv;
-        (t > t_min && t < t_max).then_some(t)
+        (t > t_min && t < t_max).then_some((t, u, v))
     }
 
+    /// The unit normal on the front (counter-clockwise) side.
     pub fn normal(&self) -> Vec3 {
         self.e1.cross(self.e2).normalize()
     }
 
     pub fn area(&self) -> f32 {
         0.5 * self.e1.cross(self.e2).length()
+    }
+
+    pub fn bounds(&self) -> Aabb {
+        let mut b = Aabb::EMPTY;
+        b.grow_point(self.v0);
+        b.grow_point(self.v0 + self.e1);
+        b.grow_point(self.v0 + self.e2);
+        b
     }
 
     /// A point distributed uniformly over the triangle.
@@ -98,62 +88,32 @@ impl Triangle {
 }
 
 impl Sphere {
+    /// The nearest hit distance within (t_min, t_max).
     #[inline]
     pub fn intersect(&self, ray: &Ray, t_min: f32, t_max: f32) -> Option<f32> {
-        // Solve |o + t d - c|^2 = r^2 with d normalised, using the numerically stable
-        // form that subtracts the closest approach before taking the square root.
+        // Solve |o + t d - c|^2 = r^2. Subtracting the closest approach before taking
+        // the square root keeps the discriminant accurate for distant spheres.
+        let a = ray.d.length_squared();
         let oc = ray.o - self.center;
         let b = oc.dot(ray.d);
-        let closest = oc - ray.d * b;
+        let closest = oc - ray.d * (b / a);
         let disc = self.radius * self.radius - closest.length_squared();
         if disc < 0.0 {
             return None;
         }
-        let sq = disc.sqrt();
-        let t0 = -b - sq;
+        let sq = (a * disc).sqrt();
+        let t0 = (-b - sq) / a;
         if t0 > t_min && t0 < t_max {
             return Some(t0);
         }
-        let t1 = -b + sq;
+        let t1 = (-b + sq) / a;
         (t1 > t_min && t1 < t_max).then_some(t1)
     }
-}
 
-impl Primitive {
-    pub fn bounds(&self) -> (Vec3, Vec3) {
-        match self.shape {
-            PrimShape::Triangle(t) => {
-                let (a, b, c) = (t.v0, t.v0 + t.e1, t.v0 + t.e2);
-                (a.min(b).min(c), a.max(b).max(c))
-            }
-            PrimShape::Sphere(s) => (
-                s.center - Vec3::splat(s.radius),
-                s.center + Vec3::splat(s.radius),
-            ),
-        }
-    }
-
-    #[inline]
-    pub fn intersect(&self, ray: &Ray, t_min: f32, t_max: f32) -> Option<f32> {
-        match &self.shape {
-            PrimShape::Triangle(t) => t.intersect(ray, t_min, t_max),
-            PrimShape::Sphere(s) => s.intersect(ray, t_min, t_max),
-        }
-    }
-
-    /// Completes a hit at distance `t`.
-    pub fn hit(&self, ray: &Ray, t: f32) -> Hit {
-        let p = ray.o + ray.d * t;
-        let n = match &self.shape {
-            PrimShape::Triangle(tri) => tri.normal(),
-            PrimShape::Sphere(s) => (p - s.center) / s.radius,
-        };
-        Hit {
-            t,
-            p,
-            n,
-            front: ray.d.dot(n) < 0.0,
-            material: self.material,
+    pub fn bounds(&self) -> Aabb {
+        Aabb {
+            min: self.center - Vec3::splat(self.radius),
+            max: self.center + Vec3::splat(self.radius),
         }
     }
 }
@@ -163,17 +123,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn triangle_hit_and_miss() {
+    fn triangle_hit_barycentrics_and_miss() {
         let tri = Triangle::new(
             Vec3::new(-1.0, -1.0, 0.0),
             Vec3::new(1.0, -1.0, 0.0),
-            Vec3::new(0.0, 1.0, 0.0),
+            Vec3::new(-1.0, 1.0, 0.0),
         );
         let ray = Ray {
-            o: Vec3::new(0.0, 0.0, 2.0),
-            d: Vec3::new(0.0, 0.0, -1.0),
+            o: Vec3::new(0.0, -1.0, 2.0),
+            d: Vec3::new(0.0, 0.0, -2.0),
         };
-        assert!((tri.intersect(&ray, 0.0, f32::INFINITY).unwrap() - 2.0).abs() < 1e-6);
+        let (t, b1, b2) = tri.intersect(&ray, 0.0, f32::INFINITY).unwrap();
+        assert!(
+            (t - 1.0).abs() < 1e-6,
+            "t is in units of the unnormalised direction"
+        );
+        assert!((b1 - 0.5).abs() < 1e-6 && b2.abs() < 1e-6);
         let miss = Ray {
             o: Vec3::new(5.0, 0.0, 2.0),
             d: Vec3::new(0.0, 0.0, -1.0),
@@ -198,7 +163,7 @@ mod tests {
     }
 
     #[test]
-    fn sphere_hits_near_side_then_far_side_from_inside() {
+    fn sphere_hits_with_normalised_and_scaled_directions() {
         let s = Sphere {
             center: Vec3::ZERO,
             radius: 1.0,
@@ -208,6 +173,11 @@ mod tests {
             d: Vec3::new(0.0, 0.0, -1.0),
         };
         assert!((s.intersect(&ray, 1e-4, f32::INFINITY).unwrap() - 2.0).abs() < 1e-5);
+        let scaled = Ray {
+            o: Vec3::new(0.0, 0.0, 3.0),
+            d: Vec3::new(0.0, 0.0, -4.0),
+        };
+        assert!((s.intersect(&scaled, 1e-4, f32::INFINITY).unwrap() - 0.5).abs() < 1e-5);
         let inside = Ray {
             o: Vec3::ZERO,
             d: Vec3::X,

@@ -25,16 +25,23 @@
 //!
 //! This crate never does async, sockets, encoding or WebRTC.
 
+pub mod accel;
+pub mod bsdf;
 pub mod bvh;
 pub mod camera;
 pub mod film;
 pub mod geometry;
 pub mod integrator;
+pub mod lights;
 pub mod renderer;
 pub mod sampling;
 pub mod scene;
+pub mod texture;
 
 pub use camera::Camera;
 pub use film::Film;
 pub use renderer::{PassKind, PassReport, Renderer, RendererError};
-pub use scene::{Material, Object, Scene, SceneError, Shape};
+pub use scene::{
+    Environment, Light, Material, Mesh, Object, Scene, SceneError, Shape, Texture, TextureSource,
+    Transform,
+};

@@ -67,6 +67,13 @@ pub fn cosine_hemisphere(n: Vec3, u1: f32, u2: f32) -> Vec3 {
     (t * (r * phi.cos()) + b * (r * phi.sin()) + n * z).normalize()
 }
 
+/// A cosine-weighted direction around +z; its density is `z / pi`.
+pub fn cosine_hemisphere_local(u1: f32, u2: f32) -> Vec3 {
+    let r = u1.sqrt();
+    let phi = 2.0 * PI * u2;
+    Vec3::new(r * phi.cos(), r * phi.sin(), (1.0 - u1).max(0.0).sqrt())
+}
+
 /// A uniformly distributed direction on the unit sphere.
 pub fn uniform_sphere(u1: f32, u2: f32) -> Vec3 {
     let z = 1.0 - 2.0 * u1;

@@ -1,55 +1,123 @@
 //! The scene model: what clients edit and what scene files describe.
 //!
-//! Every field is plain data with serde, so the same model is the JSON scene format
-//! and (later) the payload of edit messages. [`Scene::validate`] is the single gate
-//! that turns untrusted data into something the renderer can trace.
+//! Every field is plain data with serde, so the same model is the project's JSON scene
+//! format and the payload of edit messages. Geometry lives in a table of [`Mesh`]es;
+//! each [`Object`] places a mesh or a sphere in the world with a [`Transform`] and a
+//! material, so moving an object changes one transform and nothing is rebuilt but the
+//! top level of the hierarchy. [`Scene::validate`] is the single gate that turns
+//! untrusted data into something the renderer can trace.
 
 use crate::camera::{Camera, CameraError};
-use glam::Vec3;
+use crate::texture::{TextureError, TextureImage};
+use glam::{Affine3A, Quat, Vec2, Vec3};
 use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
 
 /// A whole scene.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Scene {
     pub camera: Camera,
-    pub materials: Vec<Material>,
-    pub objects: Vec<Object>,
-    /// Radiance arriving from every direction that hits nothing.
     #[serde(default)]
-    pub environment: Vec3,
+    pub materials: Vec<Material>,
+    #[serde(default)]
+    pub textures: Vec<Texture>,
+    #[serde(default)]
+    pub meshes: Vec<Mesh>,
+    #[serde(default)]
+    pub objects: Vec<Object>,
+    /// Lights that are not geometry: the sun, point and spot lights. Emissive objects
+    /// are lights too, through their material.
+    #[serde(default)]
+    pub lights: Vec<Light>,
+    #[serde(default)]
+    pub environment: Environment,
     /// The longest path traced, in bounces.
     #[serde(default = "default_max_bounces")]
     pub max_bounces: u32,
+    /// Decoded texture images, one per entry of `textures`, filled by
+    /// [`Scene::load_textures`]; not part of the serialised form.
+    #[serde(skip)]
+    pub images: Vec<Arc<TextureImage>>,
 }
 
 fn default_max_bounces() -> u32 {
-    6
+    8
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+fn white() -> Vec3 {
+    Vec3::ONE
 }
 
 /// How a surface scatters or emits light.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Material {
-    /// Lambertian reflection with the given albedo (each channel in [0, 1]).
-    Diffuse { albedo: Vec3 },
-    /// A smooth conductor: perfect mirror reflection tinted by `color`.
-    Metal { color: Vec3 },
-    /// A smooth dielectric (glass, water) with index of refraction `ior`.
-    Glass { ior: f32 },
-    /// An emitter of constant radiance `radiance` on its front side; it does not reflect.
+    /// Lambertian reflection. `albedo` (each channel in [0, 1]) is multiplied by the
+    /// texture's colour where a `texture` is given.
+    Diffuse {
+        albedo: Vec3,
+        #[serde(default)]
+        texture: Option<usize>,
+    },
+    /// A conductor (metal) with GGX microfacet roughness: `color` is the reflectance at
+    /// normal incidence, `roughness` the perceptual roughness in [0, 1] (0 is a mirror).
+    Conductor {
+        color: Vec3,
+        #[serde(default)]
+        roughness: f32,
+        #[serde(default)]
+        texture: Option<usize>,
+    },
+    /// A dielectric (glass, water) with index of refraction `ior`, GGX roughness (0 is
+    /// smooth), and a `tint` multiplying transmitted light.
+    Dielectric {
+        ior: f32,
+        #[serde(default)]
+        roughness: f32,
+        #[serde(default = "white")]
+        tint: Vec3,
+    },
+    /// An emitter of constant radiance on its front side; it does not reflect.
     Emissive { radiance: Vec3 },
 }
 
-/// One object of the scene: a shape and the index of its material.
+/// A triangle mesh in its own coordinates.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mesh {
+    #[serde(default)]
+    pub name: String,
+    pub positions: Vec<Vec3>,
+    /// Per-vertex shading normals; empty for flat shading.
+    #[serde(default)]
+    pub normals: Vec<Vec3>,
+    /// Per-vertex texture coordinates; empty when untextured.
+    #[serde(default)]
+    pub uvs: Vec<Vec2>,
+    /// Triangles as vertex indices; each triangle's front side is the one its
+    /// counter-clockwise winding faces.
+    pub indices: Vec<[u32; 3]>,
+}
+
+/// One object of the scene: a shape placed by a transform, with a material.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Object {
     #[serde(default)]
     pub name: String,
     pub material: usize,
     pub shape: Shape,
+    #[serde(default)]
+    pub transform: Transform,
 }
 
-/// The geometry of an object.
+/// The geometry of an object, in object coordinates.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Shape {
@@ -57,12 +125,125 @@ pub enum Shape {
         center: Vec3,
         radius: f32,
     },
-    /// A triangle mesh; each triangle's front side is the one its counter-clockwise
-    /// winding faces.
+    /// An instance of `meshes[mesh]`.
     Mesh {
-        positions: Vec<Vec3>,
-        indices: Vec<[u32; 3]>,
+        mesh: usize,
     },
+}
+
+/// Scale, then rotate, then translate.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transform {
+    #[serde(default)]
+    pub translation: Vec3,
+    /// A unit quaternion `[x, y, z, w]`.
+    #[serde(default = "identity_rotation")]
+    pub rotation: Quat,
+    #[serde(default = "unit_scale")]
+    pub scale: Vec3,
+}
+
+fn identity_rotation() -> Quat {
+    Quat::IDENTITY
+}
+
+fn unit_scale() -> Vec3 {
+    Vec3::ONE
+}
+
+impl Default for Transform {
+    fn default() -> Self {
+        Transform {
+            translation: Vec3::ZERO,
+            rotation: Quat::IDENTITY,
+            scale: Vec3::ONE,
+        }
+    }
+}
+
+impl Transform {
+    pub fn translate(translation: Vec3) -> Transform {
+        Transform {
+            translation,
+            ..Transform::default()
+        }
+    }
+
+    /// The object-to-world matrix.
+    pub fn matrix(&self) -> Affine3A {
+        Affine3A::from_scale_rotation_translation(self.scale, self.rotation, self.translation)
+    }
+
+    pub fn is_identity(&self) -> bool {
+        *self == Transform::default()
+    }
+}
+
+/// Where a texture's pixels come from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum TextureSource {
+    /// An image file (PNG, JPEG, or Radiance HDR for environments), relative to the
+    /// scene file. 8-bit images are taken as sRGB, HDR as linear.
+    File { path: String },
+    /// A checkerboard of two linear colours with `squares` squares along each side.
+    Checker { squares: u32, a: Vec3, b: Vec3 },
+}
+
+/// A named texture.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Texture {
+    #[serde(default)]
+    pub name: String,
+    pub source: TextureSource,
+}
+
+/// Lights that are not surfaces.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Light {
+    /// A distant light such as the sun: light travels along `direction`, and a surface
+    /// facing it receives `irradiance` (W/m^2 per channel).
+    Directional { direction: Vec3, irradiance: Vec3 },
+    /// A point light of radiant `intensity` (W/sr per channel).
+    Point { position: Vec3, intensity: Vec3 },
+    /// A spot light shining along `direction`: full `intensity` inside `inner_angle`,
+    /// falling smoothly to nothing at `outer_angle` (half-angles in degrees).
+    Spot {
+        position: Vec3,
+        direction: Vec3,
+        intensity: Vec3,
+        inner_angle: f32,
+        outer_angle: f32,
+    },
+}
+
+/// Radiance arriving from every direction that hits nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Environment {
+    Constant {
+        radiance: Vec3,
+    },
+    /// An equirectangular image (`textures[texture]`) scaled by `intensity`, turned
+    /// by `rotation` degrees about the up (+y) axis.
+    Image {
+        texture: usize,
+        #[serde(default = "one")]
+        intensity: f32,
+        #[serde(default)]
+        rotation: f32,
+    },
+}
+
+impl Default for Environment {
+    fn default() -> Self {
+        Environment::Constant {
+            radiance: Vec3::ZERO,
+        }
+    }
 }
 
 /// Why a scene cannot be rendered. Each variant names the offending part.
@@ -72,10 +253,16 @@ pub enum SceneError {
     Camera(#[from] CameraError),
     #[error("material {index}: {problem}")]
     Material { index: usize, problem: String },
+    #[error("mesh {index}: {problem}")]
+    Mesh { index: usize, problem: String },
     #[error("object {index}: {problem}")]
     Object { index: usize, problem: String },
-    #[error("environment must be finite and non-negative")]
-    Environment,
+    #[error("light {index}: {problem}")]
+    Light { index: usize, problem: String },
+    #[error("texture {index}: {problem}")]
+    Texture { index: usize, problem: String },
+    #[error("environment: {0}")]
+    Environment(String),
     #[error("max_bounces must be between 1 and {max}, got {value}", max = Scene::MAX_BOUNCES)]
     MaxBounces { value: u32 },
 }
@@ -84,27 +271,178 @@ fn finite_non_negative(v: Vec3) -> bool {
     v.is_finite() && v.min_element() >= 0.0
 }
 
+fn reflectance(v: Vec3) -> bool {
+    finite_non_negative(v) && v.max_element() <= 1.0
+}
+
+fn unit_interval(x: f32) -> bool {
+    x.is_finite() && (0.0..=1.0).contains(&x)
+}
+
+fn direction(v: Vec3) -> bool {
+    v.is_finite() && v.length_squared() > 1e-12
+}
+
 impl Material {
+    fn problem(&self, textures: usize) -> Option<String> {
+        let texture_ok = |t: &Option<usize>| t.is_none_or(|t| t < textures);
+        match self {
+            Material::Diffuse { albedo, texture } => {
+                if !reflectance(*albedo) {
+                    return Some("albedo must be finite and within [0, 1]".into());
+                }
+                if !texture_ok(texture) {
+                    return Some(format!(
+                        "texture {} does not exist ({textures} textures)",
+                        texture.unwrap_or(0)
+                    ));
+                }
+            }
+            Material::Conductor {
+                color,
+                roughness,
+                texture,
+            } => {
+                if !reflectance(*color) {
+                    return Some("color must be finite and within [0, 1]".into());
+                }
+                if !unit_interval(*roughness) {
+                    return Some(format!("roughness must be within [0, 1], got {roughness}"));
+                }
+                if !texture_ok(texture) {
+                    return Some(format!(
+                        "texture {} does not exist ({textures} textures)",
+                        texture.unwrap_or(0)
+                    ));
+                }
+            }
+            Material::Dielectric {
+                ior,
+                roughness,
+                tint,
+            } => {
+                if !(ior.is_finite() && (1.0..=4.0).contains(ior)) {
+                    return Some(format!("ior must be between 1 and 4, got {ior}"));
+                }
+                if !unit_interval(*roughness) {
+                    return Some(format!("roughness must be within [0, 1], got {roughness}"));
+                }
+                if !reflectance(*tint) {
+                    return Some("tint must be finite and within [0, 1]".into());
+                }
+            }
+            Material::Emissive { radiance } => {
+                if !finite_non_negative(*radiance) {
+                    return Some("radiance must be finite and non-negative".into());
+                }
+            }
+        }
+        None
+    }
+}
+
+impl Mesh {
+    fn problem(&self) -> Option<String> {
+        if let Some(i) = self.positions.iter().position(|p| !p.is_finite()) {
+            return Some(format!("position {i} is not finite"));
+        }
+        if !self.normals.is_empty() && self.normals.len() != self.positions.len() {
+            return Some(format!(
+                "{} normals for {} positions",
+                self.normals.len(),
+                self.positions.len()
+            ));
+        }
+        if let Some(i) = self.normals.iter().position(|n| !direction(*n)) {
+            return Some(format!("normal {i} is zero or not finite"));
+        }
+        if !self.uvs.is_empty() && self.uvs.len() != self.positions.len() {
+            return Some(format!(
+                "{} uvs for {} positions",
+                self.uvs.len(),
+                self.positions.len()
+            ));
+        }
+        if let Some(i) = self.uvs.iter().position(|uv| !uv.is_finite()) {
+            return Some(format!("uv {i} is not finite"));
+        }
+        for (t, tri) in self.indices.iter().enumerate() {
+            if let Some(&v) = tri.iter().find(|&&v| v as usize >= self.positions.len()) {
+                return Some(format!(
+                    "triangle {t} refers to vertex {v} but there are {} positions",
+                    self.positions.len()
+                ));
+            }
+        }
+        None
+    }
+}
+
+impl Transform {
+    fn problem(&self) -> Option<String> {
+        if !(self.translation.is_finite() && self.rotation.is_finite() && self.scale.is_finite()) {
+            return Some("transform must contain only finite numbers".into());
+        }
+        if (self.rotation.length() - 1.0).abs() > 1e-3 {
+            return Some("transform rotation must be a unit quaternion".into());
+        }
+        if self.scale.abs().min_element() < 1e-6 {
+            return Some("transform scale must not be zero".into());
+        }
+        None
+    }
+}
+
+impl Light {
     fn problem(&self) -> Option<String> {
         match *self {
-            Material::Diffuse { albedo }
-                if !(finite_non_negative(albedo) && albedo.max_element() <= 1.0) =>
-            {
-                Some("albedo must be finite and within [0, 1]".into())
+            Light::Directional {
+                direction: d,
+                irradiance,
+            } => {
+                if !direction(d) {
+                    return Some("direction must be finite and non-zero".into());
+                }
+                if !finite_non_negative(irradiance) {
+                    return Some("irradiance must be finite and non-negative".into());
+                }
             }
-            Material::Metal { color }
-                if !(finite_non_negative(color) && color.max_element() <= 1.0) =>
-            {
-                Some("color must be finite and within [0, 1]".into())
+            Light::Point {
+                position,
+                intensity,
+            } => {
+                if !position.is_finite() || !finite_non_negative(intensity) {
+                    return Some(
+                        "position must be finite and intensity finite and non-negative".into(),
+                    );
+                }
             }
-            Material::Glass { ior } if !(ior.is_finite() && (1.0..=4.0).contains(&ior)) => {
-                Some(format!("ior must be between 1 and 4, got {ior}"))
+            Light::Spot {
+                position,
+                direction: d,
+                intensity,
+                inner_angle,
+                outer_angle,
+            } => {
+                if !position.is_finite() || !direction(d) || !finite_non_negative(intensity) {
+                    return Some(
+                        "position, direction and intensity must be finite, direction non-zero"
+                            .into(),
+                    );
+                }
+                if !(inner_angle.is_finite()
+                    && outer_angle.is_finite()
+                    && 0.0 <= inner_angle
+                    && inner_angle <= outer_angle
+                    && outer_angle <= 90.0)
+                {
+                    return Some(
+                        "angles must satisfy 0 <= inner_angle <= outer_angle <= 90 degrees".into(),
+                    );
+                }
             }
-            Material::Emissive { radiance } if !finite_non_negative(radiance) => {
-                Some("radiance must be finite and non-negative".into())
-            }
-            _ => None,
         }
+        None
     }
 }
 
@@ -114,17 +452,19 @@ impl Scene {
     /// Checks everything the renderer relies on.
     pub fn validate(&self) -> Result<(), SceneError> {
         self.camera.validate()?;
-        if !finite_non_negative(self.environment) {
-            return Err(SceneError::Environment);
-        }
         if !(1..=Self::MAX_BOUNCES).contains(&self.max_bounces) {
             return Err(SceneError::MaxBounces {
                 value: self.max_bounces,
             });
         }
         for (index, m) in self.materials.iter().enumerate() {
-            if let Some(problem) = m.problem() {
+            if let Some(problem) = m.problem(self.textures.len()) {
                 return Err(SceneError::Material { index, problem });
+            }
+        }
+        for (index, m) in self.meshes.iter().enumerate() {
+            if let Some(problem) = m.problem() {
+                return Err(SceneError::Mesh { index, problem });
             }
         }
         for (index, o) in self.objects.iter().enumerate() {
@@ -135,6 +475,9 @@ impl Scene {
                     o.material,
                     self.materials.len()
                 ));
+            }
+            if let Some(problem) = o.transform.problem() {
+                return fail(problem);
             }
             match &o.shape {
                 Shape::Sphere { center, radius } => {
@@ -147,60 +490,132 @@ impl Scene {
                         ));
                     }
                 }
-                Shape::Mesh { positions, indices } => {
-                    if let Some(i) = positions.iter().position(|p| !p.is_finite()) {
-                        return fail(format!("position {i} is not finite"));
-                    }
-                    for (t, tri) in indices.iter().enumerate() {
-                        if let Some(&v) = tri.iter().find(|&&v| v as usize >= positions.len()) {
-                            return fail(format!(
-                                "triangle {t} refers to vertex {v} but there are {} positions",
-                                positions.len()
-                            ));
-                        }
+                Shape::Mesh { mesh } => {
+                    if *mesh >= self.meshes.len() {
+                        return fail(format!(
+                            "mesh {mesh} does not exist ({} meshes)",
+                            self.meshes.len()
+                        ));
                     }
                 }
             }
         }
+        for (index, l) in self.lights.iter().enumerate() {
+            if let Some(problem) = l.problem() {
+                return Err(SceneError::Light { index, problem });
+            }
+        }
+        for (index, t) in self.textures.iter().enumerate() {
+            if let TextureSource::Checker { squares, a, b } = t.source {
+                if squares == 0
+                    || squares > 4096
+                    || !finite_non_negative(a)
+                    || !finite_non_negative(b)
+                {
+                    return Err(SceneError::Texture {
+                        index,
+                        problem:
+                            "a checker needs 1 to 4096 squares and finite, non-negative colours"
+                                .into(),
+                    });
+                }
+            }
+        }
+        if self.images.len() != self.textures.len() {
+            return Err(SceneError::Texture {
+                index: self.images.len(),
+                problem: "texture images are not loaded (call Scene::load_textures)".into(),
+            });
+        }
+        match self.environment {
+            Environment::Constant { radiance } if !finite_non_negative(radiance) => {
+                return Err(SceneError::Environment(
+                    "radiance must be finite and non-negative".into(),
+                ));
+            }
+            Environment::Image {
+                texture,
+                intensity,
+                rotation,
+            } => {
+                if texture >= self.textures.len() {
+                    return Err(SceneError::Environment(format!(
+                        "texture {texture} does not exist ({} textures)",
+                        self.textures.len()
+                    )));
+                }
+                if !(intensity.is_finite() && intensity >= 0.0 && rotation.is_finite()) {
+                    return Err(SceneError::Environment(
+                        "intensity must be finite and non-negative, rotation finite".into(),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Decodes every texture into [`Scene::images`]; file paths are relative to
+    /// `base_dir`. A missing or undecodable file is an error naming it.
+    pub fn load_textures(&mut self, base_dir: &Path) -> Result<(), SceneError> {
+        let mut images = Vec::with_capacity(self.textures.len());
+        for (index, t) in self.textures.iter().enumerate() {
+            let image = match &t.source {
+                TextureSource::File { path } => TextureImage::load(&base_dir.join(path)),
+                TextureSource::Checker { squares, a, b } => {
+                    Ok(TextureImage::checker(*squares, *a, *b))
+                }
+            }
+            .map_err(|e: TextureError| SceneError::Texture {
+                index,
+                problem: e.to_string(),
+            })?;
+            images.push(Arc::new(image));
+        }
+        self.images = images;
         Ok(())
     }
 
     /// The built-in scene: a Cornell-box-like room lit by a ceiling panel, holding a
     /// glass sphere, a mirror sphere and a diffuse sphere, under a dim sky.
     pub fn cornell_box() -> Scene {
-        let white = 0;
-        let red = 1;
-        let green = 2;
-        let light = 3;
-        let glass = 4;
-        let mirror = 5;
-        let blue = 6;
+        let (white, red, green, light, glass, mirror, blue) = (0, 1, 2, 3, 4, 5, 6);
         let materials = vec![
             Material::Diffuse {
                 albedo: Vec3::new(0.73, 0.73, 0.73),
+                texture: None,
             },
             Material::Diffuse {
                 albedo: Vec3::new(0.65, 0.05, 0.05),
+                texture: None,
             },
             Material::Diffuse {
                 albedo: Vec3::new(0.12, 0.45, 0.15),
+                texture: None,
             },
             Material::Emissive {
                 radiance: Vec3::new(17.0, 14.0, 10.0),
             },
-            Material::Glass { ior: 1.5 },
-            Material::Metal {
+            Material::Dielectric {
+                ior: 1.5,
+                roughness: 0.0,
+                tint: Vec3::ONE,
+            },
+            Material::Conductor {
                 color: Vec3::new(0.95, 0.93, 0.88),
+                roughness: 0.0,
+                texture: None,
             },
             Material::Diffuse {
                 albedo: Vec3::new(0.15, 0.25, 0.70),
+                texture: None,
             },
         ];
         // The room spans x in [-1, 1], y in [0, 2], z in [-1, 1]; the camera looks in
         // through the open side at z = +1. Quads are wound so their front faces inwards.
         let v = Vec3::new;
-        let objects = vec![
-            quad(
+        let quads = [
+            (
                 "floor",
                 white,
                 [
@@ -210,7 +625,7 @@ impl Scene {
                     v(-1., 0., -1.),
                 ],
             ),
-            quad(
+            (
                 "ceiling",
                 white,
                 [
@@ -220,7 +635,7 @@ impl Scene {
                     v(-1., 2., 1.),
                 ],
             ),
-            quad(
+            (
                 "back wall",
                 white,
                 [
@@ -230,7 +645,7 @@ impl Scene {
                     v(-1., 2., -1.),
                 ],
             ),
-            quad(
+            (
                 "left wall",
                 red,
                 [
@@ -240,12 +655,12 @@ impl Scene {
                     v(-1., 2., 1.),
                 ],
             ),
-            quad(
+            (
                 "right wall",
                 green,
                 [v(1., 0., -1.), v(1., 0., 1.), v(1., 2., 1.), v(1., 2., -1.)],
             ),
-            quad(
+            (
                 "light",
                 light,
                 [
@@ -255,31 +670,30 @@ impl Scene {
                     v(-0.3, 1.998, 0.3),
                 ],
             ),
-            Object {
-                name: "glass sphere".into(),
-                material: glass,
-                shape: Shape::Sphere {
-                    center: v(-0.45, 0.35, 0.25),
-                    radius: 0.35,
-                },
-            },
-            Object {
-                name: "mirror sphere".into(),
-                material: mirror,
-                shape: Shape::Sphere {
-                    center: v(0.45, 0.4, -0.35),
-                    radius: 0.4,
-                },
-            },
-            Object {
-                name: "blue sphere".into(),
-                material: blue,
-                shape: Shape::Sphere {
-                    center: v(0.35, 0.2, 0.55),
-                    radius: 0.2,
-                },
-            },
         ];
+        let mut meshes = Vec::new();
+        let mut objects = Vec::new();
+        for (name, material, corners) in quads {
+            objects.push(Object {
+                name: name.into(),
+                material,
+                shape: Shape::Mesh { mesh: meshes.len() },
+                transform: Transform::default(),
+            });
+            meshes.push(quad(name, corners));
+        }
+        let sphere = |name: &str, material, center: Vec3, radius| Object {
+            name: name.into(),
+            material,
+            shape: Shape::Sphere {
+                center: Vec3::ZERO,
+                radius,
+            },
+            transform: Transform::translate(center),
+        };
+        objects.push(sphere("glass sphere", glass, v(-0.45, 0.35, 0.25), 0.35));
+        objects.push(sphere("mirror sphere", mirror, v(0.45, 0.4, -0.35), 0.4));
+        objects.push(sphere("blue sphere", blue, v(0.35, 0.2, 0.55), 0.2));
         Scene {
             camera: Camera {
                 eye: v(0.0, 1.0, 3.9),
@@ -288,23 +702,48 @@ impl Scene {
                 fov: 38.0,
             },
             materials,
+            textures: Vec::new(),
+            meshes,
             objects,
+            lights: Vec::new(),
             // A dim sky, so that a camera orbiting out of the room still sees it lit.
-            environment: Vec3::new(0.07, 0.08, 0.1),
+            environment: Environment::Constant {
+                radiance: Vec3::new(0.07, 0.08, 0.1),
+            },
             max_bounces: default_max_bounces(),
+            images: Vec::new(),
+        }
+    }
+
+    /// A minimal valid scene to build on: the given camera, nothing else, black sky.
+    pub fn empty(camera: Camera) -> Scene {
+        Scene {
+            camera,
+            materials: Vec::new(),
+            textures: Vec::new(),
+            meshes: Vec::new(),
+            objects: Vec::new(),
+            lights: Vec::new(),
+            environment: Environment::default(),
+            max_bounces: default_max_bounces(),
+            images: Vec::new(),
         }
     }
 }
 
 /// A planar quad from four corners in counter-clockwise order seen from its front.
-fn quad(name: &str, material: usize, corners: [Vec3; 4]) -> Object {
-    Object {
+pub fn quad(name: &str, corners: [Vec3; 4]) -> Mesh {
+    Mesh {
         name: name.into(),
-        material,
-        shape: Shape::Mesh {
-            positions: corners.to_vec(),
-            indices: vec![[0, 1, 2], [0, 2, 3]],
-        },
+        positions: corners.to_vec(),
+        normals: Vec::new(),
+        uvs: vec![
+            Vec2::new(0.0, 0.0),
+            Vec2::new(1.0, 0.0),
+            Vec2::new(1.0, 1.0),
+            Vec2::new(0.0, 1.0),
+        ],
+        indices: vec![[0, 1, 2], [0, 2, 3]],
     }
 }
 
@@ -341,19 +780,85 @@ mod tests {
             .contains("material 99 does not exist"));
 
         let mut s = Scene::cornell_box();
-        s.objects[0].shape = Shape::Mesh {
-            positions: vec![Vec3::ZERO],
-            indices: vec![[0, 0, 5]],
-        };
+        s.meshes[0].indices = vec![[0, 0, 5]];
         assert!(s.validate().unwrap_err().to_string().contains("vertex 5"));
+
+        let mut s = Scene::cornell_box();
+        s.objects[1].shape = Shape::Mesh { mesh: 40 };
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("mesh 40 does not exist"));
+
+        let mut s = Scene::cornell_box();
+        s.objects[1].transform.scale = Vec3::ZERO;
+        assert!(s.validate().unwrap_err().to_string().contains("scale"));
 
         let mut s = Scene::cornell_box();
         s.materials[0] = Material::Diffuse {
             albedo: Vec3::new(2.0, 0.0, 0.0),
+            texture: None,
         };
         assert!(matches!(
             s.validate(),
             Err(SceneError::Material { index: 0, .. })
         ));
+
+        let mut s = Scene::cornell_box();
+        s.materials[5] = Material::Conductor {
+            color: Vec3::ONE,
+            roughness: 1.5,
+            texture: None,
+        };
+        assert!(s.validate().unwrap_err().to_string().contains("roughness"));
+
+        let mut s = Scene::cornell_box();
+        s.materials[0] = Material::Diffuse {
+            albedo: Vec3::ONE,
+            texture: Some(3),
+        };
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("texture 3 does not exist"));
+
+        let mut s = Scene::cornell_box();
+        s.lights.push(Light::Directional {
+            direction: Vec3::ZERO,
+            irradiance: Vec3::ONE,
+        });
+        assert!(matches!(
+            s.validate(),
+            Err(SceneError::Light { index: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn textures_must_be_loaded_before_rendering() {
+        let mut s = Scene::cornell_box();
+        s.textures.push(Texture {
+            name: "check".into(),
+            source: TextureSource::Checker {
+                squares: 8,
+                a: Vec3::ZERO,
+                b: Vec3::ONE,
+            },
+        });
+        assert!(s.validate().unwrap_err().to_string().contains("not loaded"));
+        s.load_textures(Path::new(".")).unwrap();
+        s.validate().unwrap();
+        s.textures.push(Texture {
+            name: "missing".into(),
+            source: TextureSource::File {
+                path: "no/such/file.png".into(),
+            },
+        });
+        let e = s
+            .load_textures(Path::new("/nonexistent"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("texture 1") && e.contains("file.png"), "{e}");
     }
 }

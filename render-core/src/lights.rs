@@ -1,0 +1,500 @@
+//! Light sampling for next-event estimation, and the densities multiple importance
+//! sampling needs.
+//!
+//! Sampling first picks a *strategy* uniformly: the area emitters as a group (then
+//! one emitter in proportion to its power), each delta light (sun, point, spot), or
+//! the environment. Area emitters are emissive triangles in world space and emissive
+//! spheres under any transform; an image environment is sampled in proportion to
+//! luminance times sin(theta) over its pixels.
+
+use crate::accel::{Accel, Geometry, SurfaceHit};
+use crate::sampling::{uniform_sphere, SampleRng};
+use crate::scene::{Environment, Light, Material, Scene};
+use crate::texture::TextureImage;
+use glam::{Affine3A, Mat3A, Vec2, Vec3, Vec3A};
+use std::f32::consts::PI;
+use std::sync::Arc;
+
+pub fn luminance(c: Vec3) -> f32 {
+    c.dot(Vec3::new(0.2126, 0.7152, 0.0722))
+}
+
+enum EmitterShape {
+    Triangle(crate::geometry::Triangle),
+    /// A sphere in object space placed by `to_world`.
+    Sphere {
+        center: Vec3,
+        radius: f32,
+        to_world: Affine3A,
+        normal_to_world: Mat3A,
+        det: f32,
+    },
+}
+
+struct Emitter {
+    shape: EmitterShape,
+    le: Vec3,
+    /// Probability of picking this emitter within the area group.
+    pick: f32,
+}
+
+/// An equirectangular environment image and its sampling distribution.
+struct EnvImage {
+    image: Arc<TextureImage>,
+    intensity: f32,
+    /// Rotation about +y, in turns.
+    rotation: f32,
+    /// Cumulative row weights (normalised to end at 1).
+    rows: Vec<f32>,
+    /// Per row, cumulative column weights (normalised to end at 1).
+    columns: Vec<Vec<f32>>,
+    /// Density over [0,1]^2 of each pixel.
+    density: Vec<f32>,
+}
+
+/// What a light sample found.
+pub struct LightSample {
+    /// Direction towards the light.
+    pub wi: Vec3,
+    /// Distance to the light's point; infinite for distant lights.
+    pub dist: f32,
+    /// Incident radiance (or, for delta lights, the radiance-equivalent so that the
+    /// contribution is `f * li / pdf`).
+    pub li: Vec3,
+    /// Probability density of the sample (solid angle), strategy choice included; for
+    /// delta lights just the strategy probability.
+    pub pdf: f32,
+    pub delta: bool,
+}
+
+/// Every light of a scene.
+pub struct Lights {
+    emitters: Vec<Emitter>,
+    emitter_cdf: Vec<f32>,
+    /// For each object, the index of its first emitter, if it is emissive.
+    first_emitter: Vec<Option<u32>>,
+    delta: Vec<Light>,
+    environment: Environment,
+    env_image: Option<EnvImage>,
+    /// Number of sampling strategies (area group, each delta light, environment).
+    strategies: u32,
+}
+
+fn pick(cdf: &[f32], u: f32) -> usize {
+    cdf.partition_point(|&c| c <= u).min(cdf.len() - 1)
+}
+
+impl EnvImage {
+    fn new(image: Arc<TextureImage>, intensity: f32, rotation_deg: f32) -> EnvImage {
+        let (w, h) = (image.width as usize, image.height as usize);
+        let mut columns = Vec::with_capacity(h);
+        let mut row_sums = Vec::with_capacity(h);
+        for y in 0..h {
+            let sin_theta = (PI * (y as f32 + 0.5) / h as f32).sin();
+            let mut acc = 0.0;
+            let cdf: Vec<f32> = (0..w)
+                .map(|x| {
+                    acc += luminance(image.texels[y * w + x]) * sin_theta + 1e-8;
+                    acc
+                })
+                .collect();
+            row_sums.push(acc);
+            columns.push(cdf.iter().map(|c| c / acc).collect());
+        }
+        let total: f32 = row_sums.iter().sum();
+        let mut acc = 0.0;
+        let rows = row_sums
+            .iter()
+            .map(|s| {
+                acc += s / total;
+                acc
+            })
+            .collect();
+        let density = (0..h)
+            .flat_map(|y| {
+                let sin_theta = (PI * (y as f32 + 0.5) / h as f32).sin();
+                let image = &image;
+                (0..w).map(move |x| {
+                    (luminance(image.texels[y * w + x]) * sin_theta + 1e-8) / total * (w * h) as f32
+                })
+            })
+            .collect();
+        EnvImage {
+            image,
+            intensity,
+            rotation: rotation_deg / 360.0,
+            rows,
+            columns,
+            density,
+        }
+    }
+
+    fn uv(&self, d: Vec3) -> Vec2 {
+        let u = (d.x.atan2(-d.z) / (2.0 * PI) + 0.5 - self.rotation).rem_euclid(1.0);
+        let v = d.y.clamp(-1.0, 1.0).acos() / PI;
+        Vec2::new(u, v)
+    }
+
+    fn direction(&self, uv: Vec2) -> Vec3 {
+        let phi = (uv.x - 0.5 + self.rotation) * 2.0 * PI;
+        let theta = uv.y * PI;
+        Vec3::new(
+            theta.sin() * phi.sin(),
+            theta.cos(),
+            -theta.sin() * phi.cos(),
+        )
+    }
+
+    fn radiance(&self, d: Vec3) -> Vec3 {
+        self.image.nearest(self.uv(d)) * self.intensity
+    }
+
+    fn pixel(&self, uv: Vec2) -> usize {
+        let (w, h) = (self.image.width as usize, self.image.height as usize);
+        let x = ((uv.x * w as f32) as usize).min(w - 1);
+        let y = ((uv.y * h as f32) as usize).min(h - 1);
+        y * w + x
+    }
+
+    /// Solid-angle density of sampling direction `d`.
+    fn pdf(&self, d: Vec3) -> f32 {
+        let uv = self.uv(d);
+        let sin_theta = (uv.y * PI).sin();
+        if sin_theta <= 1e-6 {
+            return 0.0;
+        }
+        self.density[self.pixel(uv)] / (2.0 * PI * PI * sin_theta)
+    }
+
+    fn sample(&self, u1: f32, u2: f32, u3: f32, u4: f32) -> (Vec3, f32) {
+        let (w, h) = (self.image.width as f32, self.image.height as f32);
+        let y = pick(&self.rows, u1);
+        let x = pick(&self.columns[y], u2);
+        let uv = Vec2::new((x as f32 + u3) / w, (y as f32 + u4) / h);
+        let d = self.direction(uv);
+        (d, self.pdf(d))
+    }
+}
+
+impl Lights {
+    pub fn new(scene: &Scene, accel: &Accel) -> Lights {
+        let mut emitters = Vec::new();
+        let mut first_emitter = vec![None; scene.objects.len()];
+        let mut instances: Vec<_> = accel.instances().iter().collect();
+        instances.sort_by_key(|i| i.object);
+        for inst in instances {
+            let Material::Emissive { radiance } = scene.materials[inst.material as usize] else {
+                continue;
+            };
+            if luminance(radiance) <= 0.0 {
+                continue;
+            }
+            first_emitter[inst.object as usize] = Some(emitters.len() as u32);
+            let m = inst.object_to_world;
+            match &*inst.geometry {
+                Geometry::Sphere(s) => emitters.push(Emitter {
+                    shape: EmitterShape::Sphere {
+                        center: s.center,
+                        radius: s.radius,
+                        to_world: m,
+                        normal_to_world: m.matrix3.inverse().transpose(),
+                        det: m.matrix3.determinant().abs(),
+                    },
+                    le: radiance,
+                    pick: 0.0,
+                }),
+                Geometry::Mesh(g) => {
+                    // One emitter per source triangle, so a hit's triangle index finds it.
+                    for tri in &g.mesh.indices {
+                        let [a, b, c] =
+                            tri.map(|i| m.transform_point3(g.mesh.positions[i as usize]));
+                        emitters.push(Emitter {
+                            shape: EmitterShape::Triangle(crate::geometry::Triangle::new(a, b, c)),
+                            le: radiance,
+                            pick: 0.0,
+                        });
+                    }
+                }
+            }
+        }
+        let power = |e: &Emitter| -> f32 {
+            let area = match &e.shape {
+                EmitterShape::Triangle(t) => t.area(),
+                // An estimate for the choice between emitters; the density below is exact.
+                EmitterShape::Sphere { radius, det, .. } => {
+                    4.0 * PI * radius * radius * det.powf(2.0 / 3.0)
+                }
+            };
+            if area.is_finite() {
+                area * luminance(e.le)
+            } else {
+                0.0
+            }
+        };
+        let total: f32 = emitters.iter().map(power).sum();
+        let mut acc = 0.0;
+        let mut emitter_cdf = Vec::with_capacity(emitters.len());
+        for e in &mut emitters {
+            e.pick = if total > 0.0 { power(e) / total } else { 0.0 };
+            acc += e.pick;
+            emitter_cdf.push(acc);
+        }
+        if total <= 0.0 {
+            emitters.clear();
+            emitter_cdf.clear();
+            first_emitter.iter_mut().for_each(|f| *f = None);
+        }
+        let env_image = match scene.environment {
+            Environment::Image {
+                texture,
+                intensity,
+                rotation,
+            } => Some(EnvImage::new(
+                scene.images[texture].clone(),
+                intensity,
+                rotation,
+            )),
+            Environment::Constant { .. } => None,
+        };
+        let env_active = match scene.environment {
+            Environment::Constant { radiance } => luminance(radiance) > 0.0,
+            Environment::Image { intensity, .. } => intensity > 0.0,
+        };
+        let strategies =
+            (!emitters.is_empty()) as u32 + scene.lights.len() as u32 + env_active as u32;
+        Lights {
+            emitters,
+            emitter_cdf,
+            first_emitter,
+            delta: scene.lights.clone(),
+            environment: if env_active {
+                scene.environment
+            } else {
+                Environment::default()
+            },
+            env_image,
+            strategies,
+        }
+    }
+
+    fn strategy_probability(&self) -> f32 {
+        1.0 / self.strategies.max(1) as f32
+    }
+
+    fn env_active(&self) -> bool {
+        !matches!(self.environment, Environment::Constant { radiance } if radiance == Vec3::ZERO)
+    }
+
+    /// Radiance arriving from direction `d` that hits nothing.
+    pub fn environment(&self, d: Vec3) -> Vec3 {
+        match (&self.environment, &self.env_image) {
+            (Environment::Constant { radiance }, _) => *radiance,
+            (Environment::Image { .. }, Some(img)) => img.radiance(d),
+            _ => Vec3::ZERO,
+        }
+    }
+
+    /// Density (solid angle) with which [`Lights::sample`] would pick direction `d`
+    /// towards the environment.
+    pub fn environment_pdf(&self, d: Vec3) -> f32 {
+        if !self.env_active() {
+            return 0.0;
+        }
+        let p = match &self.env_image {
+            Some(img) => img.pdf(d),
+            None => 1.0 / (4.0 * PI),
+        };
+        p * self.strategy_probability()
+    }
+
+    /// Density (solid angle, seen from `from`) with which [`Lights::sample`] would pick
+    /// the point of emitter surface `hit`.
+    pub fn emitter_pdf(&self, hit: &SurfaceHit, from: Vec3) -> f32 {
+        let Some(first) = self
+            .first_emitter
+            .get(hit.object as usize)
+            .copied()
+            .flatten()
+        else {
+            return 0.0;
+        };
+        let index = first as usize
+            + if self.emitter_is_sphere(first) {
+                0
+            } else {
+                hit.prim as usize
+            };
+        let Some(e) = self.emitters.get(index) else {
+            return 0.0;
+        };
+        let to = hit.p - from;
+        let dist2 = to.length_squared();
+        let cos_l = hit.ng.dot(-to / dist2.sqrt()).abs();
+        if cos_l <= 0.0 {
+            return 0.0;
+        }
+        let pdf_area = self.area_density(e, hit.p);
+        self.strategy_probability() * e.pick * pdf_area * dist2 / cos_l
+    }
+
+    fn emitter_is_sphere(&self, index: u32) -> bool {
+        matches!(
+            self.emitters[index as usize].shape,
+            EmitterShape::Sphere { .. }
+        )
+    }
+
+    /// Density per unit world area of the uniform point sampling of emitter `e`.
+    fn area_density(&self, e: &Emitter, p: Vec3) -> f32 {
+        match &e.shape {
+            EmitterShape::Triangle(t) => 1.0 / t.area(),
+            EmitterShape::Sphere {
+                center,
+                radius,
+                to_world,
+                normal_to_world,
+                det,
+            } => {
+                let local = to_world.inverse().transform_point3(p);
+                let n = (local - *center) / *radius;
+                // The affine map stretches area by det * |M^-T n|.
+                let stretch = det * (*normal_to_world * Vec3A::from(n)).length();
+                1.0 / (4.0 * PI * radius * radius * stretch)
+            }
+        }
+    }
+
+    /// Samples light arriving at `p`.
+    pub fn sample(&self, p: Vec3, rng: &mut SampleRng) -> Option<LightSample> {
+        if self.strategies == 0 {
+            return None;
+        }
+        let ps = self.strategy_probability();
+        let mut k = ((rng.uniform() * self.strategies as f32) as u32).min(self.strategies - 1);
+        if !self.emitters.is_empty() {
+            if k == 0 {
+                return self.sample_emitter(p, rng, ps);
+            }
+            k -= 1;
+        }
+        if let Some(light) = self.delta.get(k as usize) {
+            return sample_delta(light, p, ps);
+        }
+        let (u1, u2, u3, u4) = (rng.uniform(), rng.uniform(), rng.uniform(), rng.uniform());
+        let (wi, pdf) = match &self.env_image {
+            Some(img) => img.sample(u1, u2, u3, u4),
+            None => (uniform_sphere(u1, u2), 1.0 / (4.0 * PI)),
+        };
+        (pdf > 0.0).then(|| LightSample {
+            wi,
+            dist: f32::INFINITY,
+            li: self.environment(wi),
+            pdf: pdf * ps,
+            delta: false,
+        })
+    }
+
+    fn sample_emitter(&self, p: Vec3, rng: &mut SampleRng, ps: f32) -> Option<LightSample> {
+        let e = &self.emitters[pick(&self.emitter_cdf, rng.uniform())];
+        if e.pick <= 0.0 {
+            return None;
+        }
+        let (u1, u2) = (rng.uniform(), rng.uniform());
+        let (q, nl) = match &e.shape {
+            EmitterShape::Triangle(t) => (t.sample(u1, u2), t.normal()),
+            EmitterShape::Sphere {
+                center,
+                radius,
+                to_world,
+                normal_to_world,
+                ..
+            } => {
+                let n = uniform_sphere(u1, u2);
+                let q = to_world.transform_point3(*center + n * *radius);
+                (q, Vec3::from(*normal_to_world * Vec3A::from(n)).normalize())
+            }
+        };
+        let to = q - p;
+        let dist2 = to.length_squared();
+        let dist = dist2.sqrt();
+        let wi = to / dist;
+        // Emitters shine from their front side only.
+        let cos_l = -nl.dot(wi);
+        if cos_l <= 0.0 || !dist.is_finite() || dist <= 0.0 {
+            return None;
+        }
+        let pdf = ps * e.pick * self.area_density(e, q) * dist2 / cos_l;
+        Some(LightSample {
+            wi,
+            dist,
+            li: e.le,
+            pdf,
+            delta: false,
+        })
+    }
+}
+
+fn sample_delta(light: &Light, p: Vec3, ps: f32) -> Option<LightSample> {
+    match *light {
+        Light::Directional {
+            direction,
+            irradiance,
+        } => Some(LightSample {
+            wi: -direction.normalize(),
+            dist: f32::INFINITY,
+            li: irradiance,
+            pdf: ps,
+            delta: true,
+        }),
+        Light::Point {
+            position,
+            intensity,
+        } => {
+            let to = position - p;
+            let d2 = to.length_squared();
+            let dist = d2.sqrt();
+            (dist > 0.0).then(|| LightSample {
+                wi: to / dist,
+                dist,
+                li: intensity / d2,
+                pdf: ps,
+                delta: true,
+            })
+        }
+        Light::Spot {
+            position,
+            direction,
+            intensity,
+            inner_angle,
+            outer_angle,
+        } => {
+            let to = position - p;
+            let d2 = to.length_squared();
+            let dist = d2.sqrt();
+            if dist <= 0.0 {
+                return None;
+            }
+            let wi = to / dist;
+            let cos = (-wi).dot(direction.normalize());
+            let (cos_inner, cos_outer) = (
+                inner_angle.to_radians().cos(),
+                outer_angle.to_radians().cos(),
+            );
+            let falloff = if cos >= cos_inner {
+                1.0
+            } else if cos <= cos_outer {
+                0.0
+            } else {
+                let x = (cos - cos_outer) / (cos_inner - cos_outer).max(1e-6);
+                x * x * (3.0 - 2.0 * x)
+            };
+            (falloff > 0.0).then(|| LightSample {
+                wi,
+                dist,
+                li: intensity * (falloff / d2),
+                pdf: ps,
+                delta: true,
+            })
+        }
+    }
+}
