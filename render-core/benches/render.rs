@@ -1,7 +1,12 @@
-//! Render throughput on the built-in scene at 1280x720, and the time from an edit to
-//! the first preview. Prints medians; run with `cargo bench -p render-core`.
+//! Render figures at 1280x720 on (a) the built-in scene and (b) the built-in room
+//! around a torus knot of 100k triangles: samples and rays per second, the time from
+//! an edit to the first preview, and the BVH build time of the 100k-triangle mesh.
+//! Prints medians; run with `cargo bench -p render-core`.
 
+use render_core::accel::Geometry;
+use render_core::generate::dense_scene;
 use render_core::{Camera, PassKind, Renderer, Scene};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -9,16 +14,20 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn main() {
-    let (w, h) = (1280u32, 720u32);
-    let scene = Scene::cornell_box();
-    let threads = rayon::current_num_threads();
-    let mut r = Renderer::new(&scene, w, h).expect("built-in scene is valid");
+struct Figures {
+    pass_ms: f64,
+    passes: usize,
+    samples_per_sec: f64,
+    rays_per_sec: f64,
+    preview_ms: f64,
+}
 
+fn measure(scene: &Scene, w: u32, h: u32) -> Figures {
+    let mut r = Renderer::new(scene, w, h).expect("valid scene");
     // Edit to first preview: move the camera, render the first (1/4 scale) pass, and
     // tone-map it to the full-size picture the encoder takes.
-    let mut preview = Vec::new();
     let mut rgb = vec![0u8; (w * h * 3) as usize];
+    let mut preview = Vec::new();
     for i in 0..9 {
         let cam = Camera {
             eye: scene.camera.eye + glam::Vec3::new(0.05 * i as f32, 0.0, 0.0),
@@ -31,46 +40,68 @@ fn main() {
         r.write_rgb8(&mut rgb);
         preview.push(start.elapsed().as_secs_f64());
     }
-
     // Full-resolution passes: one sample per pixel each.
     r.set_preview_scales(&[]);
     r.render_next(&|| false);
-    let mut pass_secs = Vec::new();
-    let mut rays_per_sec = Vec::new();
+    let (mut secs, mut rays) = (Vec::new(), Vec::new());
     let deadline = Instant::now() + Duration::from_secs(20);
-    while pass_secs.len() < 7 && Instant::now() < deadline {
+    while secs.len() < 7 && Instant::now() < deadline {
         let report = r.render_next(&|| false).expect("not cancelled");
-        let secs = report.duration.as_secs_f64();
-        pass_secs.push(secs);
-        rays_per_sec.push(report.rays as f64 / secs);
+        let s = report.duration.as_secs_f64();
+        secs.push(s);
+        rays.push(report.rays as f64 / s);
     }
-    let pass = median(pass_secs.clone());
-    let tonemap = {
-        let mut t = Vec::new();
-        for _ in 0..9 {
-            let start = Instant::now();
-            r.write_rgb8(&mut rgb);
-            t.push(start.elapsed().as_secs_f64());
-        }
-        median(t)
-    };
-    println!("render-core, built-in scene, {w}x{h}, {threads} threads (medians)");
+    let pass = median(secs.clone());
+    Figures {
+        pass_ms: pass * 1e3,
+        passes: secs.len(),
+        samples_per_sec: (w * h) as f64 / pass,
+        rays_per_sec: median(rays),
+        preview_ms: median(preview) * 1e3,
+    }
+}
+
+fn main() {
+    let (w, h) = (1280u32, 720u32);
+    let threads = rayon::current_num_threads();
+    let dense = dense_scene(100_000);
+    let knot = Arc::new(dense.meshes.last().expect("the knot").clone());
+
+    let mut build = Vec::new();
+    let mut triangles = 0;
+    for _ in 0..9 {
+        let start = Instant::now();
+        let g = Geometry::mesh(knot.clone());
+        build.push(start.elapsed().as_secs_f64());
+        triangles = g.triangle_count();
+    }
+
+    println!("render-core, 1280x720, {threads} threads (medians)");
+    for (name, scene) in [
+        ("(a) built-in scene", Scene::cornell_box()),
+        ("(b) room + 100k-triangle knot", dense.clone()),
+    ] {
+        let f = measure(&scene, w, h);
+        println!("  {name}");
+        println!(
+            "    full pass (1 spp):        {:8.1} ms over {} passes",
+            f.pass_ms, f.passes
+        );
+        println!(
+            "    samples per second:       {:8.2} M",
+            f.samples_per_sec / 1e6
+        );
+        println!(
+            "    rays per second:          {:8.2} M (camera, bounce and shadow rays)",
+            f.rays_per_sec / 1e6
+        );
+        println!(
+            "    edit to first preview:    {:8.1} ms (1/4 scale pass + tone map to {w}x{h})",
+            f.preview_ms
+        );
+    }
     println!(
-        "  full pass (1 spp):          {:8.1} ms over {} passes",
-        pass * 1e3,
-        pass_secs.len()
+        "  BVH build, {triangles} triangles: {:6.1} ms",
+        median(build) * 1e3
     );
-    println!(
-        "  samples per second:         {:8.2} M",
-        (w * h) as f64 / pass / 1e6
-    );
-    println!(
-        "  rays per second:            {:8.2} M (camera, bounce and shadow rays)",
-        median(rays_per_sec) / 1e6
-    );
-    println!(
-        "  edit to first preview:      {:8.1} ms (1/4 scale pass + tone map to {w}x{h})",
-        median(preview) * 1e3
-    );
-    println!("  tone map {w}x{h}:         {:8.2} ms", tonemap * 1e3);
 }

@@ -355,9 +355,12 @@ mod tests {
     use crate::scene::{Material, Object, Transform};
     use glam::Quat;
 
+    /// World-space triangles and object-space spheres, each with its object's index.
+    type Flattened = (Vec<(Triangle, u32)>, Vec<(Sphere, u32)>);
+
     /// A scene of random triangles and spheres, each object moved by a random
     /// transform; and the same geometry flattened into world space by hand.
-    fn scenes() -> (Scene, Vec<(Triangle, u32)>, Vec<(Sphere, u32)>) {
+    fn scenes() -> (Scene, Flattened) {
         let mut rng = SampleRng::for_sample(0, 0, 0, 42);
         let mut u = move || rng.uniform();
         let mut scene = Scene::empty(Camera {
@@ -417,14 +420,14 @@ mod tests {
                 scene.meshes.push(mesh);
             }
         }
-        (scene, tris, spheres)
+        (scene, (tris, spheres))
     }
 
     /// The two-level structure with transforms must find what a brute-force test
     /// of the flattened world-space geometry finds.
     #[test]
     fn instanced_hits_match_world_space_brute_force() {
-        let (scene, tris, spheres) = scenes();
+        let (scene, (tris, spheres)) = scenes();
         let accel = Accel::build(&scene, None);
         let mut rng = SampleRng::for_sample(1, 1, 1, 7);
         let mut hits = 0;
@@ -464,7 +467,7 @@ mod tests {
 
     #[test]
     fn unchanged_meshes_are_reused_when_an_object_moves() {
-        let (mut scene, _, _) = scenes();
+        let (mut scene, _) = scenes();
         let first = Accel::build(&scene, None);
         scene.objects[1].transform.translation += Vec3::X;
         let second = Accel::build(&scene, Some(&first));

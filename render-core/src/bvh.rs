@@ -10,7 +10,7 @@
 //! leaf ranges of its [`Bvh::order`], and callers keep their primitives in that order
 //! so leaves read memory sequentially.
 
-use glam::Vec3;
+use glam::{Vec3, Vec3A, Vec4};
 
 const BINS: usize = 16;
 const MAX_LEAF: usize = 4;
@@ -64,15 +64,41 @@ impl Aabb {
     }
 }
 
+/// 32 bytes in two SIMD registers: the box corners in x, y, z, and in the fourth
+/// lanes the bits of `first` and `count`.
 #[derive(Clone, Copy, Debug)]
 struct Node {
-    min: Vec3,
+    min: Vec4,
+    max: Vec4,
+}
+
+impl Node {
+    fn new(bounds: &Aabb, first: u32, count: u32) -> Node {
+        Node {
+            min: bounds.min.extend(f32::from_bits(first)),
+            max: bounds.max.extend(f32::from_bits(count)),
+        }
+    }
     /// For an inner node, the index of its first child (the second follows it);
     /// for a leaf, the position in `order` of its first primitive.
-    first: u32,
-    max: Vec3,
+    #[inline(always)]
+    fn first(&self) -> u32 {
+        self.min.w.to_bits()
+    }
     /// Zero for an inner node, the number of primitives for a leaf.
-    count: u32,
+    #[inline(always)]
+    fn count(&self) -> u32 {
+        self.max.w.to_bits()
+    }
+    fn set_first(&mut self, first: u32) {
+        self.min.w = f32::from_bits(first);
+    }
+    fn bounds(&self) -> Aabb {
+        Aabb {
+            min: self.min.truncate(),
+            max: self.max.truncate(),
+        }
+    }
 }
 
 /// The hierarchy: nodes, and the order in which callers must store their primitives.
@@ -84,23 +110,23 @@ pub struct Bvh {
 /// A ray prepared for box tests.
 #[derive(Clone, Copy)]
 pub struct RayBoxTest {
-    o: Vec3,
-    inv_d: Vec3,
+    o: Vec3A,
+    inv_d: Vec3A,
 }
 
 impl RayBoxTest {
     pub fn new(o: Vec3, d: Vec3) -> Self {
         RayBoxTest {
-            o,
-            inv_d: d.recip(),
+            o: o.into(),
+            inv_d: Vec3A::from(d).recip(),
         }
     }
 
-    /// The entry distance into the box, if the ray enters it within (t_min, t_max).
+    /// The entry distance into the node's box, if the ray enters it within (t_min, t_max).
     #[inline(always)]
-    fn enter(&self, min: Vec3, max: Vec3, t_min: f32, t_max: f32) -> Option<f32> {
-        let t0 = (min - self.o) * self.inv_d;
-        let t1 = (max - self.o) * self.inv_d;
+    fn enter(&self, node: &Node, t_min: f32, t_max: f32) -> Option<f32> {
+        let t0 = (Vec3A::from_vec4(node.min) - self.o) * self.inv_d;
+        let t1 = (Vec3A::from_vec4(node.max) - self.o) * self.inv_d;
         let near = t0.min(t1).max_element().max(t_min);
         let far = t0.max(t1).min_element().min(t_max);
         (near <= far).then_some(near)
@@ -143,10 +169,7 @@ impl Bvh {
 
     /// The box around everything.
     pub fn bounds(&self) -> Aabb {
-        self.nodes.first().map_or(Aabb::EMPTY, |n| Aabb {
-            min: n.min,
-            max: n.max,
-        })
+        self.nodes.first().map_or(Aabb::EMPTY, Node::bounds)
     }
 
     pub fn node_count(&self) -> usize {
@@ -169,7 +192,7 @@ impl Bvh {
         let Some(root) = self.nodes.first() else {
             return false;
         };
-        if ray.enter(root.min, root.max, t_min, t_max).is_none() {
+        if ray.enter(root, t_min, t_max).is_none() {
             return false;
         }
         let mut hit = false;
@@ -177,8 +200,8 @@ impl Bvh {
         let mut sp = 0usize;
         let mut node = root;
         loop {
-            if node.count > 0 {
-                for i in node.first..node.first + node.count {
+            if node.count() > 0 {
+                for i in node.first()..node.first() + node.count() {
                     if let Some(t) = leaf(i, t_max) {
                         t_max = t;
                         hit = true;
@@ -188,17 +211,14 @@ impl Bvh {
                     }
                 }
             } else {
-                let a = &self.nodes[node.first as usize];
-                let b = &self.nodes[node.first as usize + 1];
-                let ta = ray.enter(a.min, a.max, t_min, t_max);
-                let tb = ray.enter(b.min, b.max, t_min, t_max);
+                let first = node.first();
+                let a = &self.nodes[first as usize];
+                let b = &self.nodes[first as usize + 1];
+                let ta = ray.enter(a, t_min, t_max);
+                let tb = ray.enter(b, t_min, t_max);
                 match (ta, tb) {
                     (Some(ta), Some(tb)) => {
-                        let (near, far) = if ta <= tb {
-                            (a, node.first + 1)
-                        } else {
-                            (b, node.first)
-                        };
+                        let (near, far) = if ta <= tb { (a, first + 1) } else { (b, first) };
                         stack[sp] = far;
                         sp += 1;
                         node = near;
@@ -222,10 +242,7 @@ impl Bvh {
                 }
                 sp -= 1;
                 let candidate = &self.nodes[stack[sp] as usize];
-                if ray
-                    .enter(candidate.min, candidate.max, t_min, t_max)
-                    .is_some()
-                {
+                if ray.enter(candidate, t_min, t_max).is_some() {
                     node = candidate;
                     break;
                 }
@@ -244,12 +261,7 @@ fn build_subtree(prims: &mut [BuildPrim], offset: usize) -> Vec<Node> {
         cbounds.grow_point(p.centroid);
     }
     let len = prims.len();
-    let leaf = vec![Node {
-        min: bounds.min,
-        first: offset as u32,
-        max: bounds.max,
-        count: len as u32,
-    }];
+    let leaf = vec![Node::new(&bounds, offset as u32, len as u32)];
     if len <= MAX_LEAF {
         return leaf;
     }
@@ -278,12 +290,7 @@ fn build_subtree(prims: &mut [BuildPrim], offset: usize) -> Vec<Node> {
     };
     // Root, then the two children side by side, then the rest of each subtree.
     let mut nodes = Vec::with_capacity(l.len() + r.len() + 1);
-    nodes.push(Node {
-        min: bounds.min,
-        first: 1,
-        max: bounds.max,
-        count: 0,
-    });
+    nodes.push(Node::new(&bounds, 1, 0));
     nodes.push(l[0]);
     nodes.push(r[0]);
     graft(&mut nodes, l, 1);
@@ -297,8 +304,8 @@ fn graft(nodes: &mut Vec<Node>, sub: Vec<Node>, root_at: usize) {
     // Node k >= 1 of `sub` lands at base + k - 1.
     let base = nodes.len() as u32;
     let relink = |n: &mut Node| {
-        if n.count == 0 {
-            n.first = base + n.first - 1;
+        if n.count() == 0 {
+            n.set_first(base + n.first() - 1);
         }
     };
     relink(&mut nodes[root_at]);
@@ -377,7 +384,7 @@ mod tests {
     }
 
     fn hit_box(b: &Aabb, ray: &RayBoxTest, t_max: f32) -> Option<f32> {
-        ray.enter(b.min, b.max, 0.0, t_max)
+        ray.enter(&Node::new(b, 0, 0), 0.0, t_max)
     }
 
     /// Front-to-back traversal must find the nearest box, exactly as testing all of

@@ -1,6 +1,7 @@
 //! The film: per-pixel sums of radiance estimates, and tone mapping to sRGB bytes.
 
 use glam::Vec3;
+use rayon::prelude::*;
 use std::sync::OnceLock;
 
 /// Accumulated radiance for an image, one sum per pixel. Every pass adds one sample
@@ -59,8 +60,17 @@ impl Film {
 
     /// Tone-maps into packed RGB bytes (`width * height * 3`).
     pub fn write_rgb8(&self, exposure: f32, out: &mut [u8]) {
+        assert_eq!(
+            out.len(),
+            self.sums.len() * 3,
+            "output must hold three bytes per pixel"
+        );
         let scale = exposure / self.passes.max(1) as f32;
-        write_rgb8(&self.sums, scale, out);
+        // Rows of work for every core: this runs once per rendered pass at full size.
+        const CHUNK: usize = 16 * 1024;
+        out.par_chunks_mut(CHUNK * 3)
+            .zip(self.sums.par_chunks(CHUNK))
+            .for_each(|(out, sums)| write_rgb8(sums, scale, out));
     }
 }
 

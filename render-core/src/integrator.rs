@@ -118,9 +118,10 @@ impl SceneData {
         })
     }
 
-    /// Estimates the radiance arriving along `ray`. Returns it with the number of rays
+    /// Estimates the radiance arriving along `ray` over paths of at most `max_bounces`
+    /// (further capped by the scene's own limit). Returns it with the number of rays
     /// traced (camera, bounce and shadow rays), for throughput figures.
-    pub fn li(&self, mut ray: Ray, rng: &mut SampleRng) -> (Vec3, u32) {
+    pub fn li(&self, mut ray: Ray, rng: &mut SampleRng, max_bounces: u32) -> (Vec3, u32) {
         let mut l = Vec3::ZERO;
         let mut beta = Vec3::ONE;
         // Whether the last bounce was a delta lobe (or this is the camera ray), and the
@@ -128,7 +129,7 @@ impl SceneData {
         let mut delta = true;
         let mut bsdf_pdf = 0.0f32;
         let mut rays = 0u32;
-        for depth in 0..self.max_bounces {
+        for depth in 0..self.max_bounces.min(max_bounces) {
             rays += 1;
             let Some(hit) = self.accel.intersect(&ray, 0.0, f32::INFINITY) else {
                 let le = self.lights.environment(ray.d.normalize());

@@ -30,6 +30,7 @@ pub mod bsdf;
 pub mod bvh;
 pub mod camera;
 pub mod film;
+pub mod generate;
 pub mod geometry;
 pub mod integrator;
 pub mod lights;

@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 /// cancellation quickly, large enough to keep scheduling overhead negligible.
 const ROWS_PER_TASK: usize = 4;
 
+/// Path length of preview passes: direct light and two indirect bounces carry nearly
+/// all of a picture that is shown for a frame or two, at a fraction of the cost.
+const PREVIEW_BOUNCES: u32 = 3;
+
 /// Sample indices at and above this are reserved for preview passes, so a preview
 /// never repeats the random numbers of an accumulated sample.
 const PREVIEW_SAMPLE_BASE: u32 = 0xF000_0000;
@@ -22,8 +26,9 @@ const PREVIEW_SAMPLE_BASE: u32 = 0xF000_0000;
 /// Which kind of pass was rendered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PassKind {
-    /// A single-sample pass at 1/`scale` of the resolution on each axis, upscaled for
-    /// display until the first full-resolution pass completes.
+    /// A single-sample pass at 1/`scale` of the resolution on each axis, with paths of
+    /// at most three bounces, upscaled for display until the first full-resolution
+    /// pass completes.
     Preview { scale: u32 },
     /// One more sample for every pixel at full resolution.
     Full,
@@ -167,6 +172,11 @@ impl Renderer {
     pub fn render_next(&mut self, cancelled: &(dyn Fn() -> bool + Sync)) -> Option<PassReport> {
         let start = Instant::now();
         let scale = self.preview_scales.get(self.previews_done).copied();
+        let bounces = if scale.is_some() {
+            PREVIEW_BOUNCES
+        } else {
+            u32::MAX
+        };
         let (kind, w, h, scale_f, sample) = match scale {
             Some(s) => {
                 let w = self.width.div_ceil(s);
@@ -214,7 +224,7 @@ impl Renderer {
                     let px = ((x as f32 + rng.uniform()) * scale_f).min(full_w);
                     let py = ((y as f32 + rng.uniform()) * scale_f).min(full_h);
                     let (o, d) = rays_gen.ray(px, py);
-                    let (li, n) = data.li(Ray { o, d }, &mut rng);
+                    let (li, n) = data.li(Ray { o, d }, &mut rng, bounces);
                     // A non-finite estimate would poison the pixel forever; drop it.
                     *out = if li.is_finite() { li } else { Vec3::ZERO };
                     local_rays += n as u64;

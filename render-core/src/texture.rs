@@ -98,7 +98,13 @@ impl TextureImage {
     pub fn checker(squares: u32, a: Vec3, b: Vec3) -> TextureImage {
         let n = squares.max(1);
         let texels = (0..n * n)
-            .map(|i| if (i % n + i / n) % 2 == 0 { a } else { b })
+            .map(|i| {
+                if (i % n + i / n).is_multiple_of(2) {
+                    a
+                } else {
+                    b
+                }
+            })
             .collect();
         TextureImage {
             width: n,
