@@ -9,6 +9,7 @@
 //! and reused by [`Accel::build`] when their mesh is unchanged.
 
 use crate::bvh::{Aabb, Bvh, RayBoxTest};
+use crate::bvh4::Bvh4;
 use crate::geometry::{Ray, Sphere, Triangle};
 use crate::scene::{Mesh, Scene, Shape};
 use glam::{Affine3A, Mat3A, Vec2, Vec3};
@@ -18,7 +19,7 @@ use std::sync::Arc;
 /// A mesh ready for tracing: triangles in leaf order and their vertex attributes.
 pub struct MeshGeometry {
     pub mesh: Arc<Mesh>,
-    bvh: Bvh,
+    bvh: Bvh4,
     /// Triangles in the hierarchy's leaf order.
     triangles: Vec<Triangle>,
     /// For each entry of `triangles`, its index in `mesh.indices`.
@@ -48,7 +49,7 @@ impl Geometry {
         let source = bvh.order().to_vec();
         Geometry::Mesh(MeshGeometry {
             mesh,
-            bvh,
+            bvh: Bvh4::from_binary(&bvh),
             triangles,
             source,
         })
@@ -102,7 +103,7 @@ pub struct SurfaceHit {
 
 /// The whole scene's geometry.
 pub struct Accel {
-    tlas: Bvh,
+    tlas: Bvh4,
     /// Instances in the top-level leaf order.
     instances: Vec<Instance>,
 }
@@ -185,7 +186,10 @@ impl Accel {
             .iter()
             .map(|&i| slots[i as usize].take().expect("order is a permutation"))
             .collect();
-        Accel { tlas, instances }
+        Accel {
+            tlas: Bvh4::from_binary(&tlas),
+            instances,
+        }
     }
 
     pub fn instances(&self) -> &[Instance] {

@@ -28,6 +28,7 @@
 pub mod accel;
 pub mod bsdf;
 pub mod bvh;
+pub mod bvh4;
 pub mod camera;
 pub mod film;
 pub mod generate;
