@@ -20,6 +20,7 @@ struct Figures {
     samples_per_sec: f64,
     rays_per_sec: f64,
     preview_ms: f64,
+    preview_scale: u32,
 }
 
 fn measure(scene: &Scene, w: u32, h: u32) -> Figures {
@@ -28,6 +29,7 @@ fn measure(scene: &Scene, w: u32, h: u32) -> Figures {
     // tone-map it to the full-size picture the encoder takes.
     let mut rgb = vec![0u8; (w * h * 3) as usize];
     let mut preview = Vec::new();
+    let mut first_scale = 0;
     for i in 0..9 {
         let cam = Camera {
             eye: scene.camera.eye + glam::Vec3::new(0.05 * i as f32, 0.0, 0.0),
@@ -36,9 +38,12 @@ fn measure(scene: &Scene, w: u32, h: u32) -> Figures {
         let start = Instant::now();
         r.set_camera(cam).expect("valid camera");
         let report = r.render_next(&|| false).expect("not cancelled");
-        assert_eq!(report.kind, PassKind::Preview { scale: 4 });
+        let PassKind::Preview { scale } = report.kind else {
+            panic!("the first pass after an edit is a preview")
+        };
         r.write_rgb8(&mut rgb);
         preview.push(start.elapsed().as_secs_f64());
+        first_scale = scale;
     }
     // Full-resolution passes: one sample per pixel each.
     r.set_preview_scales(&[]);
@@ -58,6 +63,7 @@ fn measure(scene: &Scene, w: u32, h: u32) -> Figures {
         samples_per_sec: (w * h) as f64 / pass,
         rays_per_sec: median(rays),
         preview_ms: median(preview) * 1e3,
+        preview_scale: first_scale,
     }
 }
 

@@ -19,6 +19,12 @@ const ROWS_PER_TASK: usize = 4;
 /// all of a picture that is shown for a frame or two, at a fraction of the cost.
 const PREVIEW_BOUNCES: u32 = 3;
 
+/// The time the first preview after a change should take at most.
+const FIRST_PREVIEW_BUDGET: Duration = Duration::from_millis(20);
+
+/// The coarsest preview scale, used first when the usual first preview is too slow.
+const COARSEST_PREVIEW: u32 = 8;
+
 /// Sample indices at and above this are reserved for preview passes, so a preview
 /// never repeats the random numbers of an accumulated sample.
 const PREVIEW_SAMPLE_BASE: u32 = 0xF000_0000;
@@ -74,8 +80,13 @@ pub struct Renderer {
     film: Film,
     /// Preview scales to render, in order, after each reset.
     preview_scales: Vec<u32>,
-    /// How many of `preview_scales` have been rendered since the last reset.
+    /// The previews due since the last reset: `preview_scales`, led by a coarser one
+    /// when the usual first preview would miss [`FIRST_PREVIEW_BUDGET`].
+    due_previews: Vec<u32>,
+    /// How many of `due_previews` have been rendered since the last reset.
     previews_done: usize,
+    /// Pixel samples per second of the latest preview pass, to plan the next ones.
+    preview_rate: Option<f64>,
     preview: Option<Preview>,
     /// The pass buffer, kept to avoid a large allocation per pass.
     pass: Vec<Vec3>,
@@ -100,7 +111,9 @@ impl Renderer {
             seed: 0x5eed,
             film: Film::new(width, height),
             preview_scales: vec![4, 2],
+            due_previews: vec![4, 2],
             previews_done: 0,
+            preview_rate: None,
             preview: None,
             pass: Vec::new(),
             exposure: 1.0,
@@ -163,6 +176,15 @@ impl Renderer {
         self.film.clear();
         self.previews_done = 0;
         self.preview = None;
+        self.due_previews = self.preview_scales.clone();
+        // A heavy scene gets a coarser first preview, so that something of the new
+        // view appears within a frame of the change.
+        if let (Some(&first), Some(rate)) = (self.preview_scales.first(), self.preview_rate) {
+            let samples = (self.width.div_ceil(first) * self.height.div_ceil(first)) as f64;
+            if samples / rate > FIRST_PREVIEW_BUDGET.as_secs_f64() && first < COARSEST_PREVIEW {
+                self.due_previews.insert(0, COARSEST_PREVIEW);
+            }
+        }
     }
 
     /// Renders the next pass: the next preview if any is due, otherwise one more
@@ -171,7 +193,7 @@ impl Renderer {
     /// returned.
     pub fn render_next(&mut self, cancelled: &(dyn Fn() -> bool + Sync)) -> Option<PassReport> {
         let start = Instant::now();
-        let scale = self.preview_scales.get(self.previews_done).copied();
+        let scale = self.due_previews.get(self.previews_done).copied();
         let bounces = if scale.is_some() {
             PREVIEW_BOUNCES
         } else {
@@ -244,6 +266,7 @@ impl Renderer {
                     radiance: pass.clone(),
                 });
                 self.previews_done += 1;
+                self.preview_rate = Some((w * h) as f64 / start.elapsed().as_secs_f64().max(1e-6));
             }
             PassKind::Full => {
                 self.film.add_pass(&pass);
@@ -336,6 +359,32 @@ mod tests {
         })
         .unwrap();
         assert_eq!(r.samples_per_pixel(), 0);
+        assert_eq!(
+            r.render_next(&never()).unwrap().kind,
+            PassKind::Preview { scale: 4 }
+        );
+    }
+
+    #[test]
+    fn a_slow_scene_gets_a_coarser_first_preview() {
+        let mut r = Renderer::new(&Scene::cornell_box(), 640, 480).unwrap();
+        // A measured rate at which a quarter-scale preview would take 19 s...
+        r.preview_rate = Some(1_000.0);
+        r.reset();
+        let kinds: Vec<PassKind> = (0..3)
+            .map(|_| r.render_next(&never()).unwrap().kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                PassKind::Preview { scale: 8 },
+                PassKind::Preview { scale: 4 },
+                PassKind::Preview { scale: 2 }
+            ]
+        );
+        // ...and one at which it takes a millisecond.
+        r.preview_rate = Some(1e10);
+        r.reset();
         assert_eq!(
             r.render_next(&never()).unwrap().kind,
             PassKind::Preview { scale: 4 }
