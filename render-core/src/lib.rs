@@ -33,6 +33,7 @@ pub mod film;
 pub mod geometry;
 pub mod integrator;
 pub mod lights;
+pub mod loaders;
 pub mod renderer;
 pub mod sampling;
 pub mod scene;
@@ -40,6 +41,7 @@ pub mod texture;
 
 pub use camera::Camera;
 pub use film::Film;
+pub use loaders::{load_scene, load_scene_with_warnings, LoadError, LoadedScene};
 pub use renderer::{PassKind, PassReport, Renderer, RendererError};
 pub use scene::{
     Environment, Light, Material, Mesh, Object, Scene, SceneError, Shape, Texture, TextureSource,
