@@ -78,8 +78,13 @@ pub(super) fn load(path: &Path) -> Result<LoadedScene, LoadError> {
     if binary_extension && !bytes.starts_with(b"glTF") {
         return Err(invalid(path, "not a glTF binary (bad magic)"));
     }
-    let parsed = ::gltf::Gltf::from_slice(&bytes).map_err(|e| invalid(path, describe(&e)))?;
-    for required in parsed.document.extensions_required() {
+    let unchecked = ::gltf::Gltf::from_slice_without_validation(&bytes)
+        .map_err(|e| invalid(path, describe(&e)))?;
+    check_position_indices(unchecked.document.as_json()).map_err(|p| invalid(path, p))?;
+    let blob = unchecked.blob;
+    let document = ::gltf::Document::from_json(unchecked.document.into_json())
+        .map_err(|e| invalid(path, describe(&e)))?;
+    for required in document.extensions_required() {
         if !SUPPORTED_EXTENSIONS.contains(&required) {
             return Err(invalid(
                 path,
@@ -94,7 +99,7 @@ pub(super) fn load(path: &Path) -> Result<LoadedScene, LoadError> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| display(path)),
-        document: &parsed.document,
+        document: &document,
         buffers: Vec::new(),
         scene: Scene::empty(Camera {
             eye: Vec3::Z,
@@ -110,7 +115,7 @@ pub(super) fn load(path: &Path) -> Result<LoadedScene, LoadError> {
         camera: None,
         warned: Vec::new(),
     };
-    loader.load_buffers(parsed.blob.clone())?;
+    loader.load_buffers(blob)?;
     loader.traverse()?;
     let Loader {
         mut scene,
@@ -129,6 +134,29 @@ pub(super) fn load(path: &Path) -> Result<LoadedScene, LoadError> {
         scene: validated(scene, path)?,
         warnings,
     })
+}
+
+/// The `gltf` crate's validation reads the accessor each POSITION attribute names
+/// without checking that it exists, and panics if it does not; this check runs first.
+fn check_position_indices(root: &::gltf::json::Root) -> Result<(), String> {
+    use ::gltf::json::mesh::Semantic as JsonSemantic;
+    use ::gltf::json::validation::Checked;
+    for (m, mesh) in root.meshes.iter().enumerate() {
+        for (p, primitive) in mesh.primitives.iter().enumerate() {
+            let position = primitive
+                .attributes
+                .get(&Checked::Valid(JsonSemantic::Positions));
+            if let Some(index) = position.filter(|i| i.value() >= root.accessors.len()) {
+                return Err(format!(
+                    "invalid glTF: meshes[{m}].primitives[{p}].attributes[\"POSITION\"]: \
+                     accessor {} does not exist ({} accessors)",
+                    index.value(),
+                    root.accessors.len()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn invalid(path: &Path, problem: impl Into<String>) -> LoadError {
@@ -470,7 +498,11 @@ impl Loader<'_> {
                 .fold(1.0f32, |a, &b| a.max(b));
         let expressible =
             det > 0.0 && scale.abs().min_element() >= 1e-6 && rebuilt.abs_diff_eq(world, tolerance);
-        let primitives = mesh.primitives().count();
+        // Names get a primitive suffix only when the mesh has several triangle parts.
+        let primitives = mesh
+            .primitives()
+            .filter(|p| p.mode() == Mode::Triangles)
+            .count();
         for primitive in mesh.primitives() {
             let what = format!("mesh {} primitive {}", mesh.index(), primitive.index());
             if primitive.mode() != Mode::Triangles {
