@@ -11,6 +11,9 @@
 //!   sample per pixel that accumulate. [`Renderer::render_next`] renders one pass and
 //!   can be abandoned mid-way; [`Renderer::write_rgb8`] tone-maps the current estimate
 //!   to sRGB bytes.
+//! - [`loaders`] reads scene files (the JSON form of [`Scene`], Wavefront OBJ with MTL,
+//!   glTF 2.0) into a validated [`Scene`]: [`load_scene`] picks the format from the
+//!   extension.
 //! - [`integrator`] holds the path tracer (next-event estimation on emitters,
 //!   Russian roulette); [`sampling`] the deterministic per-sample random numbers.
 //!

@@ -28,7 +28,10 @@ use std::sync::Arc;
 /// Lumens per watt at 555 nm: glTF lights are photometric, ours radiometric.
 const LUMENS_PER_WATT: f32 = 683.0;
 
-/// Extensions a file may require that this loader understands.
+/// Extensions a file may require that this loader understands. The `gltf` crate's
+/// validation rejects required extensions it does not parse, but Cargo unifies
+/// features across the workspace, so another crate could enable one (say
+/// `KHR_texture_transform`) that this loader would then silently ignore.
 const SUPPORTED_EXTENSIONS: [&str; 4] = [
     "KHR_lights_punctual",
     "KHR_materials_transmission",

@@ -487,6 +487,24 @@ pub(super) fn load(path: &Path) -> Result<LoadedScene, LoadError> {
             }
         };
         let mesh = build_mesh(path, part, &data, &mut warnings);
+        let textured = matches!(
+            scene.materials[material],
+            Material::Diffuse {
+                texture: Some(_),
+                ..
+            } | Material::Conductor {
+                texture: Some(_),
+                ..
+            }
+        );
+        if textured && mesh.uvs.is_empty() {
+            warnings.push(format!(
+                "{}: {}: textured material but no texture coordinates on every corner; \
+                 the texture will not be placed meaningfully",
+                display(path),
+                part.name
+            ));
+        }
         scene.objects.push(Object {
             name: part.name.clone(),
             material,
