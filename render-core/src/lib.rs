@@ -11,6 +11,9 @@
 //!   sample per pixel that accumulate. [`Renderer::render_next`] renders one pass and
 //!   can be abandoned mid-way; [`Renderer::write_rgb8`] tone-maps the current estimate
 //!   to sRGB bytes.
+//! - [`loaders`] reads scene files (the JSON form of [`Scene`], Wavefront OBJ with MTL,
+//!   glTF 2.0) into a validated [`Scene`]: [`load_scene`] picks the format from the
+//!   extension.
 //! - [`integrator`] holds the path tracer (next-event estimation on emitters,
 //!   Russian roulette); [`sampling`] the deterministic per-sample random numbers.
 //!
@@ -35,6 +38,7 @@ pub mod generate;
 pub mod geometry;
 pub mod integrator;
 pub mod lights;
+pub mod loaders;
 pub mod renderer;
 pub mod sampling;
 pub mod scene;
@@ -42,6 +46,7 @@ pub mod texture;
 
 pub use camera::Camera;
 pub use film::Film;
+pub use loaders::{load_scene, load_scene_with_warnings, LoadError, LoadedScene};
 pub use renderer::{PassKind, PassReport, Renderer, RendererError};
 pub use scene::{
     Environment, Light, Material, Mesh, Object, Scene, SceneError, Shape, Texture, TextureSource,

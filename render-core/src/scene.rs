@@ -189,6 +189,10 @@ pub enum TextureSource {
     File { path: String },
     /// A checkerboard of two linear colours with `squares` squares along each side.
     Checker { squares: u32, a: Vec3, b: Vec3 },
+    /// An image stored inside a scene file (a glTF binary chunk or data URI), named by
+    /// `origin` such as `"model.glb#image/0"`. Only the loader of that file can decode
+    /// it, so it fills [`Scene::images`] itself.
+    Embedded { origin: String },
 }
 
 /// A named texture.
@@ -556,7 +560,9 @@ impl Scene {
     }
 
     /// Decodes every texture into [`Scene::images`]; file paths are relative to
-    /// `base_dir`. A missing or undecodable file is an error naming it.
+    /// `base_dir`. A missing or undecodable file is an error naming it. Images of
+    /// embedded textures are kept as they are, since only the scene file's loader can
+    /// produce them; an embedded texture without an image is an error.
     pub fn load_textures(&mut self, base_dir: &Path) -> Result<(), SceneError> {
         let mut images = Vec::with_capacity(self.textures.len());
         for (index, t) in self.textures.iter().enumerate() {
@@ -565,6 +571,21 @@ impl Scene {
                 TextureSource::Checker { squares, a, b } => {
                     Ok(TextureImage::checker(*squares, *a, *b))
                 }
+                TextureSource::Embedded { origin } => match self.images.get(index) {
+                    Some(image) => {
+                        images.push(Arc::clone(image));
+                        continue;
+                    }
+                    None => {
+                        return Err(SceneError::Texture {
+                            index,
+                            problem: format!(
+                                "{origin} has no image: embedded textures come only from \
+                                 their scene file"
+                            ),
+                        })
+                    }
+                },
             }
             .map_err(|e: TextureError| SceneError::Texture {
                 index,
@@ -860,5 +881,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("texture 1") && e.contains("file.png"), "{e}");
+    }
+
+    #[test]
+    fn embedded_textures_keep_their_images_and_cannot_be_invented() {
+        let mut s = Scene::cornell_box();
+        s.textures.push(Texture {
+            name: "embedded".into(),
+            source: TextureSource::Embedded {
+                origin: "model.glb#image/0".into(),
+            },
+        });
+        let e = s.load_textures(Path::new(".")).unwrap_err().to_string();
+        assert!(
+            e.contains("model.glb#image/0") && e.contains("embedded textures come only"),
+            "{e}"
+        );
+        let image = Arc::new(TextureImage::checker(2, Vec3::ZERO, Vec3::ONE));
+        s.images = vec![Arc::clone(&image)];
+        s.load_textures(Path::new(".")).unwrap();
+        assert!(Arc::ptr_eq(&s.images[0], &image));
+        s.validate().unwrap();
     }
 }
