@@ -102,8 +102,8 @@ fn main() {
             f.rays_per_sec / 1e6
         );
         println!(
-            "    edit to first preview:    {:8.1} ms (1/4 scale pass + tone map to {w}x{h})",
-            f.preview_ms
+            "    edit to first preview:    {:8.1} ms (1/{} scale pass, 3 bounces, tone-mapped to {w}x{h})",
+            f.preview_ms, f.preview_scale
         );
     }
     println!(

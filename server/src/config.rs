@@ -39,6 +39,52 @@ pub struct Config {
     /// Samples per pixel after which rendering pauses until the next change.
     #[arg(long, env = "STREAMTRACER_MAX_SPP", default_value_t = 1024)]
     pub max_spp: u32,
+
+    /// Seconds of rendering after which it pauses until the next change (0: no limit).
+    #[arg(long, env = "STREAMTRACER_MAX_SECONDS", default_value_t = 0.0)]
+    pub max_seconds: f64,
+
+    /// The scene: a file (.gltf, .glb, .obj, .json) or a built-in one
+    /// (`builtin:cornell`, `builtin:dense`).
+    #[arg(long, env = "STREAMTRACER_SCENE", default_value = "builtin:cornell")]
+    pub scene: String,
+}
+
+/// The command line: serving is the default; `render` writes one image and exits.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "streamtracer", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum Command {
+    /// Renders the scene to a PNG file without serving anything.
+    Render(RenderArgs),
+}
+
+/// Options of `streamtracer render`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct RenderArgs {
+    /// The scene: a file (.gltf, .glb, .obj, .json) or `builtin:cornell`, `builtin:dense`.
+    #[arg(long, default_value = "builtin:cornell")]
+    pub scene: String,
+    /// Samples per pixel.
+    #[arg(long, default_value_t = 64)]
+    pub spp: u32,
+    /// Stop early after this many seconds (0: no limit).
+    #[arg(long, default_value_t = 0.0)]
+    pub max_seconds: f64,
+    #[arg(long, default_value_t = 1280)]
+    pub width: u32,
+    #[arg(long, default_value_t = 720)]
+    pub height: u32,
+    /// Where to write the PNG.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
 }
 
 impl Default for Config {
@@ -48,6 +94,12 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The render time limit after each change, if any.
+    pub fn max_time(&self) -> Option<std::time::Duration> {
+        (self.max_seconds > 0.0 && self.max_seconds.is_finite())
+            .then(|| std::time::Duration::from_secs_f64(self.max_seconds))
+    }
+
     /// The UDP addresses WebRTC binds, one host candidate each: the configured IP, or
     /// every non-loopback interface (the wildcard) plus loopback. Browsers do not gather
     /// loopback candidates themselves, so a browser on the same machine pairs its
@@ -70,6 +122,39 @@ mod tests {
         assert_eq!(c.media_addrs(), vec!["[::1]:0"]);
         let c = Config::parse_from(["streamtracer"]);
         assert_eq!(c.media_addrs(), vec!["0.0.0.0:0", "127.0.0.1:0"]);
+    }
+
+    #[test]
+    fn render_subcommand_parses() {
+        let cli = Cli::parse_from([
+            "streamtracer",
+            "render",
+            "--scene",
+            "a.glb",
+            "--spp",
+            "8",
+            "--out",
+            "x.png",
+        ]);
+        let Some(Command::Render(args)) = cli.command else {
+            panic!("expected render")
+        };
+        assert_eq!(
+            (args.scene.as_str(), args.spp, args.width),
+            ("a.glb", 8, 1280)
+        );
+        let cli = Cli::parse_from([
+            "streamtracer",
+            "--scene",
+            "builtin:dense",
+            "--max-seconds",
+            "2.5",
+        ]);
+        assert!(cli.command.is_none());
+        assert_eq!(
+            cli.config.max_time(),
+            Some(std::time::Duration::from_millis(2500))
+        );
     }
 
     #[test]

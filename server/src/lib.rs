@@ -14,12 +14,14 @@
 pub mod config;
 mod keyframe;
 pub mod metrics;
+pub mod offline;
 pub mod protocol;
+pub mod scenes;
 pub mod session;
 pub mod view;
 pub mod web;
 
-pub use config::Config;
+pub use config::{Cli, Command, Config};
 
 use render_core::Scene;
 use std::future::Future;
@@ -54,6 +56,7 @@ pub async fn run(
         bitrate: config.bitrate,
         keyframe_interval: config.keyframe_interval,
         max_spp: config.max_spp,
+        max_time: config.max_time(),
     };
     // Starting the view compiles the scene and spawns threads: keep it off the runtime.
     let view = Arc::new(

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use streamtracer::Config;
+use streamtracer::{Cli, Command};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -12,11 +12,32 @@ async fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let config = Config::parse();
+    let cli = Cli::parse();
+    if let Some(Command::Render(args)) = cli.command {
+        let scene = streamtracer::scenes::load(&args.scene).context("cannot load the scene")?;
+        let report = tokio::task::spawn_blocking(move || {
+            let report = streamtracer::offline::render(&scene, &args);
+            (report, args)
+        })
+        .await?;
+        let (report, args) = report;
+        let report = report?;
+        println!(
+            "wrote {} ({}x{}, {} spp in {:.2} s, {:.2} M rays/s)",
+            args.out.display(),
+            args.width,
+            args.height,
+            report.samples_per_pixel,
+            report.elapsed.as_secs_f64(),
+            report.rays as f64 / report.elapsed.as_secs_f64().max(1e-9) / 1e6
+        );
+        return Ok(());
+    }
+    let config = cli.config;
+    let scene = streamtracer::scenes::load(&config.scene).context("cannot load the scene")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let scene = render_core::Scene::cornell_box();
     streamtracer::run(listener, config, scene, shutdown_signal()).await?;
     Ok(())
 }

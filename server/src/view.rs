@@ -88,6 +88,8 @@ pub struct ViewSettings {
     pub bitrate: u32,
     pub keyframe_interval: u32,
     pub max_spp: u32,
+    /// Rendering time after a change beyond which rendering pauses.
+    pub max_time: Option<Duration>,
 }
 
 /// Why a view could not start.
@@ -141,7 +143,9 @@ impl View {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("render".into())
-                .spawn(move || render_loop(&shared, renderer, settings.max_spp))?
+                .spawn(move || {
+                    render_loop(&shared, renderer, settings.max_spp, settings.max_time)
+                })?
         };
         let encode = {
             let shared = shared.clone();
@@ -240,10 +244,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn render_loop(shared: &Shared, mut renderer: Renderer, max_spp: u32) {
+fn render_loop(shared: &Shared, mut renderer: Renderer, max_spp: u32, max_time: Option<Duration>) {
     let mut rendered_generation = u64::MAX;
     let mut revision = Revision(0);
     let mut serial = 0u64;
+    // When the picture last changed, for the time limit.
+    let mut since = Instant::now();
     loop {
         {
             let mut c = lock(&shared.control);
@@ -258,12 +264,14 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_spp: u32) {
                     }
                     rendered_generation = c.generation;
                     revision = c.revision;
+                    since = Instant::now();
                     break;
                 }
-                if renderer.samples_per_pixel() < max_spp {
+                let in_time = max_time.is_none_or(|limit| since.elapsed() < limit);
+                if renderer.samples_per_pixel() < max_spp && in_time {
                     break;
                 }
-                // Converged: sleep until something changes.
+                // Converged or out of time: sleep until something changes.
                 c = shared.changed.wait(c).unwrap_or_else(|e| e.into_inner());
             }
         }
@@ -367,6 +375,7 @@ mod tests {
             bitrate: 500_000,
             keyframe_interval: 0,
             max_spp: 4,
+            max_time: None,
         }
     }
 
