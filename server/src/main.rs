@@ -5,8 +5,16 @@ use clap::Parser;
 use streamtracer::{Cli, Command};
 use tracing_subscriber::EnvFilter;
 
+fn main() {
+    // Errors are for people: the message and its causes, without a backtrace.
+    if let Err(e) = serve_or_render() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn serve_or_render() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),

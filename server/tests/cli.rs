@@ -1,0 +1,61 @@
+//! The binary as a user runs it: bad scene files fail with a clear message, and
+//! `render` writes an image.
+
+use std::process::Command;
+
+fn streamtracer() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_streamtracer"))
+}
+
+#[test]
+fn a_missing_or_unknown_scene_is_a_one_line_error_naming_it() {
+    for (scene, needle) in [
+        ("/no/such/scene.gltf", "scene.gltf"),
+        ("builtin:teapot", "teapot"),
+        ("notes.txt", "notes.txt"),
+    ] {
+        let out = streamtracer()
+            .args(["render", "--scene", scene, "--out", "/tmp/never.png"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{scene}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("error: "), "{err}");
+        assert!(err.contains(needle), "{scene}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("backtrace"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn render_writes_a_png_of_a_scene_file() {
+    let dir = std::env::temp_dir().join(format!("st-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out_path = dir.join("room.png");
+    let scene = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../render-core/tests/data/scene.gltf"
+    );
+    let out = streamtracer()
+        .args([
+            "render", "--scene", scene, "--spp", "4", "--width", "64", "--height", "36", "--out",
+        ])
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("4 spp"));
+    let img = image::open(&out_path).unwrap().to_rgb8();
+    assert_eq!(img.dimensions(), (64, 36));
+    assert!(
+        img.pixels().any(|p| p.0.iter().any(|&c| c > 0)),
+        "the picture is black"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
