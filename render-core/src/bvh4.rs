@@ -137,14 +137,14 @@ impl Bvh4 {
             let near = near.to_array();
             let mut order = [(0u32, 0f32); 4];
             let mut k = 0;
-            for (lane, (&child, &t)) in n.child.iter().zip(near.iter()).enumerate() {
-                if mask & (1 << lane) != 0 && child != EMPTY {
+            for lane in 0..4 {
+                if mask & (1 << lane) != 0 && n.child[lane] != EMPTY {
                     let mut j = k;
-                    while j > 0 && order[j - 1].1 < t {
+                    while j > 0 && order[j - 1].1 < near[lane] {
                         order[j] = order[j - 1];
                         j -= 1;
                     }
-                    order[j] = (child, t);
+                    order[j] = (n.child[lane], near[lane]);
                     k += 1;
                 }
             }
