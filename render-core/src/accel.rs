@@ -9,7 +9,6 @@
 //! and reused by [`Accel::build`] when their mesh is unchanged.
 
 use crate::bvh::{Aabb, Bvh, RayBoxTest};
-use crate::bvh4::Bvh4;
 use crate::geometry::{Ray, Sphere, Triangle};
 use crate::scene::{Mesh, Scene, Shape};
 use glam::{Affine3A, Mat3A, Vec2, Vec3};
@@ -19,7 +18,7 @@ use std::sync::Arc;
 /// A mesh ready for tracing: triangles in leaf order and their vertex attributes.
 pub struct MeshGeometry {
     pub mesh: Arc<Mesh>,
-    bvh: Bvh4,
+    bvh: Bvh,
     /// Triangles in the hierarchy's leaf order.
     triangles: Vec<Triangle>,
     /// For each entry of `triangles`, its index in `mesh.indices`.
@@ -49,7 +48,7 @@ impl Geometry {
         let source = bvh.order().to_vec();
         Geometry::Mesh(MeshGeometry {
             mesh,
-            bvh: Bvh4::from_binary(&bvh),
+            bvh,
             triangles,
             source,
         })
@@ -103,7 +102,7 @@ pub struct SurfaceHit {
 
 /// The whole scene's geometry.
 pub struct Accel {
-    tlas: Bvh4,
+    tlas: Bvh,
     /// Instances in the top-level leaf order.
     instances: Vec<Instance>,
 }
@@ -186,10 +185,7 @@ impl Accel {
             .iter()
             .map(|&i| slots[i as usize].take().expect("order is a permutation"))
             .collect();
-        Accel {
-            tlas: Bvh4::from_binary(&tlas),
-            instances,
-        }
+        Accel { tlas, instances }
     }
 
     pub fn instances(&self) -> &[Instance] {

@@ -122,16 +122,6 @@ impl RayBoxTest {
         }
     }
 
-    /// The origin and reciprocal direction, for wide box tests.
-    pub fn parts(&self) -> (Vec3A, Vec3A) {
-        (self.o, self.inv_d)
-    }
-
-    /// The entry distance into `b`, if the ray enters it within (t_min, t_max).
-    pub fn enter_box(&self, b: &Aabb, t_min: f32, t_max: f32) -> Option<f32> {
-        self.enter(&Node::new(b, 0, 0), t_min, t_max)
-    }
-
     /// The entry distance into the node's box, if the ray enters it within (t_min, t_max).
     #[inline(always)]
     fn enter(&self, node: &Node, t_min: f32, t_max: f32) -> Option<f32> {
@@ -184,27 +174,6 @@ impl Bvh {
 
     pub fn node_count(&self) -> usize {
         self.nodes.len()
-    }
-
-    /// The primitive range `(first, count)` of node `n` if it is a leaf.
-    pub fn leaf(&self, n: usize) -> Option<(u32, u32)> {
-        let node = &self.nodes[n];
-        (node.count() > 0).then(|| (node.first(), node.count()))
-    }
-
-    /// The two children of inner node `n`.
-    pub fn children(&self, n: usize) -> [usize; 2] {
-        let first = self.nodes[n].first() as usize;
-        [first, first + 1]
-    }
-
-    pub fn node_bounds(&self, n: usize) -> Aabb {
-        self.nodes[n].bounds()
-    }
-
-    /// Half the surface area of node `n`'s box.
-    pub fn node_area(&self, n: usize) -> f32 {
-        self.nodes[n].bounds().area()
     }
 
     /// Visits leaves front to back. `leaf(position, t_max)` tests the primitive stored

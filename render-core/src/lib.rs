@@ -31,7 +31,6 @@
 pub mod accel;
 pub mod bsdf;
 pub mod bvh;
-pub mod bvh4;
 pub mod camera;
 pub mod film;
 pub mod generate;
