@@ -144,7 +144,19 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // When a test fails before `close`, Chromium must not outlive it. It detaches
+        // into its own session, so killing chromedriver is not enough; every one of its
+        // processes carries the test's unique profile directory on its command line.
         let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = Command::new("pkill")
+            .args([
+                "-KILL",
+                "-f",
+                "--",
+                &format!("--user-data-dir={}", self.profile.display()),
+            ])
+            .status();
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
