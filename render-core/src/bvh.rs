@@ -13,9 +13,9 @@
 use glam::{Vec3, Vec3A, Vec4};
 
 const BINS: usize = 16;
-const MAX_LEAF: usize = 4;
+const MAX_LEAF: usize = 2;
 /// Below this many primitives a subtree is built on the current thread.
-const PARALLEL_THRESHOLD: usize = 4096;
+const PARALLEL_THRESHOLD: usize = 1024;
 
 /// An axis-aligned box.
 #[derive(Clone, Copy, Debug, PartialEq)]
