@@ -50,6 +50,18 @@ struct MtlMaterial {
 }
 
 /// Line-numbered error in `file`.
+
+/// The statements of an OBJ or MTL file: 1-based line number, keyword and arguments,
+/// with comments and blank lines left out.
+fn statements(text: &str) -> impl Iterator<Item = (usize, &str, Vec<&str>)> {
+    text.lines().enumerate().filter_map(|(i, raw)| {
+        let content = raw.split('#').next().unwrap_or("").trim();
+        let mut tokens = content.split_whitespace();
+        let keyword = tokens.next()?;
+        Some((i + 1, keyword, tokens.collect()))
+    })
+}
+
 fn line_error(file: &Path, line: usize, problem: impl Into<String>) -> LoadError {
     LoadError::Line {
         file: display(file),
@@ -147,14 +159,7 @@ fn parse_obj(path: &Path, text: &str, warnings: &mut Vec<String>) -> Result<ObjD
     let mut part_of: HashMap<(String, Option<String>), usize> = HashMap::new();
     let mut skipped_elements = false;
     let mut unknown: Vec<String> = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
-        let content = raw.split('#').next().unwrap_or("").trim();
-        let mut tokens = content.split_whitespace();
-        let Some(keyword) = tokens.next() else {
-            continue;
-        };
-        let args: Vec<&str> = tokens.collect();
+    for (line, keyword, args) in statements(text) {
         match keyword {
             "v" => {
                 // Some exporters append a vertex colour after x y z; it is ignored.
@@ -302,14 +307,7 @@ fn parse_mtl(
     materials: &mut HashMap<String, MtlMaterial>,
 ) -> Result<(), LoadError> {
     let mut current: Option<String> = None;
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
-        let content = raw.split('#').next().unwrap_or("").trim();
-        let mut tokens = content.split_whitespace();
-        let Some(keyword) = tokens.next() else {
-            continue;
-        };
-        let args: Vec<&str> = tokens.collect();
+    for (line, keyword, args) in statements(text) {
         if keyword == "newmtl" {
             let name = args.join(" ");
             materials.insert(name.clone(), MtlMaterial::default());
