@@ -49,8 +49,6 @@ struct MtlMaterial {
     map_kd: Option<String>,
 }
 
-/// Line-numbered error in `file`.
-
 /// The statements of an OBJ or MTL file: 1-based line number, keyword and arguments,
 /// with comments and blank lines left out.
 fn statements(text: &str) -> impl Iterator<Item = (usize, &str, Vec<&str>)> {
@@ -62,6 +60,7 @@ fn statements(text: &str) -> impl Iterator<Item = (usize, &str, Vec<&str>)> {
     })
 }
 
+/// Line-numbered error in `file`.
 fn line_error(file: &Path, line: usize, problem: impl Into<String>) -> LoadError {
     LoadError::Line {
         file: display(file),
