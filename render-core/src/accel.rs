@@ -188,6 +188,11 @@ impl Accel {
         Accel { tlas, instances }
     }
 
+    /// The box around every object.
+    pub fn bounds(&self) -> Aabb {
+        self.tlas.bounds()
+    }
+
     pub fn instances(&self) -> &[Instance] {
         &self.instances
     }

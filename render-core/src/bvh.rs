@@ -45,6 +45,16 @@ impl Aabb {
         e.x * e.y + e.y * e.z + e.z * e.x
     }
 
+    /// Half the length of the diagonal (zero for an empty box).
+    pub fn half_diagonal(&self) -> f32 {
+        let d = self.max - self.min;
+        if d.is_finite() && d.min_element() >= 0.0 {
+            0.5 * d.length()
+        } else {
+            0.0
+        }
+    }
+
     pub fn centroid(&self) -> Vec3 {
         (self.min + self.max) * 0.5
     }

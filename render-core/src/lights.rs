@@ -1,11 +1,13 @@
 //! Light sampling for next-event estimation, and the densities multiple importance
 //! sampling needs.
 //!
-//! Sampling first picks a *strategy* uniformly: the area emitters as a group (then
-//! one emitter in proportion to its power), each delta light (sun, point, spot), or
-//! the environment. Area emitters are emissive triangles in world space and emissive
-//! spheres under any transform; an image environment is sampled in proportion to
-//! luminance times sin(theta) over its pixels.
+//! Sampling first picks a *strategy*: the area emitters as a group (then one emitter
+//! in proportion to its power), each delta light (sun, point, spot), or an image
+//! environment, in proportion to an estimate of the power each brings to the scene,
+//! mixed with a uniform choice so that none is starved. A constant environment is
+//! left to BSDF sampling, which suits it. Area emitters are emissive triangles in
+//! world space and emissive spheres under any transform; an image environment is
+//! sampled in proportion to luminance times sin(theta) over its pixels.
 
 use crate::accel::{Accel, Geometry, SurfaceHit};
 use crate::sampling::{uniform_sphere, SampleRng};
@@ -50,6 +52,8 @@ struct EnvImage {
     columns: Vec<Vec<f32>>,
     /// Density over [0,1]^2 of each pixel.
     density: Vec<f32>,
+    /// Average luminance over the sphere, before `intensity`.
+    average: f32,
 }
 
 /// What a light sample found.
@@ -76,8 +80,13 @@ pub struct Lights {
     delta: Vec<Light>,
     environment: Environment,
     env_image: Option<EnvImage>,
-    /// Number of sampling strategies (area group, each delta light, environment).
-    strategies: u32,
+    /// Cumulative probabilities of the sampling strategies, in the order: the area
+    /// emitters (if any), each delta light, the environment (if it shines).
+    strategy_cdf: Vec<f32>,
+    /// Probability of each strategy.
+    strategy_pick: Vec<f32>,
+    area_strategy: Option<usize>,
+    env_strategy: Option<usize>,
 }
 
 fn pick(cdf: &[f32], u: f32) -> usize {
@@ -119,6 +128,10 @@ impl EnvImage {
                 })
             })
             .collect();
+        // Each pixel spans (2 pi / w) (pi / h) sin(theta) of solid angle, so the sum of
+        // luminance times sin(theta) over the pixels, so weighted and divided by 4 pi,
+        // is the average over the sphere.
+        let average = total / (w * h) as f32 * (2.0 * PI * PI) / (4.0 * PI);
         EnvImage {
             image,
             intensity,
@@ -126,7 +139,13 @@ impl EnvImage {
             rows,
             columns,
             density,
+            average,
         }
+    }
+
+    /// The image's luminance averaged over the sphere of directions.
+    fn average_luminance(&self) -> f32 {
+        self.average * self.intensity
     }
 
     fn uv(&self, d: Vec3) -> Vec2 {
@@ -260,8 +279,58 @@ impl Lights {
             Environment::Constant { radiance } => luminance(radiance) > 0.0,
             Environment::Image { intensity, .. } => intensity > 0.0,
         };
-        let strategies =
-            (!emitters.is_empty()) as u32 + scene.lights.len() as u32 + env_active as u32;
+        // Strategies are chosen in proportion to an estimate of the power each light
+        // brings to the scene (a ball of radius r around it), mixed with a uniform
+        // choice so that no light is starved by a poor estimate.
+        let r = accel.bounds().half_diagonal().max(1e-3);
+        let mut powers = Vec::new();
+        let area_strategy = (!emitters.is_empty()).then(|| {
+            powers.push(PI * total);
+            powers.len() - 1
+        });
+        for light in &scene.lights {
+            powers.push(match *light {
+                Light::Directional { irradiance, .. } => PI * r * r * luminance(irradiance),
+                Light::Point { intensity, .. } => 4.0 * PI * luminance(intensity),
+                Light::Spot {
+                    intensity,
+                    outer_angle,
+                    ..
+                } => 2.0 * PI * (1.0 - outer_angle.to_radians().cos()) * luminance(intensity),
+            });
+        }
+        // An image environment can hold a sun and is worth sampling directly. A
+        // constant one is not: cosine-weighted BSDF sampling already suits it, and
+        // inside a room the sky is mostly hidden, so samples spent on it would be
+        // samples taken from the lights that matter.
+        let env_strategy = match (&env_image, env_active) {
+            (Some(img), true) => {
+                powers.push(4.0 * PI * PI * r * r * img.average_luminance());
+                Some(powers.len() - 1)
+            }
+            _ => None,
+        };
+        let total_power: f32 = powers.iter().filter(|p| p.is_finite()).sum();
+        let n = powers.len() as f32;
+        let strategy_pick: Vec<f32> = powers
+            .iter()
+            .map(|&p| {
+                let share = if total_power > 0.0 && p.is_finite() {
+                    p / total_power
+                } else {
+                    1.0 / n
+                };
+                0.9 * share + 0.1 / n
+            })
+            .collect();
+        let mut acc = 0.0;
+        let strategy_cdf = strategy_pick
+            .iter()
+            .map(|p| {
+                acc += p;
+                acc
+            })
+            .collect();
         Lights {
             emitters,
             emitter_cdf,
@@ -273,16 +342,11 @@ impl Lights {
                 Environment::default()
             },
             env_image,
-            strategies,
+            strategy_cdf,
+            strategy_pick,
+            area_strategy,
+            env_strategy,
         }
-    }
-
-    fn strategy_probability(&self) -> f32 {
-        1.0 / self.strategies.max(1) as f32
-    }
-
-    fn env_active(&self) -> bool {
-        !matches!(self.environment, Environment::Constant { radiance } if radiance == Vec3::ZERO)
     }
 
     /// Radiance arriving from direction `d` that hits nothing.
@@ -297,14 +361,14 @@ impl Lights {
     /// Density (solid angle) with which [`Lights::sample`] would pick direction `d`
     /// towards the environment.
     pub fn environment_pdf(&self, d: Vec3) -> f32 {
-        if !self.env_active() {
+        let Some(k) = self.env_strategy else {
             return 0.0;
-        }
+        };
         let p = match &self.env_image {
             Some(img) => img.pdf(d),
             None => 1.0 / (4.0 * PI),
         };
-        p * self.strategy_probability()
+        p * self.strategy_pick[k]
     }
 
     /// Density (solid angle, seen from `from`) with which [`Lights::sample`] would pick
@@ -334,7 +398,10 @@ impl Lights {
             return 0.0;
         }
         let pdf_area = self.area_density(e, hit.p);
-        self.strategy_probability() * e.pick * pdf_area * dist2 / cos_l
+        let Some(k) = self.area_strategy else {
+            return 0.0;
+        };
+        self.strategy_pick[k] * e.pick * pdf_area * dist2 / cos_l
     }
 
     fn emitter_is_sphere(&self, index: u32) -> bool {
@@ -366,18 +433,16 @@ impl Lights {
 
     /// Samples light arriving at `p`.
     pub fn sample(&self, p: Vec3, rng: &mut SampleRng) -> Option<LightSample> {
-        if self.strategies == 0 {
+        if self.strategy_pick.is_empty() {
             return None;
         }
-        let ps = self.strategy_probability();
-        let mut k = ((rng.uniform() * self.strategies as f32) as u32).min(self.strategies - 1);
-        if !self.emitters.is_empty() {
-            if k == 0 {
-                return self.sample_emitter(p, rng, ps);
-            }
-            k -= 1;
+        let k = pick(&self.strategy_cdf, rng.uniform());
+        let ps = self.strategy_pick[k];
+        if Some(k) == self.area_strategy {
+            return self.sample_emitter(p, rng, ps);
         }
-        if let Some(light) = self.delta.get(k as usize) {
+        let first_delta = self.area_strategy.map_or(0, |a| a + 1);
+        if let Some(light) = k.checked_sub(first_delta).and_then(|i| self.delta.get(i)) {
             return sample_delta(light, p, ps);
         }
         let (u1, u2, u3, u4) = (rng.uniform(), rng.uniform(), rng.uniform(), rng.uniform());

@@ -646,6 +646,48 @@ mod tests {
         );
     }
 
+    /// Two kinds of light at once, so that light sampling must choose between them:
+    /// a uniform sky and a small panel over a diffuse plane add up.
+    #[test]
+    fn sky_and_area_light_together_add_up() {
+        let mut scene = ground(0.5);
+        scene.camera = Camera {
+            eye: Vec3::new(0.0, 1.0, 0.0),
+            target: Vec3::new(0.0, 0.0, 0.0001),
+            up: Vec3::Z,
+            fov: 1.0,
+        };
+        scene.environment = Environment::Constant {
+            radiance: Vec3::splat(0.2),
+        };
+        scene.materials.push(Material::Emissive {
+            radiance: Vec3::splat(100.0),
+        });
+        let (s, h) = (0.05, 3.0);
+        scene.meshes.push(crate::scene::quad(
+            "panel",
+            [
+                Vec3::new(-s, h, -s),
+                Vec3::new(s, h, -s),
+                Vec3::new(s, h, s),
+                Vec3::new(-s, h, s),
+            ],
+        ));
+        scene.objects.push(Object {
+            name: "panel".into(),
+            material: 1,
+            shape: Shape::Mesh { mesh: 1 },
+            transform: Transform::default(),
+        });
+        let mean = converge(&scene, 4, 512);
+        // The panel hides a negligible part of the sky (1e-4 sr).
+        let expected = 0.5 * (0.2 + 100.0 * (2.0 * s) * (2.0 * s) / (h * h) / std::f32::consts::PI);
+        assert!(
+            (mean.x - expected).abs() < 0.01 * expected,
+            "{mean} vs {expected}"
+        );
+    }
+
     #[test]
     fn bad_sizes_and_cameras_are_rejected() {
         assert!(matches!(
