@@ -165,7 +165,12 @@ impl SceneData {
                 if let Some(ls) = self.lights.sample(hit.p, rng) {
                     let wi = frame.to_local(ls.wi);
                     let (f, pdf_b) = bsdf.eval(wo, wi);
-                    if f.max_element() > 0.0 && ls.pdf > 0.0 {
+                    // As for BSDF samples below: the shading frame and the geometry must
+                    // agree on which side the light is, or light leaks through
+                    // smooth-shaded meshes at grazing angles.
+                    let reflected = wi.z * wo.z > 0.0;
+                    let same_side = ls.wi.dot(hit.ng) * (-ray.d).dot(hit.ng) > 0.0;
+                    if f.max_element() > 0.0 && ls.pdf > 0.0 && same_side == reflected {
                         rays += 1;
                         let shadow = spawn(hit.p, hit.ng, ls.wi);
                         let t_max = if ls.dist.is_finite() {

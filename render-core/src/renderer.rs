@@ -667,6 +667,20 @@ mod tests {
         );
     }
 
+    /// Regression: light below a surface must not reach its top through a shading
+    /// normal that leans towards the light (light sampling used to skip the check
+    /// BSDF sampling made).
+    #[test]
+    fn tilted_shading_normals_do_not_leak_light_from_below() {
+        let mut scene = ground(0.8);
+        scene.meshes[0].normals = vec![Vec3::new(1.0, 0.3, 0.0).normalize(); 4];
+        scene.lights.push(Light::Point {
+            position: Vec3::new(50.0, -1.0, 0.0),
+            intensity: Vec3::splat(1e4),
+        });
+        assert_eq!(converge(&scene, 8, 4), Vec3::ZERO);
+    }
+
     #[test]
     fn bad_sizes_and_cameras_are_rejected() {
         assert!(matches!(
