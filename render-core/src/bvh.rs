@@ -4,7 +4,7 @@
 //!
 //! Built top-down with the surface area heuristic evaluated over 16 centroid bins per
 //! axis; large subtrees are built in parallel with rayon and grafted together. Stored
-//! as a flat array of 32-byte nodes whose two children are adjacent. Traversal is
+//! as 32-byte nodes whose two children share one 64-byte cache line. Traversal is
 //! front-to-back with an explicit stack: the nearer child first, and subtrees beyond
 //! the closest hit so far are skipped. The hierarchy stores no primitives: it reports
 //! leaf ranges of its [`Bvh::order`], and callers keep their primitives in that order
@@ -111,9 +111,19 @@ impl Node {
     }
 }
 
+/// Two sibling nodes in one 64-byte cache line: a traversal step that tests both
+/// children of a node touches exactly one line.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+struct NodePair([Node; 2]);
+
 /// The hierarchy: nodes, and the order in which callers must store their primitives.
 pub struct Bvh {
-    nodes: Vec<Node>,
+    /// Node `i` is lane `(i + 1) % 2` of pair `(i + 1) / 2`: the root shares the first
+    /// pair with an unused node, so that every pair of siblings (which the builder
+    /// places at odd indices) fills one pair.
+    pairs: Vec<NodePair>,
+    node_count: usize,
     order: Vec<u32>,
 }
 
@@ -166,10 +176,24 @@ impl Bvh {
         } else {
             build_subtree(&mut prims, 0)
         };
+        let unused = Node::new(&Aabb::EMPTY, 0, 0);
+        let pairs = std::iter::once(unused)
+            .chain(nodes.iter().copied())
+            .collect::<Vec<Node>>()
+            .chunks(2)
+            .map(|c| NodePair([c[0], c.get(1).copied().unwrap_or(unused)]))
+            .collect();
         Bvh {
-            nodes,
+            pairs,
+            node_count: nodes.len(),
             order: prims.iter().map(|p| p.index).collect(),
         }
+    }
+
+    #[inline(always)]
+    fn node(&self, i: u32) -> &Node {
+        let j = i as usize + 1;
+        &self.pairs[j >> 1].0[j & 1]
     }
 
     /// Primitive indices in leaf order: store primitive `order[i]` at position `i`.
@@ -179,11 +203,15 @@ impl Bvh {
 
     /// The box around everything.
     pub fn bounds(&self) -> Aabb {
-        self.nodes.first().map_or(Aabb::EMPTY, Node::bounds)
+        if self.node_count == 0 {
+            Aabb::EMPTY
+        } else {
+            self.node(0).bounds()
+        }
     }
 
     pub fn node_count(&self) -> usize {
-        self.nodes.len()
+        self.node_count
     }
 
     /// Visits leaves front to back. `leaf(position, t_max)` tests the primitive stored
@@ -199,7 +227,7 @@ impl Bvh {
         any: bool,
         mut leaf: impl FnMut(u32, f32) -> Option<f32>,
     ) -> bool {
-        let Some(root) = self.nodes.first() else {
+        let Some(root) = (self.node_count > 0).then(|| self.node(0)) else {
             return false;
         };
         if ray.enter(root, t_min, t_max).is_none() {
@@ -222,8 +250,8 @@ impl Bvh {
                 }
             } else {
                 let first = node.first();
-                let a = &self.nodes[first as usize];
-                let b = &self.nodes[first as usize + 1];
+                let siblings = &self.pairs[(first as usize + 1) >> 1].0;
+                let (a, b) = (&siblings[0], &siblings[1]);
                 let ta = ray.enter(a, t_min, t_max);
                 let tb = ray.enter(b, t_min, t_max);
                 match (ta, tb) {
@@ -251,7 +279,7 @@ impl Bvh {
                     return hit;
                 }
                 sp -= 1;
-                let candidate = &self.nodes[stack[sp] as usize];
+                let candidate = self.node(stack[sp]);
                 if ray.enter(candidate, t_min, t_max).is_some() {
                     node = candidate;
                     break;
