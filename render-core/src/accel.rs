@@ -162,6 +162,11 @@ impl Accel {
                     }
                     Shape::Mesh { mesh } => mesh_geometries[mesh].clone()?,
                 };
+                // A mesh without triangles has nothing to hit; left in, its empty box
+                // would poison the top level's bounds and hide the whole scene.
+                if geometry.bounds().is_empty() {
+                    return None;
+                }
                 let m = object.transform.matrix();
                 Some(Instance {
                     geometry,

@@ -59,8 +59,16 @@ impl Aabb {
         (self.min + self.max) * 0.5
     }
 
-    /// The box of this box's corners mapped by `m`.
+    /// Whether the box holds no point (the empty box, or one never grown).
+    pub fn is_empty(&self) -> bool {
+        self.min.cmpgt(self.max).any()
+    }
+
+    /// The box of this box's corners mapped by `m`; empty stays empty.
     pub fn transformed(&self, m: &glam::Affine3A) -> Aabb {
+        if self.is_empty() {
+            return Aabb::EMPTY;
+        }
         let mut out = Aabb::EMPTY;
         for i in 0..8 {
             let corner = Vec3::new(

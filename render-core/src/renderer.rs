@@ -681,6 +681,72 @@ mod tests {
         assert_eq!(converge(&scene, 8, 4), Vec3::ZERO);
     }
 
+    /// Meshes with no triangles, or only degenerate ones (including an emissive one),
+    /// are valid input: they render as nothing, next to geometry that renders.
+    #[test]
+    fn empty_and_degenerate_meshes_render_as_nothing() {
+        let mut scene = ground(0.5);
+        scene.environment = Environment::Constant {
+            radiance: Vec3::ONE,
+        };
+        scene.materials.push(Material::Emissive {
+            radiance: Vec3::splat(5.0),
+        });
+        scene.meshes.push(crate::scene::Mesh::default());
+        scene.meshes.push(crate::scene::Mesh {
+            positions: vec![Vec3::ZERO, Vec3::ZERO, Vec3::X],
+            indices: vec![[0, 1, 2]],
+            ..Default::default()
+        });
+        for (mesh, material) in [(1, 0), (2, 1)] {
+            scene.objects.push(Object {
+                name: String::new(),
+                material,
+                shape: Shape::Mesh { mesh },
+                transform: Transform {
+                    translation: Vec3::new(0.0, 0.5, 0.0),
+                    ..Transform::default()
+                },
+            });
+        }
+        let mean = converge(&scene, 8, 4);
+        assert!(
+            (mean - Vec3::splat(0.5)).abs().max_element() < 0.05,
+            "{mean}"
+        );
+    }
+
+    /// Replacing the scene restarts accumulation and shows the new scene.
+    #[test]
+    fn set_scene_shows_the_new_scene() {
+        let mut scene = ground(0.5);
+        scene.environment = Environment::Constant {
+            radiance: Vec3::ONE,
+        };
+        let mut r = Renderer::new(&scene, 8, 8).unwrap();
+        r.set_preview_scales(&[]);
+        for _ in 0..4 {
+            r.render_next(&never()).unwrap();
+        }
+        scene.materials[0] = Material::Diffuse {
+            albedo: Vec3::splat(0.2),
+            texture: None,
+        };
+        r.set_scene(&scene).unwrap();
+        assert_eq!(r.samples_per_pixel(), 0);
+        for _ in 0..4 {
+            r.render_next(&never()).unwrap();
+        }
+        assert!(
+            (r.film().mean() - Vec3::splat(0.2)).abs().max_element() < 0.02,
+            "{}",
+            r.film().mean()
+        );
+        scene.max_bounces = 0;
+        assert!(r.set_scene(&scene).is_err(), "an invalid scene is refused");
+        assert_eq!(r.samples_per_pixel(), 4, "and changes nothing");
+    }
+
     #[test]
     fn bad_sizes_and_cameras_are_rejected() {
         assert!(matches!(
