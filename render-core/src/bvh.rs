@@ -218,10 +218,6 @@ impl Bvh {
         }
     }
 
-    pub fn node_count(&self) -> usize {
-        self.node_count
-    }
-
     /// Visits leaves front to back. `leaf(position, t_max)` tests the primitive stored
     /// at `position` (in [`Bvh::order`]) and returns a closer hit distance if it found
     /// one, which then bounds the rest of the traversal. Returns whether anything hit.

@@ -1,21 +1,22 @@
 //! `render-core`: the scene model and a progressive CPU path tracer.
 //!
 //! The main types and how they connect:
-//! - [`Scene`] is the serde model a user or client edits: a [`Camera`], a list of
-//!   [`Material`]s and a list of [`Object`]s (spheres and triangle meshes), plus a
-//!   constant environment radiance. [`Scene::validate`] rejects anything the
-//!   renderer could not trace (non-finite numbers, bad indices, negative radii).
-//! - [`Renderer`] compiles a scene into a [`bvh::Bvh`] over its primitives and a light
-//!   list, and renders it progressively into a [`film::Film`]: after every change it
-//!   first renders cheap low-resolution previews, then full-resolution passes of one
-//!   sample per pixel that accumulate. [`Renderer::render_next`] renders one pass and
-//!   can be abandoned mid-way; [`Renderer::write_rgb8`] tone-maps the current estimate
-//!   to sRGB bytes.
-//! - [`loaders`] reads scene files (the JSON form of [`Scene`], Wavefront OBJ with MTL,
-//!   glTF 2.0) into a validated [`Scene`]: [`load_scene`] picks the format from the
-//!   extension.
-//! - [`integrator`] holds the path tracer (next-event estimation on emitters,
-//!   Russian roulette); [`sampling`] the deterministic per-sample random numbers.
+//! - [`Scene`] is the serde model a user or client edits: a [`Camera`], [`Material`]s,
+//!   [`Texture`]s, a table of [`Mesh`]es, [`Object`]s that place a mesh or a sphere with
+//!   a [`Transform`], [`Light`]s (sun, point, spot) and an [`Environment`] (constant or
+//!   an equirectangular image). [`Scene::validate`] rejects anything the renderer could
+//!   not trace, naming the bad part. [`loaders`] reads scene files (glTF 2.0, OBJ with
+//!   MTL, the JSON form of [`Scene`]) into a validated [`Scene`]; [`generate`] makes
+//!   scenes in code.
+//! - [`integrator::SceneData`] compiles a scene: an [`accel::Accel`] (a bottom-level
+//!   [`bvh::Bvh`] per mesh, shared by instances, under a top level over the objects)
+//!   and [`lights::Lights`]. Its path tracer samples [`bsdf::Bsdf`]s and lights with
+//!   next-event estimation and multiple importance sampling.
+//! - [`Renderer`] renders a compiled scene progressively into a [`film::Film`]: after
+//!   every change it first renders cheap low-resolution previews, then full-resolution
+//!   passes of one sample per pixel that accumulate. [`Renderer::render_next`] renders
+//!   one pass and can be abandoned mid-way; [`Renderer::write_rgb8`] tone-maps the
+//!   current estimate to sRGB bytes. [`sampling`] holds the per-sample random numbers.
 //!
 //! Rendering is deterministic: every sample's random numbers are derived from the
 //! pixel, the sample index and the scene seed, never from thread scheduling, so an

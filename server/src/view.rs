@@ -25,7 +25,6 @@ pub struct RenderedFrame {
     /// Packed RGB, `width * height * 3` bytes.
     pub rgb: Vec<u8>,
     pub revision: Revision,
-    pub samples_per_pixel: u32,
     /// Distinguishes frames so the encoder converts each only once.
     pub serial: u64,
 }
@@ -296,7 +295,6 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_spp: u32, max_time: 
         let frame = RenderedFrame {
             rgb,
             revision,
-            samples_per_pixel: report.samples_per_pixel,
             serial,
         };
         *lock(&shared.latest) = Some(Arc::new(frame));
