@@ -22,7 +22,8 @@ async fn serve_or_render() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     if let Some(Command::Render(args)) = cli.command {
-        let scene = streamtracer::scenes::load(&args.scene).context("cannot load the scene")?;
+        let scene =
+            streamtracer::scenes::load_and_report(&args.scene).context("cannot load the scene")?;
         let report = tokio::task::spawn_blocking(move || {
             let report = streamtracer::offline::render(&scene, &args);
             (report, args)
@@ -42,7 +43,8 @@ async fn serve_or_render() -> anyhow::Result<()> {
         return Ok(());
     }
     let config = cli.config;
-    let scene = streamtracer::scenes::load(&config.scene).context("cannot load the scene")?;
+    let scene =
+        streamtracer::scenes::load_and_report(&config.scene).context("cannot load the scene")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

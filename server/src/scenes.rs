@@ -14,14 +14,27 @@ pub enum SceneSourceError {
     Load(#[from] render_core::LoadError),
 }
 
-/// Loads `spec`: `builtin:NAME` or a path to a scene file.
-pub fn load(spec: &str) -> Result<Scene, SceneSourceError> {
+/// Loads `spec`: `builtin:NAME` or a path to a scene file. Returns the scene and
+/// what the loader skipped or approximated, for the user to be told.
+pub fn load(spec: &str) -> Result<(Scene, Vec<String>), SceneSourceError> {
     match spec.strip_prefix("builtin:") {
-        Some("cornell") => Ok(Scene::cornell_box()),
-        Some("dense") => Ok(render_core::generate::dense_scene(100_000)),
+        Some("cornell") => Ok((Scene::cornell_box(), Vec::new())),
+        Some("dense") => Ok((render_core::generate::dense_scene(100_000), Vec::new())),
         Some(other) => Err(SceneSourceError::UnknownBuiltin(other.to_owned())),
-        None => Ok(render_core::load_scene(Path::new(spec))?),
+        None => {
+            let loaded = render_core::load_scene_with_warnings(Path::new(spec))?;
+            Ok((loaded.scene, loaded.warnings))
+        }
     }
+}
+
+/// Loads `spec` and logs each warning, naming the scene.
+pub fn load_and_report(spec: &str) -> Result<Scene, SceneSourceError> {
+    let (scene, warnings) = load(spec)?;
+    for w in warnings {
+        tracing::warn!("{spec}: {w}");
+    }
+    Ok(scene)
 }
 
 #[cfg(test)]
@@ -30,10 +43,11 @@ mod tests {
 
     #[test]
     fn builtins_load_and_unknown_names_are_named_in_the_error() {
-        assert!(load("builtin:cornell").unwrap().validate().is_ok());
+        assert!(load("builtin:cornell").unwrap().0.validate().is_ok());
         assert!(
             load("builtin:dense")
                 .unwrap()
+                .0
                 .meshes
                 .iter()
                 .map(|m| m.indices.len())

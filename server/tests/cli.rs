@@ -59,3 +59,40 @@ fn render_writes_a_png_of_a_scene_file() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn loader_warnings_reach_the_user() {
+    // An OBJ whose material library is missing still renders, in grey, and says why.
+    let dir = std::env::temp_dir().join(format!("st-cli-warn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let obj = dir.join("tri.obj");
+    std::fs::write(
+        &obj,
+        "mtllib missing.mtl\nv 0 0 0\nv 1 0 0\nv 0 1 0\nusemtl paint\nf 1 2 3\n",
+    )
+    .unwrap();
+    let out = streamtracer()
+        .args([
+            "render", "--spp", "1", "--width", "16", "--height", "16", "--scene",
+        ])
+        .arg(&obj)
+        .arg("--out")
+        .arg(dir.join("tri.png"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        all.contains("WARN") && all.contains("tri.obj") && all.contains("missing.mtl"),
+        "{all}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
