@@ -183,7 +183,7 @@ impl Accel {
             .iter()
             .map(|i| i.geometry.bounds().transformed(&i.object_to_world))
             .collect();
-        let tlas = Bvh::build(&bounds);
+        let tlas = Bvh::build_instances(&bounds);
         let mut slots: Vec<Option<Instance>> = instances.drain(..).map(Some).collect();
         let instances = tlas
             .order()
@@ -226,6 +226,7 @@ impl Accel {
         &self,
         index: u32,
         ray: &Ray,
+        world_test: &RayBoxTest,
         t_min: f32,
         t_max: f32,
         any: bool,
@@ -241,19 +242,33 @@ impl Accel {
                 b2: 0.0,
             }),
             Geometry::Mesh(m) => {
-                let test = RayBoxTest::new(local.o, local.d);
+                // An untransformed instance shares the world ray's box test.
+                let local_test;
+                let test = if inst.identity {
+                    world_test
+                } else {
+                    local_test = RayBoxTest::new(local.o, local.d);
+                    &local_test
+                };
                 let mut best = None;
-                m.bvh.traverse(&test, t_min, t_max, any, |i, t_max| {
-                    let (t, b1, b2) = m.triangles[i as usize].intersect(&local, t_min, t_max)?;
-                    best = Some(RawHit {
-                        t,
-                        instance: index,
-                        prim: i,
-                        b1,
-                        b2,
+                let prefetch = |i: u32| {
+                    if let Some(tri) = m.triangles.get(i as usize) {
+                        crate::bvh::prefetch(tri);
+                    }
+                };
+                m.bvh
+                    .traverse(test, t_min, t_max, any, prefetch, |i, t_max| {
+                        let (t, b1, b2) =
+                            m.triangles[i as usize].intersect(&local, t_min, t_max)?;
+                        best = Some(RawHit {
+                            t,
+                            instance: index,
+                            prim: i,
+                            b1,
+                            b2,
+                        });
+                        Some(t)
                     });
-                    Some(t)
-                });
                 best
             }
         }
@@ -263,21 +278,35 @@ impl Accel {
     pub fn intersect(&self, ray: &Ray, t_min: f32, t_max: f32) -> Option<SurfaceHit> {
         let test = RayBoxTest::new(ray.o, ray.d);
         let mut best: Option<RawHit> = None;
-        self.tlas.traverse(&test, t_min, t_max, false, |i, t_max| {
-            let hit = self.intersect_instance(i, ray, t_min, t_max, false)?;
-            best = Some(hit);
-            Some(hit.t)
-        });
+        self.tlas.traverse(
+            &test,
+            t_min,
+            t_max,
+            false,
+            |_| {},
+            |i, t_max| {
+                let hit = self.intersect_instance(i, ray, &test, t_min, t_max, false)?;
+                best = Some(hit);
+                Some(hit.t)
+            },
+        );
         best.map(|h| self.surface(ray, h))
     }
 
     /// Whether anything blocks `ray` within (t_min, t_max).
     pub fn occluded(&self, ray: &Ray, t_min: f32, t_max: f32) -> bool {
         let test = RayBoxTest::new(ray.o, ray.d);
-        self.tlas.traverse(&test, t_min, t_max, true, |i, t_max| {
-            self.intersect_instance(i, ray, t_min, t_max, true)
-                .map(|h| h.t)
-        })
+        self.tlas.traverse(
+            &test,
+            t_min,
+            t_max,
+            true,
+            |_| {},
+            |i, t_max| {
+                self.intersect_instance(i, ray, &test, t_min, t_max, true)
+                    .map(|h| h.t)
+            },
+        )
     }
 
     /// Works out position, normals and texture coordinates of a hit.

@@ -2,13 +2,18 @@
 //! triangles of one mesh (a bottom level) and over the instances of the scene (the
 //! top level).
 //!
-//! Built top-down with the surface area heuristic evaluated over 16 centroid bins per
-//! axis; large subtrees are built in parallel with rayon and grafted together. Stored
-//! as 32-byte nodes whose two children share one 64-byte cache line. Traversal is
-//! front-to-back with an explicit stack: the nearer child first, and subtrees beyond
-//! the closest hit so far are skipped. The hierarchy stores no primitives: it reports
-//! leaf ranges of its [`Bvh::order`], and callers keep their primitives in that order
-//! so leaves read memory sequentially.
+//! Built top-down as a binary tree with the surface area heuristic evaluated over 16
+//! centroid bins per axis; large subtrees are built in parallel with rayon and
+//! grafted together. For traversal the binary tree is collapsed into an eight-wide
+//! one (each node keeps the eight largest descendants it can reach by opening inner
+//! nodes), whose 256-byte nodes hold their children's boxes as structure of arrays,
+//! so one AVX pass tests all eight. A ray descends about a third as many levels as
+//! in the binary tree, and while it works on the nearest child the memory of the
+//! others is already being fetched. Traversal is front-to-back with an explicit
+//! stack of entry distances: children beyond the closest hit so far are dropped
+//! without being read again. The hierarchy stores no primitives: it reports leaf
+//! ranges of its [`Bvh::order`], and callers keep their primitives in that order so
+//! leaves read memory sequentially.
 
 use glam::{Vec3, Vec3A, Vec4};
 
@@ -82,8 +87,8 @@ impl Aabb {
     }
 }
 
-/// 32 bytes in two SIMD registers: the box corners in x, y, z, and in the fourth
-/// lanes the bits of `first` and `count`.
+/// A node of the binary tree the builder makes: the box, and in the fourth lanes the
+/// bits of `first` and `count`. Traversal uses the wide tree collapsed from it.
 #[derive(Clone, Copy, Debug)]
 struct Node {
     min: Vec4,
@@ -99,12 +104,10 @@ impl Node {
     }
     /// For an inner node, the index of its first child (the second follows it);
     /// for a leaf, the position in `order` of its first primitive.
-    #[inline(always)]
     fn first(&self) -> u32 {
         self.min.w.to_bits()
     }
     /// Zero for an inner node, the number of primitives for a leaf.
-    #[inline(always)]
     fn count(&self) -> u32 {
         self.max.w.to_bits()
     }
@@ -119,19 +122,37 @@ impl Node {
     }
 }
 
-/// Two sibling nodes in one 64-byte cache line: a traversal step that tests both
-/// children of a node touches exactly one line.
+/// Children per node of the traversal tree: eight boxes are tested together, in
+/// one pass over structure-of-arrays bounds that the compiler turns into SIMD.
+const WIDTH: usize = 8;
+/// The binary tree is at most this deep (deeper subtrees become leaves), which
+/// bounds the traversal stack.
+const MAX_DEPTH: usize = 48;
+const STACK: usize = MAX_DEPTH * (WIDTH - 1) + 1;
+
+/// A node of the traversal tree: up to eight children's boxes, in the order min x,
+/// max x, min y, max y, min z, max z, eight lanes each, then what each child is.
+/// 256 bytes, four cache lines, aligned so that it never straddles a fifth.
 #[derive(Clone, Copy, Debug)]
 #[repr(C, align(64))]
-struct NodePair([Node; 2]);
+struct WideNode {
+    bounds: [[f32; WIDTH]; 6],
+    /// An inner child's node index, or a leaf's first position in `order`.
+    child: [u32; WIDTH],
+    /// Zero for an inner child (or an unused lane, whose box is empty and never
+    /// hit), the number of primitives for a leaf.
+    count: [u32; WIDTH],
+}
 
 /// The hierarchy: nodes, and the order in which callers must store their primitives.
 pub struct Bvh {
-    /// Node `i` is lane `(i + 1) % 2` of pair `(i + 1) / 2`: the root shares the first
-    /// pair with an unused node, so that every pair of siblings (which the builder
-    /// places at odd indices) fills one pair.
-    pairs: Vec<NodePair>,
-    node_count: usize,
+    /// The root is node 0; empty when there are no primitives or only a few.
+    nodes: Vec<WideNode>,
+    /// When there are at most `MAX_LEAF` primitives: their number. They are tested
+    /// directly, without a box test first: a top level that found this hierarchy
+    /// has just tested the same box (two-triangle quads are common).
+    small: u32,
+    bounds: Aabb,
     order: Vec<u32>,
 }
 
@@ -140,25 +161,111 @@ pub struct Bvh {
 pub struct RayBoxTest {
     o: Vec3A,
     inv_d: Vec3A,
+    /// Per axis, which of a node's bound rows the ray enters through: the min row
+    /// (0, 2, 4) where the direction is positive, else the max row; it leaves
+    /// through the other (`^ 1`). Unused lanes hold an empty box (min above max),
+    /// which this ordering can never enter.
+    near: [usize; 3],
 }
 
 impl RayBoxTest {
     pub fn new(o: Vec3, d: Vec3) -> Self {
+        let inv_d = Vec3A::from(d).recip();
         RayBoxTest {
             o: o.into(),
-            inv_d: Vec3A::from(d).recip(),
+            inv_d,
+            near: [
+                usize::from(inv_d.x < 0.0),
+                2 + usize::from(inv_d.y < 0.0),
+                4 + usize::from(inv_d.z < 0.0),
+            ],
         }
     }
 
-    /// The entry distance into the node's box, if the ray enters it within (t_min, t_max).
-    #[inline(always)]
-    fn enter(&self, node: &Node, t_min: f32, t_max: f32) -> Option<f32> {
-        let t0 = (Vec3A::from_vec4(node.min) - self.o) * self.inv_d;
-        let t1 = (Vec3A::from_vec4(node.max) - self.o) * self.inv_d;
+    /// The entry distance into a box, if the ray enters it within (t_min, t_max).
+    #[cfg(test)]
+    fn enter(&self, b: &Aabb, t_min: f32, t_max: f32) -> Option<f32> {
+        let t0 = (Vec3A::from(b.min) - self.o) * self.inv_d;
+        let t1 = (Vec3A::from(b.max) - self.o) * self.inv_d;
         let near = t0.min(t1).max_element().max(t_min);
         let far = t0.max(t1).min_element().min(t_max);
         (near <= far).then_some(near)
     }
+
+    /// Tests all of a node's children: a bit mask of those the ray enters within
+    /// (t_min, t_max), and the entry distances.
+    #[inline(always)]
+    fn enter_children(&self, n: &WideNode, t_min: f32, t_max: f32) -> (u32, [f32; WIDTH]) {
+        #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
+        {
+            self.enter_children_avx(n, t_min, t_max)
+        }
+        #[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
+        {
+            self.enter_children_portable(n, t_min, t_max)
+        }
+    }
+
+    /// The same test with AVX: eight lanes in one register per bound row.
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
+    #[inline(always)]
+    fn enter_children_avx(&self, n: &WideNode, t_min: f32, t_max: f32) -> (u32, [f32; WIDTH]) {
+        use std::arch::x86_64::*;
+        let [nx, ny, nz] = self.near;
+        // SAFETY: this is compiled only where the target has AVX; the loads read the
+        // node's rows, eight f32 each, in bounds (row indices are at most 5).
+        unsafe {
+            let row = |r: usize| _mm256_loadu_ps(n.bounds[r].as_ptr());
+            let slab = |r: usize, o: f32, inv: f32| {
+                _mm256_mul_ps(
+                    _mm256_sub_ps(row(r), _mm256_set1_ps(o)),
+                    _mm256_set1_ps(inv),
+                )
+            };
+            let (ox, oy, oz) = (self.o.x, self.o.y, self.o.z);
+            let (ix, iy, iz) = (self.inv_d.x, self.inv_d.y, self.inv_d.z);
+            let near = _mm256_max_ps(
+                _mm256_max_ps(slab(nx, ox, ix), slab(ny, oy, iy)),
+                _mm256_max_ps(slab(nz, oz, iz), _mm256_set1_ps(t_min)),
+            );
+            let far = _mm256_min_ps(
+                _mm256_min_ps(slab(nx ^ 1, ox, ix), slab(ny ^ 1, oy, iy)),
+                _mm256_min_ps(slab(nz ^ 1, oz, iz), _mm256_set1_ps(t_max)),
+            );
+            let mask = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LE_OQ>(near, far)) as u32;
+            let mut out = [0.0f32; WIDTH];
+            _mm256_storeu_ps(out.as_mut_ptr(), near);
+            (mask, out)
+        }
+    }
+
+    /// The same test in plain code, for targets without AVX.
+    #[cfg_attr(all(target_arch = "x86_64", target_feature = "avx"), allow(dead_code))]
+    #[inline(always)]
+    fn enter_children_portable(&self, n: &WideNode, t_min: f32, t_max: f32) -> (u32, [f32; WIDTH]) {
+        let [nx, ny, nz] = self.near;
+        let (o, inv) = (self.o, self.inv_d);
+        let b = &n.bounds;
+        let mut near = [0.0f32; WIDTH];
+        let mut mask = 0u32;
+        for (i, near) in near.iter_mut().enumerate() {
+            let t0 = (Vec3A::new(b[nx][i], b[ny][i], b[nz][i]) - o) * inv;
+            let t1 = (Vec3A::new(b[nx ^ 1][i], b[ny ^ 1][i], b[nz ^ 1][i]) - o) * inv;
+            *near = t0.max_element().max(t_min);
+            let far = t1.min_element().min(t_max);
+            mask |= u32::from(*near <= far) << i;
+        }
+        (mask, near)
+    }
+}
+
+/// A child waiting on the traversal stack, with the distance at which the ray
+/// enters its box.
+#[derive(Clone, Copy)]
+struct Entry {
+    child: u32,
+    count: u32,
+    t: f32,
 }
 
 struct BuildPrim {
@@ -168,8 +275,20 @@ struct BuildPrim {
 }
 
 impl Bvh {
-    /// Builds a hierarchy over `bounds` (one box per primitive).
+    /// Builds a hierarchy over `bounds` (one box per primitive), with leaves of up
+    /// to two primitives.
     pub fn build(bounds: &[Aabb]) -> Bvh {
+        Self::build_with_leaf_size(bounds, MAX_LEAF)
+    }
+
+    /// Builds a hierarchy with one primitive per leaf: for the top level, where
+    /// each leaf is an instance with a hierarchy of its own, so that each gets its
+    /// own box test (and small instances can skip theirs).
+    pub fn build_instances(bounds: &[Aabb]) -> Bvh {
+        Self::build_with_leaf_size(bounds, 1)
+    }
+
+    fn build_with_leaf_size(bounds: &[Aabb], max_leaf: usize) -> Bvh {
         let mut prims: Vec<BuildPrim> = bounds
             .iter()
             .enumerate()
@@ -179,29 +298,30 @@ impl Bvh {
                 index: i as u32,
             })
             .collect();
-        let nodes = if prims.is_empty() {
+        let binary = if prims.is_empty() {
             Vec::new()
         } else {
-            build_subtree(&mut prims, 0)
+            build_subtree(&mut prims, 0, 0, max_leaf)
         };
-        let unused = Node::new(&Aabb::EMPTY, 0, 0);
-        let pairs = std::iter::once(unused)
-            .chain(nodes.iter().copied())
-            .collect::<Vec<Node>>()
-            .chunks(2)
-            .map(|c| NodePair([c[0], c.get(1).copied().unwrap_or(unused)]))
-            .collect();
+        let mut nodes = Vec::with_capacity(binary.len() / 4 + 1);
+        let mut small = 0;
+        if let Some(root) = binary.first() {
+            if root.count() as usize <= MAX_LEAF && root.count() > 0 {
+                small = root.count();
+            } else if root.count() > 0 {
+                // One large leaf (primitives that no split separates): a root with
+                // one child, so that its box is tested first.
+                nodes.push(wide_node(&binary, &[0]));
+            } else {
+                collapse(&binary, 0, &mut nodes);
+            }
+        }
         Bvh {
-            pairs,
-            node_count: nodes.len(),
+            nodes,
+            small,
+            bounds: binary.first().map_or(Aabb::EMPTY, Node::bounds),
             order: prims.iter().map(|p| p.index).collect(),
         }
-    }
-
-    #[inline(always)]
-    fn node(&self, i: u32) -> &Node {
-        let j = i as usize + 1;
-        &self.pairs[j >> 1].0[j & 1]
     }
 
     /// Primitive indices in leaf order: store primitive `order[i]` at position `i`.
@@ -211,11 +331,7 @@ impl Bvh {
 
     /// The box around everything.
     pub fn bounds(&self) -> Aabb {
-        if self.node_count == 0 {
-            Aabb::EMPTY
-        } else {
-            self.node(0).bounds()
-        }
+        self.bounds
     }
 
     /// Visits leaves front to back. `leaf(position, t_max)` tests the primitive stored
@@ -229,21 +345,38 @@ impl Bvh {
         t_min: f32,
         mut t_max: f32,
         any: bool,
+        prefetch: impl Fn(u32),
         mut leaf: impl FnMut(u32, f32) -> Option<f32>,
     ) -> bool {
-        let Some(root) = (self.node_count > 0).then(|| self.node(0)) else {
-            return false;
-        };
-        if ray.enter(root, t_min, t_max).is_none() {
+        if self.small > 0 {
+            let mut hit = false;
+            for i in 0..self.small {
+                if let Some(t) = leaf(i, t_max) {
+                    t_max = t;
+                    hit = true;
+                    if any {
+                        break;
+                    }
+                }
+            }
+            return hit;
+        }
+        if self.nodes.is_empty() {
             return false;
         }
         let mut hit = false;
-        let mut stack = [0u32; 64];
+        // Every entry below `sp` is written before it is read; leaving the rest
+        // uninitialised saves clearing a few kilobytes per ray.
+        let mut stack = [std::mem::MaybeUninit::<Entry>::uninit(); STACK];
         let mut sp = 0usize;
-        let mut node = root;
+        let mut current = Entry {
+            child: 0,
+            count: 0,
+            t: t_min,
+        };
         loop {
-            if node.count() > 0 {
-                for i in node.first()..node.first() + node.count() {
+            if current.count > 0 {
+                for i in current.child..current.child + current.count {
                     if let Some(t) = leaf(i, t_max) {
                         t_max = t;
                         hit = true;
@@ -253,39 +386,58 @@ impl Bvh {
                     }
                 }
             } else {
-                let first = node.first();
-                let siblings = &self.pairs[(first as usize + 1) >> 1].0;
-                let (a, b) = (&siblings[0], &siblings[1]);
-                let ta = ray.enter(a, t_min, t_max);
-                let tb = ray.enter(b, t_min, t_max);
-                match (ta, tb) {
-                    (Some(ta), Some(tb)) => {
-                        let (near, far) = if ta <= tb { (a, first + 1) } else { (b, first) };
-                        stack[sp] = far;
+                let node = &self.nodes[current.child as usize];
+                let (mut mask, near) = ray.enter_children(node, t_min, t_max);
+                if mask != 0 {
+                    // Gather the entered children sorted far to near; push all but
+                    // the nearest, which is visited next.
+                    let mut sorted = [Entry {
+                        child: 0,
+                        count: 0,
+                        t: 0.0,
+                    }; WIDTH];
+                    let mut k = 0;
+                    while mask != 0 {
+                        let lane = mask.trailing_zeros() as usize;
+                        mask &= mask - 1;
+                        let e = Entry {
+                            child: node.child[lane],
+                            count: node.count[lane],
+                            t: near[lane],
+                        };
+                        // Start fetching what the child needs now: its memory
+                        // arrives while the ray works on nearer children.
+                        if e.count == 0 {
+                            prefetch_node(&self.nodes, e.child);
+                        } else {
+                            prefetch(e.child);
+                        }
+                        let mut j = k;
+                        while j > 0 && sorted[j - 1].t < e.t {
+                            sorted[j] = sorted[j - 1];
+                            j -= 1;
+                        }
+                        sorted[j] = e;
+                        k += 1;
+                    }
+                    for e in &sorted[..k - 1] {
+                        stack[sp] = std::mem::MaybeUninit::new(*e);
                         sp += 1;
-                        node = near;
-                        continue;
                     }
-                    (Some(_), None) => {
-                        node = a;
-                        continue;
-                    }
-                    (None, Some(_)) => {
-                        node = b;
-                        continue;
-                    }
-                    (None, None) => {}
+                    current = sorted[k - 1];
+                    continue;
                 }
             }
-            // Pop until a node that can still hold a closer hit.
+            // Pop until a child the ray enters before the closest hit so far.
             loop {
                 if sp == 0 {
                     return hit;
                 }
                 sp -= 1;
-                let candidate = self.node(stack[sp]);
-                if ray.enter(candidate, t_min, t_max).is_some() {
-                    node = candidate;
+                // SAFETY: entries below `sp` were all written by the pushes above.
+                let e = unsafe { stack[sp].assume_init() };
+                if e.t <= t_max {
+                    current = e;
                     break;
                 }
             }
@@ -293,9 +445,108 @@ impl Bvh {
     }
 }
 
+/// Asks the processor to start loading a node's four cache lines.
+#[inline(always)]
+fn prefetch_node(nodes: &[WideNode], index: u32) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(node) = nodes.get(index as usize) {
+        let p = (node as *const WideNode).cast::<i8>();
+        for line in 0..4 {
+            // SAFETY: prefetching is only a hint and never faults; the address is
+            // inside the node.
+            unsafe {
+                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                _mm_prefetch::<_MM_HINT_T0>(p.add(64 * line));
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (nodes, index);
+}
+
+/// Asks the processor to start loading the cache line that holds `value`.
+#[inline(always)]
+pub fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching is only a hint and never faults.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>((value as *const T).cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
+}
+
+/// Collapses the binary subtree under inner node `root` into wide nodes appended to
+/// `nodes` (this one first, then its descendants depth first). Returns its index.
+fn collapse(binary: &[Node], root: usize, nodes: &mut Vec<WideNode>) -> u32 {
+    // Open the largest inner node among the gathered ones until there are WIDTH.
+    let first = binary[root].first() as usize;
+    let mut gathered = vec![first, first + 1];
+    while gathered.len() < WIDTH {
+        let widest = gathered
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| binary[n].count() == 0)
+            .max_by(|a, b| {
+                let area = |n: usize| binary[n].bounds().area();
+                area(*a.1).total_cmp(&area(*b.1))
+            })
+            .map(|(i, _)| i);
+        let Some(widest) = widest else { break };
+        let n = gathered.swap_remove(widest);
+        let first = binary[n].first() as usize;
+        gathered.extend([first, first + 1]);
+    }
+    let index = nodes.len();
+    nodes.push(wide_node(binary, &gathered));
+    let children: Vec<u32> = gathered
+        .iter()
+        .map(|&n| {
+            if binary[n].count() > 0 {
+                binary[n].first()
+            } else {
+                collapse(binary, n, nodes)
+            }
+        })
+        .collect();
+    nodes[index].child[..children.len()].copy_from_slice(&children);
+    index as u32
+}
+
+/// A wide node over the binary nodes `lanes`; the caller fills in the node indices
+/// of inner children.
+fn wide_node(binary: &[Node], lanes: &[usize]) -> WideNode {
+    let mut node = WideNode {
+        bounds: [[0.0; WIDTH]; 6],
+        child: [0; WIDTH],
+        count: [0; WIDTH],
+    };
+    for lane in 0..WIDTH {
+        let (b, count) = match lanes.get(lane) {
+            Some(&n) => (binary[n].bounds(), binary[n].count()),
+            None => (Aabb::EMPTY, 0),
+        };
+        for axis in 0..3 {
+            node.bounds[2 * axis][lane] = b.min[axis];
+            node.bounds[2 * axis + 1][lane] = b.max[axis];
+        }
+        node.count[lane] = count;
+        if count > 0 {
+            node.child[lane] = binary[lanes[lane]].first();
+        }
+    }
+    node
+}
+
 /// Builds the subtree over `prims` (whose first primitive is at `offset` in the whole
 /// order). Returns its nodes with the subtree's root at index 0.
-fn build_subtree(prims: &mut [BuildPrim], offset: usize) -> Vec<Node> {
+fn build_subtree(
+    prims: &mut [BuildPrim],
+    offset: usize,
+    depth: usize,
+    max_leaf: usize,
+) -> Vec<Node> {
     let mut bounds = Aabb::EMPTY;
     let mut cbounds = Aabb::EMPTY;
     for p in prims.iter() {
@@ -304,10 +555,10 @@ fn build_subtree(prims: &mut [BuildPrim], offset: usize) -> Vec<Node> {
     }
     let len = prims.len();
     let leaf = vec![Node::new(&bounds, offset as u32, len as u32)];
-    if len <= MAX_LEAF {
+    if len <= max_leaf || depth + 1 >= MAX_DEPTH {
         return leaf;
     }
-    let Some((axis, split)) = best_split(prims, &bounds, &cbounds) else {
+    let Some((axis, split)) = best_split(prims, &bounds, &cbounds, max_leaf) else {
         return leaf;
     };
     let extent = cbounds.max[axis] - cbounds.min[axis];
@@ -324,11 +575,14 @@ fn build_subtree(prims: &mut [BuildPrim], offset: usize) -> Vec<Node> {
     let (lp, rp) = prims.split_at_mut(left);
     let (l, r) = if len >= PARALLEL_THRESHOLD {
         rayon::join(
-            || build_subtree(lp, offset),
-            || build_subtree(rp, offset + left),
+            || build_subtree(lp, offset, depth + 1, max_leaf),
+            || build_subtree(rp, offset + left, depth + 1, max_leaf),
         )
     } else {
-        (build_subtree(lp, offset), build_subtree(rp, offset + left))
+        (
+            build_subtree(lp, offset, depth + 1, max_leaf),
+            build_subtree(rp, offset + left, depth + 1, max_leaf),
+        )
     };
     // Root, then the two children side by side, then the rest of each subtree.
     let mut nodes = Vec::with_capacity(l.len() + r.len() + 1);
@@ -359,7 +613,12 @@ fn graft(nodes: &mut Vec<Node>, sub: Vec<Node>, root_at: usize) {
 
 /// The cheapest split by the surface area heuristic: (axis, first bin of the right
 /// side), or `None` when no split beats a leaf.
-fn best_split(prims: &[BuildPrim], bounds: &Aabb, cbounds: &Aabb) -> Option<(usize, usize)> {
+fn best_split(
+    prims: &[BuildPrim],
+    bounds: &Aabb,
+    cbounds: &Aabb,
+    max_leaf: usize,
+) -> Option<(usize, usize)> {
     let mut best: Option<(f32, usize, usize)> = None;
     for axis in 0..3 {
         let extent = cbounds.max[axis] - cbounds.min[axis];
@@ -400,7 +659,7 @@ fn best_split(prims: &[BuildPrim], bounds: &Aabb, cbounds: &Aabb) -> Option<(usi
     // A node costs about one primitive test to traverse; split only when that pays,
     // and always split large sets so leaves stay small.
     let leaf_cost = bounds.area() * prims.len() as f32;
-    if cost + bounds.area() >= leaf_cost && prims.len() <= 16 {
+    if cost + bounds.area() >= leaf_cost && max_leaf > 1 && prims.len() <= 16 {
         return None;
     }
     Some((axis, split))
@@ -426,7 +685,38 @@ mod tests {
     }
 
     fn hit_box(b: &Aabb, ray: &RayBoxTest, t_max: f32) -> Option<f32> {
-        ray.enter(&Node::new(b, 0, 0), 0.0, t_max)
+        ray.enter(b, 0.0, t_max)
+    }
+
+    /// The SIMD box test and the plain one agree on which children a ray enters
+    /// and where; unused lanes are never entered.
+    #[test]
+    fn simd_and_portable_child_tests_agree() {
+        let mut rng = SampleRng::for_sample(2, 3, 4, 11);
+        let bvh = Bvh::build(&boxes(300, 3));
+        assert!(bvh.nodes.len() > 10);
+        let mut entered = 0;
+        for _ in 0..2000 {
+            let o = Vec3::new(rng.uniform(), rng.uniform(), rng.uniform()) * 12.0 - Vec3::ONE;
+            let ray = RayBoxTest::new(o, uniform_sphere(rng.uniform(), rng.uniform()));
+            let node = &bvh.nodes[(rng.uniform() * bvh.nodes.len() as f32) as usize];
+            let t_max = rng.uniform() * 20.0;
+            let (mask, near) = ray.enter_children(node, 0.0, t_max);
+            let (mask_p, near_p) = ray.enter_children_portable(node, 0.0, t_max);
+            assert_eq!(mask, mask_p);
+            for lane in (0..WIDTH).filter(|lane| mask & (1 << lane) != 0) {
+                assert!((near[lane] - near_p[lane]).abs() <= 1e-5 * near[lane].abs().max(1.0));
+                let row = |r: usize| node.bounds[r][lane];
+                let lane_box = Aabb {
+                    min: Vec3::new(row(0), row(2), row(4)),
+                    max: Vec3::new(row(1), row(3), row(5)),
+                };
+                assert!(!lane_box.is_empty(), "an unused lane was entered");
+                assert!(hit_box(&lane_box, &ray, t_max).is_some());
+            }
+            entered += mask.count_ones();
+        }
+        assert!(entered > 40, "the rays enter some children ({entered})");
     }
 
     /// Front-to-back traversal must find the nearest box, exactly as testing all of
@@ -453,11 +743,18 @@ mod tests {
                     .filter_map(|x| hit_box(x, &ray, f32::INFINITY))
                     .min_by(f32::total_cmp);
                 let mut best = None;
-                let any = bvh.traverse(&ray, 0.0, f32::INFINITY, false, |i, t_max| {
-                    let t = hit_box(&ordered[i as usize], &ray, t_max)?;
-                    best = Some(t);
-                    Some(t)
-                });
+                let any = bvh.traverse(
+                    &ray,
+                    0.0,
+                    f32::INFINITY,
+                    false,
+                    |_| {},
+                    |i, t_max| {
+                        let t = hit_box(&ordered[i as usize], &ray, t_max)?;
+                        best = Some(t);
+                        Some(t)
+                    },
+                );
                 assert_eq!(any, brute.is_some());
                 assert_eq!(best, brute);
             }
