@@ -23,6 +23,9 @@ pub struct MeshGeometry {
     triangles: Vec<Triangle>,
     /// For each entry of `triangles`, its index in `mesh.indices`.
     source: Vec<u32>,
+    /// For each entry of `triangles`, its vertex indices: shading a hit reads them
+    /// without first looking up `source`.
+    vertices: Vec<[u32; 3]>,
 }
 
 /// Something an instance can place.
@@ -46,11 +49,13 @@ impl Geometry {
         let bvh = Bvh::build(&bounds);
         let triangles = bvh.order().iter().map(|&i| all[i as usize]).collect();
         let source = bvh.order().to_vec();
+        let vertices = source.iter().map(|&i| mesh.indices[i as usize]).collect();
         Geometry::Mesh(MeshGeometry {
             mesh,
             bvh,
             triangles,
             source,
+            vertices,
         })
     }
 
@@ -345,8 +350,7 @@ impl Accel {
             Geometry::Mesh(m) => {
                 let tri = &m.triangles[h.prim as usize];
                 let ng = to_world(tri.e1.cross(tri.e2));
-                let [i0, i1, i2] =
-                    m.mesh.indices[m.source[h.prim as usize] as usize].map(|i| i as usize);
+                let [i0, i1, i2] = m.vertices[h.prim as usize].map(|i| i as usize);
                 let b0 = 1.0 - h.b1 - h.b2;
                 let ns = if m.mesh.normals.is_empty() {
                     ng
