@@ -129,7 +129,12 @@ impl SceneData {
         let mut delta = true;
         let mut bsdf_pdf = 0.0f32;
         let mut rays = 0u32;
-        for depth in 0..self.max_bounces.min(max_bounces) {
+        let limit = self.max_bounces.min(max_bounces);
+        // Segment `depth` ends at the surface of bounce `depth + 1`. The segment after
+        // the last bounce is traced too, only to collect the light it reaches: light
+        // sampling at the last bounce is weighted against exactly that BSDF sample,
+        // and without it the light that BSDF sampling would have found goes missing.
+        for depth in 0..=limit {
             rays += 1;
             let Some(hit) = self.accel.intersect(&ray, 0.0, f32::INFINITY) else {
                 let le = self.lights.environment(ray.d.normalize());
@@ -151,6 +156,9 @@ impl SceneData {
                     };
                     l += beta * radiance * w;
                 }
+                break;
+            }
+            if depth == limit {
                 break;
             }
             let Some(bsdf) = self.bsdf(&material, &hit) else {
