@@ -114,6 +114,7 @@ def ceiling_light(half, material="light"):
     return ("light", material, [(-half, 1.998, -half), (half, 1.998, -half),
                                 (half, 1.998, half), (-half, 1.998, half)])
 
+
 CAMERA = {"eye": (0.0, 1.0, 3.9), "target": (0.0, 1.0, 0.0), "up": (0.0, 1.0, 0.0), "fov": 38.0}
 
 BASE_MATERIALS = {
@@ -186,6 +187,8 @@ SCENES = {
         "big-light-8bounce", DIFFUSE_SPHERES, 8, "diffuse, 1.6 m light, max_bounces 8",
         light=ceiling_light(0.8, "big light")),
 }
+# big-light-1bounce fails while the integrator mishandles the path-length limit
+# (README.md, "Findings"); it stays in the default set so that the check says so.
 DEFAULT_SCENES = ["diffuse", "glass-metal", "big-light", "big-light-1bounce"]
 
 
@@ -532,8 +535,10 @@ def main():
     ap.add_argument("--tol-tile", type=float, default=0.02,
                     help="relative tolerance on the means of tiles and sphere outlines "
                     "(default 2%%)")
-    ap.add_argument("--floor", type=float, default=0.01,
-                    help="below this display-linear value, differences are relative to it")
+    ap.add_argument("--floor", type=float, default=0.05,
+                    help="differences in channels darker than this (display-linear; sRGB "
+                    "code 63) are taken relative to it, so near-black channels are held "
+                    "to an absolute tolerance of tol * floor (default %(default)s)")
     ap.add_argument("--threads", type=int, default=0, help="threads per renderer (0: all)")
     ap.add_argument("--out-dir", help="keep scenes and images here (default: a temporary "
                     "directory, removed)")
