@@ -600,6 +600,12 @@ def main():
             print("  WARNING: Mitsuba's runs look correlated; the standard errors below "
                   "are not trustworthy")
         print_table(rows)
+        # If the renderers agree, differences over standard errors are roughly
+        # standard normal: an rms near 1 says the errors are all noise (and that
+        # the standard errors are right).
+        z = np.concatenate([rel / np.maximum(se, 1e-12) for _, _, _, rel, se, _, _ in rows])
+        print(f"  differences in standard errors: rms {np.sqrt(np.mean(z ** 2)):.2f}, "
+              f"largest {np.max(np.abs(z)):.1f} (over {z.size} comparisons)")
         if noisy:
             print("  WARNING: some tolerance is under 4 standard errors: the noise is too "
                   "high for it to be a sharp test (raise --spp / --mitsuba-spp)")
