@@ -9,22 +9,25 @@
 //! and reused by [`Accel::build`] when their mesh is unchanged.
 
 use crate::bvh::{Aabb, Bvh, RayBoxTest};
-use crate::geometry::{Ray, Sphere, Triangle};
+use crate::geometry::{Ray, Sphere, Triangle, TrianglePack};
 use crate::scene::{Mesh, Scene, Shape};
 use glam::{Affine3A, Mat3A, Vec2, Vec3};
 use rayon::prelude::*;
 use std::sync::Arc;
 
-/// A mesh ready for tracing: triangles in leaf order and their vertex attributes.
+/// A mesh ready for tracing: triangles in leaf order, four to a pack, and their
+/// vertex attributes.
 pub struct MeshGeometry {
     pub mesh: Arc<Mesh>,
     bvh: Bvh,
-    /// Triangles in the hierarchy's leaf order.
-    triangles: Vec<Triangle>,
-    /// For each entry of `triangles`, its index in `mesh.indices`.
+    /// Triangles in the hierarchy's (padded) leaf order: position `i` is lane
+    /// `i % 4` of pack `i / 4`.
+    packs: Vec<TrianglePack>,
+    /// For each position, its triangle's index in `mesh.indices` ([`Bvh::PAD`] for
+    /// padding).
     source: Vec<u32>,
-    /// For each entry of `triangles`, its vertex indices: shading a hit reads them
-    /// without first looking up `source`.
+    /// For each position, its vertex indices: shading a hit reads them without
+    /// first looking up `source`.
     vertices: Vec<[u32; 3]>,
 }
 
@@ -47,13 +50,26 @@ impl Geometry {
             .collect();
         let bounds: Vec<Aabb> = all.iter().map(Triangle::bounds).collect();
         let bvh = Bvh::build(&bounds);
-        let triangles = bvh.order().iter().map(|&i| all[i as usize]).collect();
         let source = bvh.order().to_vec();
-        let vertices = source.iter().map(|&i| mesh.indices[i as usize]).collect();
+        let packs = source
+            .chunks(TrianglePack::LANES)
+            .map(|lanes| {
+                let tris: Vec<Triangle> = lanes
+                    .iter()
+                    .filter(|&&i| i != Bvh::PAD)
+                    .map(|&i| all[i as usize])
+                    .collect();
+                TrianglePack::new(&tris)
+            })
+            .collect();
+        let vertices = source
+            .iter()
+            .map(|&i| mesh.indices.get(i as usize).copied().unwrap_or_default())
+            .collect();
         Geometry::Mesh(MeshGeometry {
             mesh,
             bvh,
-            triangles,
+            packs,
             source,
             vertices,
         })
@@ -68,7 +84,7 @@ impl Geometry {
 
     pub fn triangle_count(&self) -> usize {
         match self {
-            Geometry::Mesh(m) => m.triangles.len(),
+            Geometry::Mesh(m) => m.mesh.indices.len(),
             Geometry::Sphere(_) => 0,
         }
     }
@@ -256,24 +272,36 @@ impl Accel {
                     &local_test
                 };
                 let mut best = None;
-                let prefetch = |i: u32| {
-                    if let Some(tri) = m.triangles.get(i as usize) {
-                        crate::bvh::prefetch(tri);
+                let prefetch = |first: u32| {
+                    if let Some(pack) = m.packs.get(first as usize / TrianglePack::LANES) {
+                        crate::bvh::prefetch(pack);
                     }
                 };
-                m.bvh
-                    .traverse(test, t_min, t_max, any, prefetch, |i, t_max| {
-                        let (t, b1, b2) =
-                            m.triangles[i as usize].intersect(&local, t_min, t_max)?;
-                        best = Some(RawHit {
-                            t,
-                            instance: index,
-                            prim: i,
-                            b1,
-                            b2,
-                        });
-                        Some(t)
-                    });
+                let leaf = |first: u32, count: u32, mut t_max: f32| {
+                    // Leaves start at a pack; lanes past `count` are padding.
+                    let (first, lanes) = (first as usize, TrianglePack::LANES);
+                    let packs = first / lanes..(first + count as usize).div_ceil(lanes);
+                    let mut found = None;
+                    for p in packs {
+                        if let Some((t, lane, b1, b2)) = m.packs[p].intersect(&local, t_min, t_max)
+                        {
+                            t_max = t;
+                            found = Some(t);
+                            best = Some(RawHit {
+                                t,
+                                instance: index,
+                                prim: (p * lanes + lane) as u32,
+                                b1,
+                                b2,
+                            });
+                            if any {
+                                break;
+                            }
+                        }
+                    }
+                    found
+                };
+                m.bvh.traverse(test, t_min, t_max, any, prefetch, leaf);
                 best
             }
         }
@@ -289,10 +317,16 @@ impl Accel {
             t_max,
             false,
             |_| {},
-            |i, t_max| {
-                let hit = self.intersect_instance(i, ray, &test, t_min, t_max, false)?;
-                best = Some(hit);
-                Some(hit.t)
+            |first, count, mut t_max| {
+                let mut found = None;
+                for i in first..first + count {
+                    if let Some(hit) = self.intersect_instance(i, ray, &test, t_min, t_max, false) {
+                        t_max = hit.t;
+                        found = Some(hit.t);
+                        best = Some(hit);
+                    }
+                }
+                found
             },
         );
         best.map(|h| self.surface(ray, h))
@@ -307,9 +341,11 @@ impl Accel {
             t_max,
             true,
             |_| {},
-            |i, t_max| {
-                self.intersect_instance(i, ray, &test, t_min, t_max, true)
-                    .map(|h| h.t)
+            |first, count, t_max| {
+                (first..first + count).find_map(|i| {
+                    self.intersect_instance(i, ray, &test, t_min, t_max, true)
+                        .map(|h| h.t)
+                })
             },
         )
     }
@@ -348,7 +384,8 @@ impl Accel {
                 (n, n, uv)
             }
             Geometry::Mesh(m) => {
-                let tri = &m.triangles[h.prim as usize];
+                let lanes = TrianglePack::LANES;
+                let tri = m.packs[h.prim as usize / lanes].triangle(h.prim as usize % lanes);
                 let ng = to_world(tri.e1.cross(tri.e2));
                 let [i0, i1, i2] = m.vertices[h.prim as usize].map(|i| i as usize);
                 let b0 = 1.0 - h.b1 - h.b2;

@@ -13,12 +13,18 @@
 //! stack of entry distances: children beyond the closest hit so far are dropped
 //! without being read again. The hierarchy stores no primitives: it reports leaf
 //! ranges of its [`Bvh::order`], and callers keep their primitives in that order so
-//! leaves read memory sequentially.
+//! leaves read memory sequentially. A mesh's leaves hold up to four triangles and
+//! start at multiples of four, so that the caller stores them as packs of four and
+//! tests a leaf with one SIMD pass.
 
 use glam::{Vec3, Vec3A, Vec4};
 
 const BINS: usize = 16;
-const MAX_LEAF: usize = 2;
+/// Leaves of a mesh's hierarchy hold up to this many triangles, tested together.
+const MAX_LEAF: usize = 4;
+/// Mesh leaves start at multiples of this in the order, so that a leaf is whole
+/// packs of four triangles.
+const LEAF_ALIGN: usize = 4;
 /// Below this many primitives a subtree is built on the current thread.
 const PARALLEL_THRESHOLD: usize = 1024;
 
@@ -148,7 +154,7 @@ struct WideNode {
 pub struct Bvh {
     /// The root is node 0; empty when there are no primitives or only a few.
     nodes: Vec<WideNode>,
-    /// When there are at most `MAX_LEAF` primitives: their number. They are tested
+    /// When all primitives fit one leaf: their number. They are tested
     /// directly, without a box test first: a top level that found this hierarchy
     /// has just tested the same box (two-triangle quads are common).
     small: u32,
@@ -275,20 +281,24 @@ struct BuildPrim {
 }
 
 impl Bvh {
-    /// Builds a hierarchy over `bounds` (one box per primitive), with leaves of up
-    /// to two primitives.
+    /// An unused position in [`Bvh::order`].
+    pub const PAD: u32 = u32::MAX;
+
+    /// Builds a hierarchy over `bounds` (one box per primitive) with leaves of up
+    /// to four primitives, each leaf starting at a multiple of four in the order
+    /// (the positions between leaves are [`Bvh::PAD`]).
     pub fn build(bounds: &[Aabb]) -> Bvh {
-        Self::build_with_leaf_size(bounds, MAX_LEAF)
+        Self::build_with(bounds, MAX_LEAF, LEAF_ALIGN)
     }
 
     /// Builds a hierarchy with one primitive per leaf: for the top level, where
     /// each leaf is an instance with a hierarchy of its own, so that each gets its
     /// own box test (and small instances can skip theirs).
     pub fn build_instances(bounds: &[Aabb]) -> Bvh {
-        Self::build_with_leaf_size(bounds, 1)
+        Self::build_with(bounds, 1, 1)
     }
 
-    fn build_with_leaf_size(bounds: &[Aabb], max_leaf: usize) -> Bvh {
+    fn build_with(bounds: &[Aabb], max_leaf: usize, align: usize) -> Bvh {
         let mut prims: Vec<BuildPrim> = bounds
             .iter()
             .enumerate()
@@ -298,15 +308,21 @@ impl Bvh {
                 index: i as u32,
             })
             .collect();
-        let binary = if prims.is_empty() {
+        let mut binary = if prims.is_empty() {
             Vec::new()
         } else {
             build_subtree(&mut prims, 0, 0, max_leaf)
         };
+        let order: Vec<u32> = prims.iter().map(|p| p.index).collect();
+        let order = if align > 1 {
+            pad_leaves(&mut binary, &order, align)
+        } else {
+            order
+        };
         let mut nodes = Vec::with_capacity(binary.len() / 4 + 1);
         let mut small = 0;
         if let Some(root) = binary.first() {
-            if root.count() as usize <= MAX_LEAF && root.count() > 0 {
+            if root.count() as usize <= max_leaf && root.count() > 0 {
                 small = root.count();
             } else if root.count() > 0 {
                 // One large leaf (primitives that no split separates): a root with
@@ -320,11 +336,12 @@ impl Bvh {
             nodes,
             small,
             bounds: binary.first().map_or(Aabb::EMPTY, Node::bounds),
-            order: prims.iter().map(|p| p.index).collect(),
+            order,
         }
     }
 
-    /// Primitive indices in leaf order: store primitive `order[i]` at position `i`.
+    /// Primitive indices in leaf order: store primitive `order[i]` at position `i`
+    /// (positions holding [`Bvh::PAD`] belong to no primitive).
     pub fn order(&self) -> &[u32] {
         &self.order
     }
@@ -334,10 +351,12 @@ impl Bvh {
         self.bounds
     }
 
-    /// Visits leaves front to back. `leaf(position, t_max)` tests the primitive stored
-    /// at `position` (in [`Bvh::order`]) and returns a closer hit distance if it found
-    /// one, which then bounds the rest of the traversal. Returns whether anything hit.
-    /// With `any` set, stops at the first hit (for shadow rays).
+    /// Visits leaves front to back. `leaf(first, count, t_max)` tests the `count`
+    /// primitives stored from position `first` (in [`Bvh::order`]) and returns the
+    /// closest hit distance below `t_max` if it found one, which then bounds the rest
+    /// of the traversal. `prefetch(first)` announces a leaf that may be tested soon.
+    /// Returns whether anything hit. With `any` set, stops at the first hit (for
+    /// shadow rays).
     #[inline]
     pub fn traverse(
         &self,
@@ -346,20 +365,10 @@ impl Bvh {
         mut t_max: f32,
         any: bool,
         prefetch: impl Fn(u32),
-        mut leaf: impl FnMut(u32, f32) -> Option<f32>,
+        mut leaf: impl FnMut(u32, u32, f32) -> Option<f32>,
     ) -> bool {
         if self.small > 0 {
-            let mut hit = false;
-            for i in 0..self.small {
-                if let Some(t) = leaf(i, t_max) {
-                    t_max = t;
-                    hit = true;
-                    if any {
-                        break;
-                    }
-                }
-            }
-            return hit;
+            return leaf(0, self.small, t_max).is_some();
         }
         if self.nodes.is_empty() {
             return false;
@@ -376,13 +385,11 @@ impl Bvh {
         };
         loop {
             if current.count > 0 {
-                for i in current.child..current.child + current.count {
-                    if let Some(t) = leaf(i, t_max) {
-                        t_max = t;
-                        hit = true;
-                        if any {
-                            return true;
-                        }
+                if let Some(t) = leaf(current.child, current.count, t_max) {
+                    t_max = t;
+                    hit = true;
+                    if any {
+                        return true;
                     }
                 }
             } else {
@@ -443,6 +450,29 @@ impl Bvh {
             }
         }
     }
+}
+
+/// Moves every leaf of `binary` to a position that is a multiple of `align`, and
+/// returns the order with [`Bvh::PAD`] in the gaps. Leaves cover the order without
+/// gaps or overlaps, so one sweep over the positions finds them in order.
+fn pad_leaves(binary: &mut [Node], order: &[u32], align: usize) -> Vec<u32> {
+    let mut leaf_at = vec![u32::MAX; order.len()];
+    for (i, node) in binary.iter().enumerate() {
+        if node.count() > 0 {
+            leaf_at[node.first() as usize] = i as u32;
+        }
+    }
+    let mut padded = Vec::with_capacity(order.len() * 3 / 2);
+    let mut position = 0;
+    while position < order.len() {
+        let leaf = &mut binary[leaf_at[position] as usize];
+        let count = leaf.count() as usize;
+        leaf.set_first(padded.len() as u32);
+        padded.extend_from_slice(&order[position..position + count]);
+        padded.resize(padded.len().next_multiple_of(align), Bvh::PAD);
+        position += count;
+    }
+    padded
 }
 
 /// Asks the processor to start loading a node's four cache lines.
@@ -720,20 +750,40 @@ mod tests {
     }
 
     /// Front-to-back traversal must find the nearest box, exactly as testing all of
-    /// them does, for trees built sequentially and in parallel.
+    /// them does: for trees built sequentially and in parallel, with padded leaves of
+    /// up to four and with one primitive per leaf, and for boxes no split separates.
     #[test]
     fn nearest_hit_matches_brute_force() {
-        for n in [1, 7, 300, 10_000] {
-            let b = boxes(n, n as u64);
-            let bvh = Bvh::build(&b);
-            assert_eq!(bvh.order().len(), n);
-            let mut seen = bvh.order().to_vec();
+        let mut same = boxes(40, 9);
+        same.iter_mut().for_each(|b| *b = same_centroid(b));
+        let sets = [1, 7, 300, 10_000].map(|n| boxes(n, n as u64));
+        for (b, instances) in sets
+            .iter()
+            .chain([&same])
+            .flat_map(|b| [(b, false), (b, true)])
+        {
+            let n = b.len();
+            let bvh = if instances {
+                Bvh::build_instances(b)
+            } else {
+                Bvh::build(b)
+            };
+            let mut seen: Vec<u32> = bvh
+                .order()
+                .iter()
+                .copied()
+                .filter(|&i| i != Bvh::PAD)
+                .collect();
             seen.sort_unstable();
             assert!(
-                seen.iter().enumerate().all(|(i, &v)| v as usize == i),
-                "order is a permutation"
+                seen.iter().enumerate().all(|(i, &v)| v as usize == i) && seen.len() == n,
+                "order is a permutation plus padding"
             );
-            let ordered: Vec<Aabb> = bvh.order().iter().map(|&i| b[i as usize]).collect();
+            let ordered: Vec<Option<Aabb>> = bvh
+                .order()
+                .iter()
+                .map(|&i| (i != Bvh::PAD).then(|| b[i as usize]))
+                .collect();
             let mut rng = SampleRng::for_sample(1, 1, 1, 7);
             for _ in 0..500 {
                 let o = Vec3::new(rng.uniform(), rng.uniform(), rng.uniform()) * 12.0 - Vec3::ONE;
@@ -749,8 +799,16 @@ mod tests {
                     f32::INFINITY,
                     false,
                     |_| {},
-                    |i, t_max| {
-                        let t = hit_box(&ordered[i as usize], &ray, t_max)?;
+                    |first, count, t_max| {
+                        if !instances {
+                            assert_eq!(first % 4, 0, "leaves start at a pack");
+                        }
+                        let leaf = &ordered[first as usize..(first + count) as usize];
+                        assert!(leaf.iter().all(Option::is_some), "no padding inside a leaf");
+                        let t = leaf
+                            .iter()
+                            .filter_map(|x| hit_box(x.as_ref()?, &ray, t_max))
+                            .min_by(f32::total_cmp)?;
                         best = Some(t);
                         Some(t)
                     },
@@ -758,6 +816,15 @@ mod tests {
                 assert_eq!(any, brute.is_some());
                 assert_eq!(best, brute);
             }
+        }
+    }
+
+    /// The box grown around (2, 2, 2), so that every such box has the same centroid.
+    fn same_centroid(b: &Aabb) -> Aabb {
+        let h = (b.max - b.min) * 0.5;
+        Aabb {
+            min: Vec3::splat(2.0) - h,
+            max: Vec3::splat(2.0) + h,
         }
     }
 }
