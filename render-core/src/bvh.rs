@@ -396,17 +396,7 @@ impl Bvh {
                 let node = &self.nodes[current.child as usize];
                 let (mut mask, near) = ray.enter_children(node, t_min, t_max);
                 if mask != 0 {
-                    // Gather the entered children sorted far to near; push all but
-                    // the nearest, which is visited next.
-                    let mut sorted = [Entry {
-                        child: 0,
-                        count: 0,
-                        t: 0.0,
-                    }; WIDTH];
-                    let mut k = 0;
-                    while mask != 0 {
-                        let lane = mask.trailing_zeros() as usize;
-                        mask &= mask - 1;
+                    let entry = |lane: usize| {
                         let e = Entry {
                             child: node.child[lane],
                             count: node.count[lane],
@@ -419,6 +409,35 @@ impl Bvh {
                         } else {
                             prefetch(e.child);
                         }
+                        e
+                    };
+                    let first = entry(mask.trailing_zeros() as usize);
+                    mask &= mask - 1;
+                    if mask == 0 {
+                        // One child entered (the common case deep in the tree).
+                        current = first;
+                        continue;
+                    }
+                    if any {
+                        // Any hit will do: no order needed.
+                        stack[sp] = std::mem::MaybeUninit::new(first);
+                        sp += 1;
+                        while mask & (mask - 1) != 0 {
+                            stack[sp] =
+                                std::mem::MaybeUninit::new(entry(mask.trailing_zeros() as usize));
+                            sp += 1;
+                            mask &= mask - 1;
+                        }
+                        current = entry(mask.trailing_zeros() as usize);
+                        continue;
+                    }
+                    // Sort the entered children far to near; push all but the
+                    // nearest, which is visited next.
+                    let mut sorted = [first; WIDTH];
+                    let mut k = 1;
+                    while mask != 0 {
+                        let e = entry(mask.trailing_zeros() as usize);
+                        mask &= mask - 1;
                         let mut j = k;
                         while j > 0 && sorted[j - 1].t < e.t {
                             sorted[j] = sorted[j - 1];
@@ -815,6 +834,23 @@ mod tests {
                 );
                 assert_eq!(any, brute.is_some());
                 assert_eq!(best, brute);
+                // Shadow rays: stop at any hit, children in no particular order.
+                let mut tested = 0;
+                let blocked = bvh.traverse(
+                    &ray,
+                    0.0,
+                    f32::INFINITY,
+                    true,
+                    |_| {},
+                    |first, count, t_max| {
+                        tested += 1;
+                        ordered[first as usize..(first + count) as usize]
+                            .iter()
+                            .find_map(|x| hit_box(x.as_ref()?, &ray, t_max))
+                    },
+                );
+                assert_eq!(blocked, brute.is_some());
+                assert!(!blocked || tested > 0);
             }
         }
     }
