@@ -24,11 +24,9 @@ pub struct MeshGeometry {
     /// `i % 4` of pack `i / 4`.
     packs: Vec<TrianglePack>,
     /// For each position, its triangle's index in `mesh.indices` ([`Bvh::PAD`] for
-    /// padding).
-    source: Vec<u32>,
-    /// For each position, its vertex indices: shading a hit reads them without
-    /// first looking up `source`.
-    vertices: Vec<[u32; 3]>,
+    /// padding) and its three vertex indices: what shading a hit reads first, in
+    /// one 16-byte record.
+    info: Vec<[u32; 4]>,
 }
 
 /// Something an instance can place.
@@ -50,8 +48,8 @@ impl Geometry {
             .collect();
         let bounds: Vec<Aabb> = all.iter().map(Triangle::bounds).collect();
         let bvh = Bvh::build(&bounds);
-        let source = bvh.order().to_vec();
-        let packs = source
+        let order = bvh.order();
+        let packs = order
             .chunks(TrianglePack::LANES)
             .map(|lanes| {
                 let tris: Vec<Triangle> = lanes
@@ -62,16 +60,18 @@ impl Geometry {
                 TrianglePack::new(&tris)
             })
             .collect();
-        let vertices = source
+        let info = order
             .iter()
-            .map(|&i| mesh.indices.get(i as usize).copied().unwrap_or_default())
+            .map(|&i| {
+                let [a, b, c] = mesh.indices.get(i as usize).copied().unwrap_or_default();
+                [i, a, b, c]
+            })
             .collect();
         Geometry::Mesh(MeshGeometry {
             mesh,
             bvh,
             packs,
-            source,
-            vertices,
+            info,
         })
     }
 
@@ -274,7 +274,7 @@ impl Accel {
                 let mut best = None;
                 let prefetch = |first: u32| {
                     if let Some(pack) = m.packs.get(first as usize / TrianglePack::LANES) {
-                        crate::bvh::prefetch(pack);
+                        crate::bvh::prefetch_lines(pack);
                     }
                 };
                 let leaf = |first: u32, count: u32, mut t_max: f32| {
@@ -287,10 +287,15 @@ impl Accel {
                         {
                             t_max = t;
                             found = Some(t);
+                            let prim = p * lanes + lane;
+                            // Likely the hit to shade: fetch its record meanwhile.
+                            if let Some(info) = m.info.get(prim) {
+                                crate::bvh::prefetch(info);
+                            }
                             best = Some(RawHit {
                                 t,
                                 instance: index,
-                                prim: (p * lanes + lane) as u32,
+                                prim: prim as u32,
                                 b1,
                                 b2,
                             });
@@ -364,7 +369,7 @@ impl Accel {
             }
         };
         let prim = match &*inst.geometry {
-            Geometry::Mesh(m) => m.source[h.prim as usize],
+            Geometry::Mesh(m) => m.info[h.prim as usize][0],
             Geometry::Sphere(_) => 0,
         };
         let (ng, ns, uv) = match &*inst.geometry {
@@ -387,7 +392,7 @@ impl Accel {
                 let lanes = TrianglePack::LANES;
                 let tri = m.packs[h.prim as usize / lanes].triangle(h.prim as usize % lanes);
                 let ng = to_world(tri.e1.cross(tri.e2));
-                let [i0, i1, i2] = m.vertices[h.prim as usize].map(|i| i as usize);
+                let [_, i0, i1, i2] = m.info[h.prim as usize].map(|i| i as usize);
                 let b0 = 1.0 - h.b1 - h.b2;
                 let ns = if m.mesh.normals.is_empty() {
                     ng

@@ -497,33 +497,40 @@ fn pad_leaves(binary: &mut [Node], order: &[u32], align: usize) -> Vec<u32> {
 /// Asks the processor to start loading a node's four cache lines.
 #[inline(always)]
 fn prefetch_node(nodes: &[WideNode], index: u32) {
-    #[cfg(target_arch = "x86_64")]
     if let Some(node) = nodes.get(index as usize) {
-        let p = (node as *const WideNode).cast::<i8>();
-        for line in 0..4 {
-            // SAFETY: prefetching is only a hint and never faults; the address is
-            // inside the node.
-            unsafe {
-                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                _mm_prefetch::<_MM_HINT_T0>(p.add(64 * line));
-            }
-        }
+        prefetch_lines(node);
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (nodes, index);
+}
+
+/// Asks the processor to start loading every cache line `value` touches.
+#[inline(always)]
+pub fn prefetch_lines<T>(value: &T) {
+    let start = (value as *const T).cast::<u8>();
+    let last_line = (start as usize + std::mem::size_of::<T>().max(1) - 1) >> 6;
+    let mut p = start;
+    while (p as usize) >> 6 <= last_line {
+        prefetch_address(p);
+        p = p.wrapping_add(64);
+    }
 }
 
 /// Asks the processor to start loading the cache line that holds `value`.
 #[inline(always)]
 pub fn prefetch<T>(value: &T) {
+    prefetch_address((value as *const T).cast());
+}
+
+#[inline(always)]
+fn prefetch_address(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetching is only a hint and never faults.
+    // SAFETY: a prefetch is only a hint: it never faults and has no effect on the
+    // program's state, whatever the address.
     unsafe {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>((value as *const T).cast::<i8>());
+        _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>());
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
+    let _ = p;
 }
 
 /// Collapses the binary subtree under inner node `root` into wide nodes appended to
