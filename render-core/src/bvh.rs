@@ -502,15 +502,21 @@ fn prefetch_node(nodes: &[WideNode], index: u32) {
     }
 }
 
-/// Asks the processor to start loading every cache line `value` touches.
+/// Asks the processor to start loading every cache line `value` touches (for
+/// values up to 256 bytes; the count of lines is known when compiling, so this
+/// unrolls into a few instructions).
 #[inline(always)]
 pub fn prefetch_lines<T>(value: &T) {
+    const { assert!(std::mem::size_of::<T>() <= 256) };
     let start = (value as *const T).cast::<u8>();
-    let last_line = (start as usize + std::mem::size_of::<T>().max(1) - 1) >> 6;
-    let mut p = start;
-    while (p as usize) >> 6 <= last_line {
-        prefetch_address(p);
-        p = p.wrapping_add(64);
+    let size = std::mem::size_of::<T>();
+    // Lines at 64-byte steps from the start, and the line of the last byte (which
+    // for a value not aligned to 64 can be one more).
+    for offset in (0..size).step_by(64) {
+        prefetch_address(start.wrapping_add(offset));
+    }
+    if std::mem::align_of::<T>() < 64 && size > 0 {
+        prefetch_address(start.wrapping_add(size - 1));
     }
 }
 
