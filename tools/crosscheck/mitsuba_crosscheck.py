@@ -187,8 +187,8 @@ SCENES = {
         "big-light-8bounce", DIFFUSE_SPHERES, 8, "diffuse, 1.6 m light, max_bounces 8",
         light=ceiling_light(0.8, "big light")),
 }
-# big-light-1bounce fails while the integrator mishandles the path-length limit
-# (README.md, "Findings"); it stays in the default set so that the check says so.
+# big-light-1bounce guards the path-length limit, which the integrator once got
+# wrong (README.md, "Findings").
 DEFAULT_SCENES = ["diffuse", "glass-metal", "big-light", "big-light-1bounce"]
 
 
