@@ -1,8 +1,10 @@
-//! Conversion and encode time per 720p frame, for noisy early frames and for a
-//! converged picture. Prints medians; run with `cargo bench -p encoder`.
+//! Conversion time per 720p and 1080p frame (the renderer's film tone-mapped and
+//! converted in one pass, as the server does, and the older two steps through packed
+//! RGB for comparison), and encode time per 720p frame for noisy early frames and for
+//! a converged picture. Prints medians; run with `cargo bench -p encoder`.
 
-use encoder::{rgb_to_i420, EncoderSettings, H264Encoder, I420Frame};
-use render_core::{Renderer, Scene};
+use encoder::{rgb_to_i420, rows_to_i420, EncoderSettings, H264Encoder, I420Frame, RgbRows};
+use render_core::{Picture, Renderer, Scene};
 use std::time::Instant;
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -23,7 +25,40 @@ fn render(w: u32, h: u32, spp: u32, seed: u64) -> Vec<u8> {
     rgb
 }
 
+struct Rows<'a>(Picture<'a>);
+
+impl RgbRows for Rows<'_> {
+    fn row(&self, y: usize, r: &mut [u8], g: &mut [u8], b: &mut [u8]) {
+        self.0.row(y, r, g, b);
+    }
+}
+
+/// Median times (ms) to turn a converged film of `w` x `h` into I420: in one pass, and
+/// by tone-mapping to packed RGB and converting that.
+fn conversion(w: u32, h: u32) -> (f64, f64) {
+    let mut r = Renderer::new(&Scene::cornell_box(), w, h).expect("valid scene");
+    r.set_preview_scales(&[]);
+    for _ in 0..2 {
+        r.render_next(&|| false);
+    }
+    let mut frame = I420Frame::new(w as usize, h as usize);
+    let mut rgb = vec![0u8; (w * h * 3) as usize];
+    let (mut one, mut two) = (Vec::new(), Vec::new());
+    for _ in 0..31 {
+        let start = Instant::now();
+        rows_to_i420(&Rows(r.picture()), &mut frame);
+        one.push(start.elapsed().as_secs_f64() * 1e3);
+        let start = Instant::now();
+        r.write_rgb8(&mut rgb);
+        rgb_to_i420(&rgb, &mut frame);
+        two.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    (median(one), median(two))
+}
+
 fn main() {
+    let conv720 = conversion(1280, 720);
+    let conv1080 = conversion(1920, 1080);
     let (w, h) = (1280u32, 720u32);
     // Early frames: each 1 spp pass is new noise, the worst case for the encoder.
     let noisy: Vec<Vec<u8>> = (0..4).map(|seed| render(w, h, 1, seed)).collect();
@@ -85,7 +120,17 @@ fn main() {
         if encoder::ASSEMBLY { "yes" } else { "no" }
     );
     println!(
-        "  RGB to I420:                {:8.2} ms",
+        "  film to I420, one pass:     {:8.2} ms at 720p, {:.2} ms at 1080p ({} threads)",
+        conv720.0,
+        conv1080.0,
+        rayon::current_num_threads()
+    );
+    println!(
+        "  film to RGB, then to I420:  {:8.2} ms at 720p, {:.2} ms at 1080p",
+        conv720.1, conv1080.1
+    );
+    println!(
+        "  packed RGB to I420 alone:   {:8.2} ms at 720p",
         median(convert) * 1e3
     );
     println!(

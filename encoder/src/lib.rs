@@ -17,7 +17,7 @@ mod h264;
 mod yuv;
 
 pub use h264::{AccessUnit, DecodedFrame, EncoderError, EncoderSettings, H264Decoder, H264Encoder};
-pub use yuv::{i420_to_rgb, rgb_to_i420, I420Frame};
+pub use yuv::{i420_to_rgb, rgb_to_i420, rows_to_i420, I420Frame, RgbRows};
 
 /// Whether OpenH264 was built with its SIMD assembly (nasm was found at build time).
 pub const ASSEMBLY: bool = cfg!(openh264_asm);

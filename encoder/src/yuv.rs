@@ -73,47 +73,115 @@ fn luma(r: i32, g: i32, b: i32) -> u8 {
     (((YR * r + YG * g + YB * b + HALF) >> SHIFT) + 16) as u8
 }
 
-/// Converts packed RGB (`width * height * 3` bytes) into `frame`, whose size it must match.
-pub fn rgb_to_i420(rgb: &[u8], frame: &mut I420Frame) {
-    let (w, h) = (frame.width, frame.height);
-    assert_eq!(
-        rgb.len(),
-        w * h * 3,
-        "RGB buffer does not match the frame size"
-    );
-    let cw = w / 2;
-    for cy in 0..h / 2 {
-        let row0 = &rgb[(2 * cy) * w * 3..(2 * cy + 1) * w * 3];
-        let row1 = &rgb[(2 * cy + 1) * w * 3..(2 * cy + 2) * w * 3];
-        let (y_top, y_rest) = frame.y[(2 * cy) * w..].split_at_mut(w);
-        let y_bottom = &mut y_rest[..w];
-        let u_row = &mut frame.u[cy * cw..(cy + 1) * cw];
-        let v_row = &mut frame.v[cy * cw..(cy + 1) * cw];
-        for cx in 0..cw {
-            let mut sr = 0;
-            let mut sg = 0;
-            let mut sb = 0;
-            for (row, out) in [(row0, &mut *y_top), (row1, &mut *y_bottom)] {
-                for dx in 0..2 {
-                    let x = 2 * cx + dx;
-                    let (r, g, b) = (
-                        row[3 * x] as i32,
-                        row[3 * x + 1] as i32,
-                        row[3 * x + 2] as i32,
-                    );
-                    out[x] = luma(r, g, b);
-                    sr += r;
-                    sg += g;
-                    sb += b;
-                }
+/// A picture that can hand out its rows as planar sRGB bytes, computed on demand: the
+/// renderer's film tone-maps each row straight into the converter's small row
+/// buffers, so no full-size RGB copy of the frame is ever made.
+pub trait RgbRows: Sync {
+    /// Writes row `y` (`r.len()` pixels) as separate red, green and blue bytes.
+    fn row(&self, y: usize, r: &mut [u8], g: &mut [u8], b: &mut [u8]);
+}
+
+/// Row pairs per parallel task: enough work to amortise scheduling, small enough to
+/// balance two to a few dozen cores at 720p and above.
+const PAIRS_PER_TASK: usize = 8;
+
+/// Fills `frame` from `source`, row pairs in parallel (rayon), each converted while
+/// its rows are still in the core's cache.
+pub fn rows_to_i420(source: &impl RgbRows, frame: &mut I420Frame) {
+    use rayon::prelude::*;
+    let (w, cw) = (frame.width, frame.width / 2);
+    let y_chunks = frame.y.par_chunks_mut(2 * w * PAIRS_PER_TASK);
+    let u_chunks = frame.u.par_chunks_mut(cw * PAIRS_PER_TASK);
+    let v_chunks = frame.v.par_chunks_mut(cw * PAIRS_PER_TASK);
+    y_chunks
+        .zip(u_chunks)
+        .zip(v_chunks)
+        .enumerate()
+        .for_each(|(task, ((y, u), v))| {
+            // Two rows of planar RGB: a few kilobytes that stay in L1.
+            let mut rgb = vec![0u8; 6 * w];
+            let (top, bottom) = rgb.split_at_mut(3 * w);
+            let (r0, rest) = top.split_at_mut(w);
+            let (g0, b0) = rest.split_at_mut(w);
+            let (r1, rest) = bottom.split_at_mut(w);
+            let (g1, b1) = rest.split_at_mut(w);
+            for (pair, ((y, u), v)) in y
+                .chunks_exact_mut(2 * w)
+                .zip(u.chunks_exact_mut(cw))
+                .zip(v.chunks_exact_mut(cw))
+                .enumerate()
+            {
+                let row = 2 * (task * PAIRS_PER_TASK + pair);
+                source.row(row, r0, g0, b0);
+                source.row(row + 1, r1, g1, b1);
+                let (y0, y1) = y.split_at_mut(w);
+                luma_row(r0, g0, b0, y0);
+                luma_row(r1, g1, b1, y1);
+                chroma_row([r0, g0, b0], [r1, g1, b1], u, v);
             }
-            // Sums of four: fold the /4 into the shift.
-            let u = ((UR * sr + UG * sg + UB * sb + (HALF << 2)) >> (SHIFT + 2)) + 128;
-            let v = ((VR * sr + VG * sg + VB * sb + (HALF << 2)) >> (SHIFT + 2)) + 128;
-            u_row[cx] = u.clamp(0, 255) as u8;
-            v_row[cx] = v.clamp(0, 255) as u8;
+        });
+}
+
+/// Luma of one row: written as a plain loop over equal-length slices so that the
+/// compiler vectorises it.
+#[inline]
+fn luma_row(r: &[u8], g: &[u8], b: &[u8], y: &mut [u8]) {
+    let n = y.len();
+    let (r, g, b) = (&r[..n], &g[..n], &b[..n]);
+    for i in 0..n {
+        y[i] = luma(r[i] as i32, g[i] as i32, b[i] as i32);
+    }
+}
+
+/// Chroma of a row pair: each output averages a 2x2 block.
+#[inline]
+fn chroma_row(top: [&[u8]; 3], bottom: [&[u8]; 3], u: &mut [u8], v: &mut [u8]) {
+    let n = u.len();
+    let sum = |c: usize, i: usize| {
+        top[c][2 * i] as i32
+            + top[c][2 * i + 1] as i32
+            + bottom[c][2 * i] as i32
+            + bottom[c][2 * i + 1] as i32
+    };
+    for i in 0..n {
+        let (sr, sg, sb) = (sum(0, i), sum(1, i), sum(2, i));
+        // Sums of four: fold the /4 into the shift.
+        let cu = ((UR * sr + UG * sg + UB * sb + (HALF << 2)) >> (SHIFT + 2)) + 128;
+        let cv = ((VR * sr + VG * sg + VB * sb + (HALF << 2)) >> (SHIFT + 2)) + 128;
+        u[i] = cu.clamp(0, 255) as u8;
+        v[i] = cv.clamp(0, 255) as u8;
+    }
+}
+
+/// Packed RGB bytes as a row source.
+struct PackedRgb<'a> {
+    rgb: &'a [u8],
+    width: usize,
+}
+
+impl RgbRows for PackedRgb<'_> {
+    fn row(&self, y: usize, r: &mut [u8], g: &mut [u8], b: &mut [u8]) {
+        let row = &self.rgb[y * self.width * 3..(y + 1) * self.width * 3];
+        for (i, px) in row.chunks_exact(3).enumerate() {
+            r[i] = px[0];
+            g[i] = px[1];
+            b[i] = px[2];
         }
     }
+}
+
+/// Converts packed RGB (`width * height * 3` bytes) into `frame`, whose size it must match.
+pub fn rgb_to_i420(rgb: &[u8], frame: &mut I420Frame) {
+    assert_eq!(
+        rgb.len(),
+        frame.width * frame.height * 3,
+        "RGB buffer does not match the frame size"
+    );
+    let source = PackedRgb {
+        rgb,
+        width: frame.width,
+    };
+    rows_to_i420(&source, frame);
 }
 
 /// Converts an I420 picture given as planes and strides to packed RGB with the same
@@ -165,6 +233,50 @@ mod tests {
         assert_eq!(convert_solid([255, 0, 0]), (63, 102, 240));
         assert_eq!(convert_solid([0, 255, 0]), (173, 42, 26));
         assert_eq!(convert_solid([0, 0, 255]), (32, 240, 118));
+    }
+
+    /// A picture larger than one parallel task, with every pixel different: each
+    /// output sample matches the formula computed directly for its pixels.
+    #[test]
+    fn rows_convert_in_parallel_tasks_like_the_formula() {
+        let (w, h) = (70usize, 2 * PAIRS_PER_TASK * 3 + 6);
+        let px = |x: usize, y: usize| -> [i32; 3] {
+            [
+                (x * 7 + y * 3) % 256,
+                (x * 13 + y * 29) % 256,
+                (x * y + 11) % 256,
+            ]
+            .map(|v| v as i32)
+        };
+        let rgb: Vec<u8> = (0..h)
+            .flat_map(|y| (0..w).flat_map(move |x| px(x, y).map(|v| v as u8)))
+            .collect();
+        let mut frame = I420Frame::new(w, h);
+        rgb_to_i420(&rgb, &mut frame);
+        for y in 0..h {
+            for x in 0..w {
+                let [r, g, b] = px(x, y);
+                assert_eq!(frame.y[y * w + x], luma(r, g, b), "Y at {x},{y}");
+            }
+        }
+        for cy in 0..h / 2 {
+            for cx in 0..w / 2 {
+                let mut s = [0i32; 3];
+                for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                    let p = px(2 * cx + dx, 2 * cy + dy);
+                    (0..3).for_each(|c| s[c] += p[c]);
+                }
+                // The floating-point formula on the block's average, to within one.
+                let [r, g, b] = s.map(|v| v as f64 / 4.0);
+                let u = 128.0
+                    + (-KR * r - KG * g + (1.0 - KB) * b) / (2.0 * (1.0 - KB)) * 224.0 / 255.0;
+                let v =
+                    128.0 + ((1.0 - KR) * r - KG * g - KB * b) / (2.0 * (1.0 - KR)) * 224.0 / 255.0;
+                let i = cy * (w / 2) + cx;
+                assert!((frame.u[i] as f64 - u).abs() <= 1.0, "U at {cx},{cy}");
+                assert!((frame.v[i] as f64 - v).abs() <= 1.0, "V at {cx},{cy}");
+            }
+        }
     }
 
     #[test]

@@ -58,6 +58,31 @@ impl Film {
         (sum / (self.sums.len().max(1) as f64 * self.passes.max(1) as f64)).as_vec3()
     }
 
+    /// Tone-maps row `y` into separate red, green and blue bytes (`width` each).
+    pub fn tone_map_row(&self, exposure: f32, y: usize, r: &mut [u8], g: &mut [u8], b: &mut [u8]) {
+        let w = self.width as usize;
+        let sums: &[f32] = bytemuck::cast_slice(&self.sums[y * w..(y + 1) * w]);
+        let (r, g, b) = (&mut r[..w], &mut g[..w], &mut b[..w]);
+        let scale = exposure / self.passes.max(1) as f32;
+        let lut = srgb_lut();
+        // Table positions for a block of channel values, in a loop the compiler
+        // vectorises; then the lookups, which also split the channels apart.
+        const BLOCK: usize = 96;
+        let mut index = [0u16; BLOCK];
+        for (block, values) in sums.chunks(BLOCK).enumerate() {
+            for (i, v) in index.iter_mut().zip(values) {
+                *i = lut_index(*v * scale);
+            }
+            let first = block * BLOCK / 3;
+            for (p, idx) in index[..values.len()].chunks_exact(3).enumerate() {
+                let x = first + p;
+                r[x] = lut[idx[0] as usize & (LUT_SIZE - 1)];
+                g[x] = lut[idx[1] as usize & (LUT_SIZE - 1)];
+                b[x] = lut[idx[2] as usize & (LUT_SIZE - 1)];
+            }
+        }
+    }
+
     /// Tone-maps into packed RGB bytes (`width * height * 3`).
     pub fn write_rgb8(&self, exposure: f32, out: &mut [u8]) {
         assert_eq!(
@@ -87,6 +112,14 @@ fn srgb_lut() -> &'static [u8; LUT_SIZE] {
         }
         lut
     })
+}
+
+/// The table position of a linear value: clamped to [0, 1] (NaN to 0), rounded.
+#[inline(always)]
+fn lut_index(v: f32) -> u16 {
+    // `max` first: it returns 0 for NaN.
+    let c = v.max(0.0).min(1.0);
+    (c * (LUT_SIZE - 1) as f32 + 0.5) as u16
 }
 
 /// The sRGB opto-electronic transfer function on [0, 1].

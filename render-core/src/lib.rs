@@ -47,7 +47,7 @@ pub mod texture;
 pub use camera::Camera;
 pub use film::Film;
 pub use loaders::{load_scene, load_scene_with_warnings, LoadError, LoadedScene};
-pub use renderer::{PassKind, PassReport, Renderer, RendererError};
+pub use renderer::{PassKind, PassReport, Picture, Renderer, RendererError};
 pub use scene::{
     Environment, Light, Material, Mesh, Object, Scene, SceneError, Shape, Texture, TextureSource,
     Transform,

@@ -288,43 +288,102 @@ impl Renderer {
         self.film.samples_per_pixel() > 0 || self.preview.is_some()
     }
 
-    /// Tone-maps the current picture into packed RGB bytes (`width * height * 3`): the
-    /// accumulated film, or, before the first full pass, the latest preview upscaled.
-    pub fn write_rgb8(&self, out: &mut [u8]) {
+    /// The current picture, ready to be tone-mapped row by row: the accumulated
+    /// film, or, before the first full pass, the latest preview upscaled.
+    pub fn picture(&self) -> Picture<'_> {
         match (&self.preview, self.film.samples_per_pixel()) {
             (Some(p), 0) => {
                 let mut small = vec![0u8; (p.width * p.height * 3) as usize];
                 film::write_rgb8(&p.radiance, self.exposure, &mut small);
-                upscale_bilinear(&small, p.width, p.height, p.scale, out, self.width);
+                Picture::Preview {
+                    small,
+                    width: p.width,
+                    height: p.height,
+                    scale: p.scale,
+                    full_width: self.width,
+                }
             }
-            _ => self.film.write_rgb8(self.exposure, out),
+            _ => Picture::Film {
+                film: &self.film,
+                exposure: self.exposure,
+            },
+        }
+    }
+
+    /// Tone-maps the current picture into packed RGB bytes (`width * height * 3`).
+    pub fn write_rgb8(&self, out: &mut [u8]) {
+        match self.picture() {
+            Picture::Film { film, exposure } => film.write_rgb8(exposure, out),
+            preview => {
+                let w = self.width as usize;
+                out.par_chunks_mut(w * 3).enumerate().for_each(|(y, row)| {
+                    let mut planes = vec![0u8; 3 * w];
+                    let (r, rest) = planes.split_at_mut(w);
+                    let (g, b) = rest.split_at_mut(w);
+                    preview.row(y, r, g, b);
+                    for (i, px) in row.chunks_exact_mut(3).enumerate() {
+                        px.copy_from_slice(&[r[i], g[i], b[i]]);
+                    }
+                })
+            }
         }
     }
 }
 
-/// Upscales an RGB image by `scale` with bilinear filtering (texel centres aligned).
-fn upscale_bilinear(src: &[u8], sw: u32, sh: u32, scale: u32, out: &mut [u8], w: u32) {
-    let inv = 1.0 / scale as f32;
-    out.par_chunks_mut(w as usize * 3)
-        .enumerate()
-        .for_each(|(y, row)| {
-            let fy = ((y as f32 + 0.5) * inv - 0.5).clamp(0.0, (sh - 1) as f32);
-            let y0 = fy as u32;
-            let y1 = (y0 + 1).min(sh - 1);
-            let ty = fy - y0 as f32;
-            for x in 0..w {
-                let fx = ((x as f32 + 0.5) * inv - 0.5).clamp(0.0, (sw - 1) as f32);
-                let x0 = fx as u32;
-                let x1 = (x0 + 1).min(sw - 1);
-                let tx = fx - x0 as f32;
-                for c in 0..3 {
-                    let at = |xx: u32, yy: u32| src[((yy * sw + xx) * 3) as usize + c] as f32;
-                    let top = at(x0, y0) * (1.0 - tx) + at(x1, y0) * tx;
-                    let bottom = at(x0, y1) * (1.0 - tx) + at(x1, y1) * tx;
-                    row[x as usize * 3 + c] = (top * (1.0 - ty) + bottom * ty + 0.5) as u8;
+/// A picture to tone-map, one row at a time, into planar sRGB bytes: what the video
+/// encoder's converter reads, without a full-size RGB copy in between.
+pub enum Picture<'a> {
+    Film {
+        film: &'a Film,
+        exposure: f32,
+    },
+    /// A preview, already tone-mapped at its own size, upscaled bilinearly (texel
+    /// centres aligned) as rows are asked for.
+    Preview {
+        small: Vec<u8>,
+        width: u32,
+        height: u32,
+        scale: u32,
+        full_width: u32,
+    },
+}
+
+impl Picture<'_> {
+    /// Writes row `y` of the full-size picture as red, green and blue bytes.
+    pub fn row(&self, y: usize, r: &mut [u8], g: &mut [u8], b: &mut [u8]) {
+        match self {
+            Picture::Film { film, exposure } => film.tone_map_row(*exposure, y, r, g, b),
+            Picture::Preview {
+                small,
+                width: sw,
+                height: sh,
+                scale,
+                full_width,
+            } => {
+                let (sw, sh) = (*sw, *sh);
+                let inv = 1.0 / *scale as f32;
+                let fy = ((y as f32 + 0.5) * inv - 0.5).clamp(0.0, (sh - 1) as f32);
+                let y0 = fy as u32;
+                let y1 = (y0 + 1).min(sh - 1);
+                let ty = fy - y0 as f32;
+                let at =
+                    |xx: u32, yy: u32, c: usize| small[((yy * sw + xx) * 3) as usize + c] as f32;
+                for x in 0..(*full_width).min(r.len() as u32) {
+                    let fx = ((x as f32 + 0.5) * inv - 0.5).clamp(0.0, (sw - 1) as f32);
+                    let x0 = fx as u32;
+                    let x1 = (x0 + 1).min(sw - 1);
+                    let tx = fx - x0 as f32;
+                    let texel = |c: usize| {
+                        let top = at(x0, y0, c) * (1.0 - tx) + at(x1, y0, c) * tx;
+                        let bottom = at(x0, y1, c) * (1.0 - tx) + at(x1, y1, c) * tx;
+                        (top * (1.0 - ty) + bottom * ty + 0.5) as u8
+                    };
+                    let i = x as usize;
+                    (r[i], g[i], b[i]) = (texel(0), texel(1), texel(2));
                 }
             }
-        });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -781,6 +840,44 @@ mod tests {
         scene.max_bounces = 0;
         assert!(r.set_scene(&scene).is_err(), "an invalid scene is refused");
         assert_eq!(r.samples_per_pixel(), 4, "and changes nothing");
+    }
+
+    /// The rows the video converter reads are the picture `write_rgb8` makes, for
+    /// an upscaled preview and for the film.
+    #[test]
+    fn picture_rows_match_the_packed_picture() {
+        let mut r = Renderer::new(&Scene::cornell_box(), 40, 24).unwrap();
+        for kind in ["preview", "film"] {
+            r.render_next(&never()).unwrap();
+            if kind == "film" {
+                r.set_preview_scales(&[]);
+                r.render_next(&never()).unwrap();
+                r.render_next(&never()).unwrap();
+            }
+            let mut packed = vec![0u8; 40 * 24 * 3];
+            r.write_rgb8(&mut packed);
+            let picture = r.picture();
+            assert_eq!(
+                matches!(picture, Picture::Preview { .. }),
+                kind == "preview"
+            );
+            let (mut red, mut green, mut blue) = ([0u8; 40], [0u8; 40], [0u8; 40]);
+            for y in 0..24 {
+                picture.row(y, &mut red, &mut green, &mut blue);
+                for x in 0..40 {
+                    let i = (y * 40 + x) * 3;
+                    assert_eq!(
+                        [red[x], green[x], blue[x]],
+                        packed[i..i + 3],
+                        "{kind} {x},{y}"
+                    );
+                }
+            }
+            assert!(
+                packed.iter().any(|&v| v > 20),
+                "{kind}: the picture is not black"
+            );
+        }
     }
 
     #[test]

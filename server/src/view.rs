@@ -12,7 +12,7 @@
 
 use crate::protocol::Revision;
 use bytes::Bytes;
-use encoder::{rgb_to_i420, AccessUnit, EncoderSettings, H264Encoder, I420Frame};
+use encoder::{rows_to_i420, AccessUnit, EncoderSettings, H264Encoder, I420Frame, RgbRows};
 use render_core::{Camera, Renderer, Scene};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -20,13 +20,22 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
-/// A picture the render thread finished.
+/// A picture the render thread finished, already in the encoder's input format.
 pub struct RenderedFrame {
-    /// Packed RGB, `width * height * 3` bytes.
-    pub rgb: Vec<u8>,
+    /// Tone-mapped and converted in one pass from the film.
+    pub i420: I420Frame,
     pub revision: Revision,
-    /// Distinguishes frames so the encoder converts each only once.
+    /// Distinguishes frames, for tests and logs.
     pub serial: u64,
+}
+
+/// The renderer's picture as rows for the converter.
+struct PictureRows<'a>(render_core::Picture<'a>);
+
+impl RgbRows for PictureRows<'_> {
+    fn row(&self, y: usize, r: &mut [u8], g: &mut [u8], b: &mut [u8]) {
+        self.0.row(y, r, g, b);
+    }
 }
 
 /// One encoded frame, shared by every viewer of the view.
@@ -289,11 +298,11 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_spp: u32, max_time: 
         s.rays_traced.fetch_add(report.rays, Ordering::Relaxed);
         s.render_micros
             .fetch_add(report.duration.as_micros() as u64, Ordering::Relaxed);
-        let mut rgb = vec![0u8; (renderer.width() * renderer.height() * 3) as usize];
-        renderer.write_rgb8(&mut rgb);
+        let mut i420 = I420Frame::new(renderer.width() as usize, renderer.height() as usize);
+        rows_to_i420(&PictureRows(renderer.picture()), &mut i420);
         serial += 1;
         let frame = RenderedFrame {
-            rgb,
+            i420,
             revision,
             serial,
         };
@@ -303,9 +312,6 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_spp: u32, max_time: 
 
 fn encode_loop(shared: &Shared, mut encoder: H264Encoder, fps: f32) {
     let period = Duration::from_secs_f64(1.0 / fps as f64);
-    let settings = encoder.settings();
-    let mut i420 = I420Frame::new(settings.width as usize, settings.height as usize);
-    let mut converted_serial = None;
     let mut next = Instant::now();
     loop {
         let now = Instant::now();
@@ -329,14 +335,10 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, fps: f32) {
             continue;
         };
         let start = Instant::now();
-        if converted_serial != Some(frame.serial) {
-            rgb_to_i420(&frame.rgb, &mut i420);
-            converted_serial = Some(frame.serial);
-        }
         if shared.keyframe_requested.swap(false, Ordering::AcqRel) {
             encoder.request_keyframe();
         }
-        let AccessUnit { data, keyframe } = match encoder.encode(&i420) {
+        let AccessUnit { data, keyframe } = match encoder.encode(&frame.i420) {
             Ok(au) => au,
             Err(e) => {
                 tracing::error!("encoding failed: {e}");
