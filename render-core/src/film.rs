@@ -117,9 +117,8 @@ fn srgb_lut() -> &'static [u8; LUT_SIZE] {
 /// The table position of a linear value: clamped to [0, 1] (NaN to 0), rounded.
 #[inline(always)]
 fn lut_index(v: f32) -> u16 {
-    // `max` first: it returns 0 for NaN.
-    let c = v.max(0.0).min(1.0);
-    (c * (LUT_SIZE - 1) as f32 + 0.5) as u16
+    // NaN stays NaN through the clamp and the cast turns it into 0.
+    (v.clamp(0.0, 1.0) * (LUT_SIZE - 1) as f32 + 0.5) as u16
 }
 
 /// The sRGB opto-electronic transfer function on [0, 1].
