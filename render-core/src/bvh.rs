@@ -711,7 +711,9 @@ fn best_split(
             if count == 0 || right_count[i + 1] == 0 {
                 continue;
             }
-            let cost = acc.area() * count as f32 + right_area[i + 1] * right_count[i + 1] as f32;
+            // Leaves are tested a pack of `max_leaf` at a time: a side costs whole packs.
+            let packs = |n: usize| n.div_ceil(max_leaf) as f32;
+            let cost = acc.area() * packs(count) + right_area[i + 1] * packs(right_count[i + 1]);
             if best.is_none_or(|(c, _, _)| cost < c) {
                 best = Some((cost, axis, i + 1));
             }
@@ -720,7 +722,7 @@ fn best_split(
     let (cost, axis, split) = best?;
     // A node costs about one primitive test to traverse; split only when that pays,
     // and always split large sets so leaves stay small.
-    let leaf_cost = bounds.area() * prims.len() as f32;
+    let leaf_cost = bounds.area() * prims.len().div_ceil(max_leaf) as f32;
     if cost + bounds.area() >= leaf_cost && max_leaf > 1 && prims.len() <= 16 {
         return None;
     }
