@@ -10,7 +10,7 @@ pub fn render(sessions: &Sessions, view: &View) -> String {
     let s = view.stats();
     let count = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
     let seconds = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64 / 1e6;
-    let metrics: [(&str, &str, &str, f64); 8] = [
+    let metrics: [(&str, &str, &str, f64); 9] = [
         (
             "streamtracer_sessions",
             "gauge",
@@ -32,8 +32,14 @@ pub fn render(sessions: &Sessions, view: &View) -> String {
         (
             "streamtracer_encode_seconds_total",
             "counter",
-            "Time spent converting and encoding frames.",
+            "Time spent encoding frames.",
             seconds(&s.encode_micros),
+        ),
+        (
+            "streamtracer_convert_seconds_total",
+            "counter",
+            "Time spent tone-mapping finished passes and converting them to I420.",
+            seconds(&s.convert_micros),
         ),
         (
             "streamtracer_render_passes_total",

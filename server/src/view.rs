@@ -60,8 +60,10 @@ pub enum ViewEvent {
 pub struct ViewStats {
     pub frames_encoded: AtomicU64,
     pub keyframes_encoded: AtomicU64,
-    /// Total encode time (conversion included) in microseconds.
+    /// Total OpenH264 encode time in microseconds.
     pub encode_micros: AtomicU64,
+    /// Total time turning finished passes into I420 (tone mapping included).
+    pub convert_micros: AtomicU64,
     pub passes_rendered: AtomicU64,
     pub samples_rendered: AtomicU64,
     pub rays_traced: AtomicU64,
@@ -298,8 +300,13 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_spp: u32, max_time: 
         s.rays_traced.fetch_add(report.rays, Ordering::Relaxed);
         s.render_micros
             .fetch_add(report.duration.as_micros() as u64, Ordering::Relaxed);
+        let convert_start = Instant::now();
         let mut i420 = I420Frame::new(renderer.width() as usize, renderer.height() as usize);
         rows_to_i420(&PictureRows(renderer.picture()), &mut i420);
+        s.convert_micros.fetch_add(
+            convert_start.elapsed().as_micros() as u64,
+            Ordering::Relaxed,
+        );
         serial += 1;
         let frame = RenderedFrame {
             i420,

@@ -158,6 +158,9 @@ async fn main() -> anyhow::Result<()> {
     let encode_ms = metric("streamtracer_encode_seconds_total")
         / metric("streamtracer_frames_encoded_total")
         * 1e3;
+    let convert_ms = metric("streamtracer_convert_seconds_total")
+        / metric("streamtracer_render_passes_total")
+        * 1e3;
     let samples_per_sec =
         metric("streamtracer_render_samples_total") / metric("streamtracer_render_seconds_total");
 
@@ -176,8 +179,12 @@ async fn main() -> anyhow::Result<()> {
         fps_many.iter().copied().fold(f64::INFINITY, f64::min)
     );
     println!(
-        "  server encode time per frame:     {:7.2} ms (conversion included, while streaming)",
+        "  server encode time per frame:     {:7.2} ms (OpenH264 only, while streaming)",
         encode_ms
+    );
+    println!(
+        "  server film to I420 per pass:     {:7.2} ms (mean, all pass sizes, while streaming)",
+        convert_ms
     );
     println!(
         "  server render samples per second: {:7.2} M (while streaming)",
