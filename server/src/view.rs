@@ -317,8 +317,14 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_spp: u32, max_time: 
     }
 }
 
+/// Requested keyframes are at most this frequent, whoever asks: a storm of picture
+/// loss reports from one viewer cannot flood every viewer's link with large frames.
+/// A request inside the interval is kept and served when it ends.
+pub const MIN_KEYFRAME_INTERVAL: Duration = Duration::from_millis(250);
+
 fn encode_loop(shared: &Shared, mut encoder: H264Encoder, fps: f32) {
     let period = Duration::from_secs_f64(1.0 / fps as f64);
+    let mut last_keyframe: Option<Instant> = None;
     let mut next = Instant::now();
     loop {
         let now = Instant::now();
@@ -342,7 +348,8 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, fps: f32) {
             continue;
         };
         let start = Instant::now();
-        if shared.keyframe_requested.swap(false, Ordering::AcqRel) {
+        let keyframe_allowed = last_keyframe.is_none_or(|at| at.elapsed() >= MIN_KEYFRAME_INTERVAL);
+        if keyframe_allowed && shared.keyframe_requested.swap(false, Ordering::AcqRel) {
             encoder.request_keyframe();
         }
         let AccessUnit { data, keyframe } = match encoder.encode(&frame.i420) {
@@ -353,6 +360,9 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, fps: f32) {
                 continue;
             }
         };
+        if keyframe {
+            last_keyframe = Some(Instant::now());
+        }
         let s = &shared.stats;
         s.frames_encoded.fetch_add(1, Ordering::Relaxed);
         s.keyframes_encoded
