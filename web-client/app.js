@@ -9,6 +9,10 @@ const MAX_ELEVATION = 89 * DEG; // stay off the poles so `up` never aligns with 
 const MIN_DISTANCE = 0.1;
 const MAX_DISTANCE = 1000;
 const NOTICE_MS = 4000;
+const RESIZE_DEBOUNCE_MS = 250;
+const MIN_DIMENSION = 16;
+// `?resize=0` keeps the server's picture size instead of following the window.
+const FOLLOW_SIZE = new URLSearchParams(location.search).get('resize') !== '0';
 
 const video = document.getElementById('video');
 const statusEl = document.getElementById('status');
@@ -23,6 +27,10 @@ const st = {
   camera: null,
   lastError: null,
   acks: 0,
+  width: null,
+  height: null,
+  maxWidth: null,
+  maxHeight: null,
   sendCamera,
 };
 window.streamtracer = st;
@@ -177,8 +185,15 @@ function handleMessage(msg) {
       st.session = msg.session ?? null;
       st.width = msg.width;
       st.height = msg.height;
+      st.maxWidth = msg.max_width ?? null;
+      st.maxHeight = msg.max_height ?? null;
       noteRevision(msg.revision);
       if (isValidCamera(msg.camera)) adoptCamera(msg.camera);
+      scheduleResize();
+      break;
+    case 'resized':
+      st.width = msg.width;
+      st.height = msg.height;
       break;
     case 'ack':
       st.acks += 1;
@@ -200,6 +215,33 @@ function handleMessage(msg) {
   }
   render();
 }
+
+/**
+ * The stream size that matches the video element: its size in device pixels, even,
+ * scaled down (keeping the aspect ratio) to the server's maximum.
+ */
+function wantedSize() {
+  const r = video.getBoundingClientRect();
+  if (r.width < 1 || r.height < 1 || !st.maxWidth || !st.maxHeight) return null;
+  const dpr = window.devicePixelRatio || 1;
+  const even = (x) => Math.max(MIN_DIMENSION, 2 * Math.floor(x / 2));
+  const k = Math.min(1, st.maxWidth / (r.width * dpr), st.maxHeight / (r.height * dpr));
+  return [even(r.width * dpr * k), even(r.height * dpr * k)];
+}
+
+let resizeTimer = 0;
+/** Asks for a stream of the element's size once its size has settled. */
+function scheduleResize() {
+  if (!FOLLOW_SIZE) return;
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(() => {
+    const size = wantedSize();
+    if (!size || !dc || dc.readyState !== 'open') return;
+    if (size[0] === st.width && size[1] === st.height) return;
+    dc.send(JSON.stringify({ type: 'resize', id: nextId++, width: size[0], height: size[1] }));
+  }, RESIZE_DEBOUNCE_MS);
+}
+new ResizeObserver(scheduleResize).observe(video);
 
 /** Sends {eye,target,up,fov} as a camera message; returns its id, or null if the channel is not open. */
 function sendCamera(camera) {

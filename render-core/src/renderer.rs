@@ -163,6 +163,23 @@ impl Renderer {
 
     /// Replaces the scene (geometry, materials and camera) and restarts accumulation.
     /// Meshes that did not change keep their hierarchies; only the top level is rebuilt.
+    /// Changes the picture size; the film starts over (previews first). The scene's
+    /// acceleration structures are kept.
+    pub fn resize(&mut self, width: u32, height: u32) -> Result<(), RendererError> {
+        if width == 0 || height == 0 || width > Self::MAX_DIMENSION || height > Self::MAX_DIMENSION
+        {
+            return Err(RendererError::Size { width, height });
+        }
+        if (width, height) != (self.width, self.height) {
+            self.width = width;
+            self.height = height;
+            self.film = Film::new(width, height);
+            self.pass = Vec::new();
+            self.reset();
+        }
+        Ok(())
+    }
+
     pub fn set_scene(&mut self, scene: &Scene) -> Result<(), RendererError> {
         scene.validate()?;
         self.data = SceneData::new(scene, Some(&self.data));

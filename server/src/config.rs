@@ -24,6 +24,16 @@ pub struct Config {
     #[arg(long, env = "STREAMTRACER_HEIGHT", default_value_t = 720)]
     pub height: u32,
 
+    /// The widest picture a client may ask for with `resize` [default: the larger of
+    /// 1920 and --width].
+    #[arg(long, env = "STREAMTRACER_MAX_WIDTH")]
+    pub max_width: Option<u32>,
+
+    /// The tallest picture a client may ask for with `resize` [default: the larger of
+    /// 1080 and --height].
+    #[arg(long, env = "STREAMTRACER_MAX_HEIGHT")]
+    pub max_height: Option<u32>,
+
     /// Frames per second sent to viewers.
     #[arg(long, env = "STREAMTRACER_FPS", default_value_t = 30.0)]
     pub fps: f32,
@@ -98,6 +108,14 @@ impl Config {
     pub fn max_time(&self) -> Option<std::time::Duration> {
         (self.max_seconds > 0.0 && self.max_seconds.is_finite())
             .then(|| std::time::Duration::from_secs_f64(self.max_seconds))
+    }
+
+    /// The largest picture size a `resize` may ask for (never below the start size).
+    pub fn max_size(&self) -> (u32, u32) {
+        (
+            self.max_width.unwrap_or(1920).max(self.width),
+            self.max_height.unwrap_or(1080).max(self.height),
+        )
     }
 
     /// The UDP addresses WebRTC binds, one host candidate each: the configured IP, or

@@ -49,9 +49,12 @@ pub async fn run(
     scene: Scene,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let (max_width, max_height) = config.max_size();
     let settings = ViewSettings {
         width: config.width,
         height: config.height,
+        max_width,
+        max_height,
         fps: config.fps,
         bitrate: config.bitrate,
         keyframe_interval: config.keyframe_interval,

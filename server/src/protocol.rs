@@ -8,10 +8,14 @@
 //! - `{"type":"camera","id":1,"eye":[x,y,z],"target":[x,y,z],"up":[x,y,z],"fov":40}`
 //!   moves the view's camera (fov is vertical, in degrees). `id` is optional and
 //!   echoed back so the client can match the reply.
+//! - `{"type":"resize","id":2,"width":960,"height":540}` changes the view's picture
+//!   size (render and stream). Both must be even integers of at least
+//!   [`MIN_DIMENSION`] and at most the server's configured maximum.
 //!
 //! Server to client:
 //! - `hello` once the channel opens: protocol version, session id, scene revision,
-//!   the camera and the picture size.
+//!   the camera, the picture size and the largest size a `resize` may ask for.
+//! - `resized` to every client after any client changed the picture size.
 //! - `ack` with the request's `id` and the revision that includes the change.
 //! - `camera_changed` to every client after any client moved the camera.
 //! - `error` with a stable `code`, a `message` naming the problem, and the `id` of the
@@ -22,6 +26,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The smallest picture width or height a `resize` may ask for.
+pub const MIN_DIMENSION: u32 = 16;
 
 /// The largest message accepted, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -34,7 +41,15 @@ pub struct Revision(pub u64);
 /// A request from a client.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ClientMessage {
-    Camera { id: Option<Value>, camera: Camera },
+    Camera {
+        id: Option<Value>,
+        camera: Camera,
+    },
+    Resize {
+        id: Option<Value>,
+        width: u32,
+        height: u32,
+    },
 }
 
 /// A message to a client.
@@ -48,6 +63,8 @@ pub enum ServerMessage {
         camera: Camera,
         width: u32,
         height: u32,
+        max_width: u32,
+        max_height: u32,
     },
     Ack {
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -57,6 +74,10 @@ pub enum ServerMessage {
     CameraChanged {
         revision: Revision,
         camera: Camera,
+    },
+    Resized {
+        width: u32,
+        height: u32,
     },
     Error {
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -239,6 +260,35 @@ pub fn parse(text: &str) -> Result<ClientMessage, ProtocolError> {
             })?;
             Ok(ClientMessage::Camera { id, camera })
         }
+        "resize" => {
+            let dimension = |name: &str| -> Result<u32, ProtocolError> {
+                let v = obj.get(name).ok_or_else(|| {
+                    ProtocolError::new(
+                        &id,
+                        ErrorCode::MissingField,
+                        format!("missing field \"{name}\""),
+                    )
+                })?;
+                let n = v.as_u64().filter(|n| {
+                    *n >= MIN_DIMENSION as u64
+                        && *n <= render_core::Renderer::MAX_DIMENSION as u64
+                        && n % 2 == 0
+                });
+                n.map(|n| n as u32).ok_or_else(|| {
+                    ProtocolError::new(
+                        &id,
+                        ErrorCode::InvalidValue,
+                        format!(
+                            "field \"{name}\" must be an even integer from {MIN_DIMENSION} to {}, not {v}",
+                            render_core::Renderer::MAX_DIMENSION
+                        ),
+                    )
+                })
+            };
+            let width = dimension("width")?;
+            let height = dimension("height")?;
+            Ok(ClientMessage::Resize { id, width, height })
+        }
         other => Err(ProtocolError::new(
             &id,
             ErrorCode::UnknownType,
@@ -263,7 +313,9 @@ mod tests {
             r#"{"type":"camera","id":7,"eye":[0,1,4],"target":[0,1,0],"up":[0,1,0],"fov":40}"#,
         )
         .unwrap();
-        let ClientMessage::Camera { id, camera } = m;
+        let ClientMessage::Camera { id, camera } = m else {
+            panic!("not a camera message: {m:?}")
+        };
         assert_eq!(id, Some(json!(7)));
         assert_eq!(
             camera,
@@ -330,12 +382,51 @@ mod tests {
                 r#"{"type":"camera","eye":[1e300,1,5],"target":[0,0,0],"up":[0,1,0],"fov":40}"#,
                 "out of range",
             ),
+            (r#"{"type":"resize","width":641,"height":360}"#, "\"width\""),
+            (r#"{"type":"resize","width":0,"height":360}"#, "\"width\""),
+            (r#"{"type":"resize","width":640,"height":-2}"#, "\"height\""),
+            (
+                r#"{"type":"resize","width":640,"height":360.5}"#,
+                "\"height\"",
+            ),
+            (
+                r#"{"type":"resize","width":"640","height":360}"#,
+                "\"width\"",
+            ),
+            (
+                r#"{"type":"resize","width":100000,"height":360}"#,
+                "\"width\"",
+            ),
         ];
         for (text, needle) in cases {
             let e = err(text);
             assert_eq!(e.code, ErrorCode::InvalidValue, "{text}");
             assert!(e.message.contains(needle), "{text}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn resize_message_parses() {
+        assert_eq!(
+            parse(r#"{"type":"resize","id":"r","width":640,"height":360}"#),
+            Ok(ClientMessage::Resize {
+                id: Some(json!("r")),
+                width: 640,
+                height: 360
+            })
+        );
+        assert_eq!(
+            err(r#"{"type":"resize","width":640}"#).code,
+            ErrorCode::MissingField
+        );
+        assert_eq!(
+            ServerMessage::Resized {
+                width: 640,
+                height: 360
+            }
+            .to_json(),
+            r#"{"type":"resized","width":640,"height":360}"#
+        );
     }
 
     #[test]

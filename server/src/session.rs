@@ -528,13 +528,16 @@ async fn run_control(id: SessionId, channel: Arc<dyn DataChannel>, view: Arc<Vie
                 Some(DataChannelEvent::OnOpen) => {
                     let (camera, revision) = view.camera();
                     let s = view.settings();
+                    let (width, height) = view.size();
                     send(ServerMessage::Hello {
                         protocol: PROTOCOL_VERSION,
                         session: id.0.clone(),
                         revision,
                         camera,
-                        width: s.width,
-                        height: s.height,
+                        width,
+                        height,
+                        max_width: s.max_width,
+                        max_height: s.max_height,
                     })
                     .await;
                 }
@@ -554,6 +557,23 @@ async fn run_control(id: SessionId, channel: Arc<dyn DataChannel>, view: Arc<Vie
                                 let revision = view.set_camera(camera);
                                 ServerMessage::Ack { id: req_id, revision }
                             }
+                            Ok(Ok(ClientMessage::Resize { id: req_id, width, height })) => {
+                                let s = view.settings();
+                                if width > s.max_width || height > s.max_height {
+                                    protocol::ProtocolError {
+                                        id: req_id,
+                                        code: protocol::ErrorCode::InvalidValue,
+                                        message: format!(
+                                            "{width}x{height} is larger than this server allows ({}x{})",
+                                            s.max_width, s.max_height
+                                        ),
+                                    }
+                                    .into_message()
+                                } else {
+                                    view.resize(width, height);
+                                    ServerMessage::Ack { id: req_id, revision: view.camera().1 }
+                                }
+                            }
                         }
                     };
                     send(reply).await;
@@ -565,10 +585,15 @@ async fn run_control(id: SessionId, channel: Arc<dyn DataChannel>, view: Arc<Vie
                 Ok(ViewEvent::CameraChanged { revision, camera }) => {
                     send(ServerMessage::CameraChanged { revision, camera }).await;
                 }
+                Ok(ViewEvent::Resized { width, height }) => {
+                    send(ServerMessage::Resized { width, height }).await;
+                }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    // Only the latest camera matters; send it.
+                    // Only the latest camera and size matter; send them.
                     let (camera, revision) = view.camera();
                     send(ServerMessage::CameraChanged { revision, camera }).await;
+                    let (width, height) = view.size();
+                    send(ServerMessage::Resized { width, height }).await;
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             },

@@ -53,6 +53,7 @@ pub struct EncodedFrame {
 #[derive(Clone, Debug)]
 pub enum ViewEvent {
     CameraChanged { revision: Revision, camera: Camera },
+    Resized { width: u32, height: u32 },
 }
 
 /// Counters for metrics and benchmarks.
@@ -72,6 +73,8 @@ pub struct ViewStats {
 
 struct Control {
     camera: Camera,
+    /// The picture size asked for (the encoder follows the frames it gets).
+    size: (u32, u32),
     revision: Revision,
     /// Bumped on every change; the render thread compares it to what it rendered.
     generation: u64,
@@ -92,8 +95,12 @@ struct Shared {
 /// Settings of a view.
 #[derive(Clone, Copy, Debug)]
 pub struct ViewSettings {
+    /// The picture size at start.
     pub width: u32,
     pub height: u32,
+    /// The largest size a `resize` may ask for.
+    pub max_width: u32,
+    pub max_height: u32,
     pub fps: f32,
     pub bitrate: u32,
     pub keyframe_interval: u32,
@@ -137,6 +144,7 @@ impl View {
         let shared = Arc::new(Shared {
             control: Mutex::new(Control {
                 camera: scene.camera,
+                size: (settings.width, settings.height),
                 revision: Revision(1),
                 generation: 0,
             }),
@@ -161,7 +169,7 @@ impl View {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("encode".into())
-                .spawn(move || encode_loop(&shared, encoder, settings.fps))?
+                .spawn(move || encode_loop(&shared, encoder, settings))?
         };
         Ok(View {
             shared,
@@ -203,6 +211,34 @@ impl View {
             .events
             .send(ViewEvent::CameraChanged { revision, camera });
         revision
+    }
+
+    /// The picture size the view renders and streams (or is changing to).
+    pub fn size(&self) -> (u32, u32) {
+        lock(&self.shared.control).size
+    }
+
+    /// Changes the picture size (already validated against the settings' maximum):
+    /// the renderer starts over at the new size, and the encoder restarts with a
+    /// keyframe when the first frame of that size reaches it. Every session hears
+    /// of it through [`View::events`].
+    pub fn resize(&self, width: u32, height: u32) {
+        {
+            let mut c = lock(&self.shared.control);
+            if c.size == (width, height) {
+                return;
+            }
+            c.size = (width, height);
+            c.generation += 1;
+            self.shared
+                .generation
+                .store(c.generation, Ordering::Release);
+        }
+        self.shared.changed.notify_all();
+        let _ = self
+            .shared
+            .events
+            .send(ViewEvent::Resized { width, height });
     }
 
     /// Encoded frames from now on.
@@ -268,7 +304,11 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_spp: u32, max_time: 
                     return;
                 }
                 if c.generation != rendered_generation {
-                    // The camera was validated where it came in; a failure here would be a bug.
+                    // Camera and size were validated where they came in; a failure
+                    // here would be a bug.
+                    if let Err(e) = renderer.resize(c.size.0, c.size.1) {
+                        tracing::error!("rejected size reached the renderer: {e}");
+                    }
                     if let Err(e) = renderer.set_camera(c.camera) {
                         tracing::error!("rejected camera reached the renderer: {e}");
                     }
@@ -322,8 +362,8 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_spp: u32, max_time: 
 /// A request inside the interval is kept and served when it ends.
 pub const MIN_KEYFRAME_INTERVAL: Duration = Duration::from_millis(250);
 
-fn encode_loop(shared: &Shared, mut encoder: H264Encoder, fps: f32) {
-    let period = Duration::from_secs_f64(1.0 / fps as f64);
+fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings) {
+    let period = Duration::from_secs_f64(1.0 / settings.fps as f64);
     let mut last_keyframe: Option<Instant> = None;
     let mut next = Instant::now();
     loop {
@@ -348,6 +388,23 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, fps: f32) {
             continue;
         };
         let start = Instant::now();
+        let size = (frame.i420.width as u32, frame.i420.height as u32);
+        if size != (encoder.settings().width, encoder.settings().height) {
+            // A new size: a new encoder, whose first frame is a keyframe carrying the
+            // new parameter sets.
+            match H264Encoder::new(EncoderSettings {
+                width: size.0,
+                height: size.1,
+                ..encoder.settings()
+            }) {
+                Ok(e) => encoder = e,
+                Err(e) => {
+                    tracing::error!("no encoder for {}x{}: {e}", size.0, size.1);
+                    continue;
+                }
+            }
+            tracing::info!("streaming at {}x{}", size.0, size.1);
+        }
         let keyframe_allowed = last_keyframe.is_none_or(|at| at.elapsed() >= MIN_KEYFRAME_INTERVAL);
         if keyframe_allowed && shared.keyframe_requested.swap(false, Ordering::AcqRel) {
             encoder.request_keyframe();
@@ -388,6 +445,8 @@ mod tests {
         ViewSettings {
             width: 64,
             height: 48,
+            max_width: 128,
+            max_height: 96,
             fps: 60.0,
             bitrate: 500_000,
             keyframe_interval: 0,
@@ -448,7 +507,9 @@ mod tests {
         };
         let new_rev = view.set_camera(moved);
         assert_eq!(new_rev, Revision(rev.0 + 1));
-        let ViewEvent::CameraChanged { revision, camera } = events.recv().await.unwrap();
+        let ViewEvent::CameraChanged { revision, camera } = events.recv().await.unwrap() else {
+            panic!("expected the camera change")
+        };
         assert_eq!((revision, camera), (new_rev, moved));
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {

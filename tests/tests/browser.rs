@@ -11,8 +11,10 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// Draws the current video frame to a canvas and summarises it: per-channel mean and
 /// standard deviation, the mean red-minus-green of two vertical bands where the
-/// built-in room's side walls appear (the square room leaves the 16:9 picture's outer
-/// edges black), and a 16x9 grid of mean luma for comparing pictures.
+/// built-in room's side walls appear, and a 16x9 grid of mean luma for comparing
+/// pictures. The field of view is vertical, so the walls sit at fixed offsets from
+/// the centre in units of the picture's height, whatever its width (the page sizes
+/// the stream to its window).
 const PICTURE_STATS: &str = r#"
 const v = document.getElementById('video');
 const w = v.videoWidth, h = v.videoHeight;
@@ -29,8 +31,9 @@ for (let y = 0; y < h; y++) {
   for (let x = 0; x < w; x++) {
     const i = (y * w + x) * 4;
     for (let k = 0; k < 3; k++) { mean[k] += d[i + k]; sq[k] += d[i + k] * d[i + k]; }
-    if (x >= w * 0.22 && x < w * 0.28) { leftRg += d[i] - d[i + 1]; leftN++; }
-    if (x >= w * 0.72 && x < w * 0.78) { rightRg += d[i] - d[i + 1]; rightN++; }
+    const off = (x - w / 2) / h;
+    if (off >= -0.497 && off < -0.391) { leftRg += d[i] - d[i + 1]; leftN++; }
+    if (off >= 0.391 && off < 0.497) { rightRg += d[i] - d[i + 1]; rightN++; }
     const cell = Math.floor(y * 9 / h) * 16 + Math.floor(x * 16 / w);
     grid[cell] += 0.2126 * d[i] + 0.7152 * d[i + 1] + 0.0722 * d[i + 2];
     gridN[cell]++;
@@ -69,8 +72,17 @@ async fn viewer_page_plays_orbits_on_drag_zooms_on_wheel_and_a_second_window_pla
     browser
         .wait_for("window.streamtracer && window.streamtracer.state === 'connected' && window.streamtracer.session", WAIT)
         .await?;
+    // The stream follows the video element: the page asks for its size in device
+    // pixels (the server started at 640x360; the window is 960x600).
     browser
-        .wait_for("document.getElementById('video').videoWidth === 640", WAIT)
+        .wait_for(
+            "(() => { const v = document.getElementById('video'); \
+              const r = v.getBoundingClientRect(); const dpr = window.devicePixelRatio || 1; \
+              const even = (x) => 2 * Math.floor(x / 2); \
+              return v.videoWidth === even(r.width * dpr) && v.videoHeight === even(r.height * dpr) \
+                && v.videoWidth !== 640; })()",
+            WAIT,
+        )
         .await?;
     let frames_before = f(&browser
         .eval("return window.streamtracer.framesPresented;")

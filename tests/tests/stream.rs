@@ -225,6 +225,113 @@ async fn two_viewers_share_the_stream_and_hear_each_others_camera() -> anyhow::R
     server.stop().await
 }
 
+/// `resize` changes the picture every viewer gets: an ack, a `resized` event, and then
+/// a keyframe of the new size. Bad sizes get an `error` naming the field and change
+/// nothing: the stream stays at its size and the session continues.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resize_brings_frames_of_the_new_size_and_bad_sizes_change_nothing() -> anyhow::Result<()> {
+    let config = streamtracer::config::Config {
+        max_width: Some(640),
+        max_height: Some(480),
+        ..TestServer::small_config()
+    };
+    let server = TestServer::start(config, render_core::Scene::cornell_box()).await?;
+    let mut viewer = Viewer::connect(&server.url("")).await?;
+    let hello = viewer.next_message("hello", WAIT).await?;
+    assert_eq!(
+        (hello["width"].as_u64(), hello["height"].as_u64()),
+        (Some(320), Some(240))
+    );
+    assert_eq!(
+        (hello["max_width"].as_u64(), hello["max_height"].as_u64()),
+        (Some(640), Some(480))
+    );
+    let first = viewer.next_frame(WAIT).await?;
+    assert_eq!((first.picture.width, first.picture.height), (320, 240));
+
+    let bad = [
+        (
+            r#"{"type":"resize","id":1,"width":321,"height":240}"#,
+            "invalid_value",
+            "width",
+        ),
+        (
+            r#"{"type":"resize","id":2,"width":0,"height":240}"#,
+            "invalid_value",
+            "width",
+        ),
+        (
+            r#"{"type":"resize","id":3,"width":320,"height":0}"#,
+            "invalid_value",
+            "height",
+        ),
+        (
+            r#"{"type":"resize","id":4,"width":1280,"height":720}"#,
+            "invalid_value",
+            "640x480",
+        ),
+        (
+            r#"{"type":"resize","id":5,"width":99999,"height":240}"#,
+            "invalid_value",
+            "width",
+        ),
+        (
+            r#"{"type":"resize","id":6,"width":"wide","height":240}"#,
+            "invalid_value",
+            "width",
+        ),
+        (
+            r#"{"type":"resize","id":7,"height":240}"#,
+            "missing_field",
+            "width",
+        ),
+    ];
+    for (text, code, needle) in bad {
+        viewer.send_text(text).await?;
+        let e = viewer.next_message("error", WAIT).await?;
+        assert_eq!(e["code"], code, "{text} -> {e}");
+        assert!(
+            e["message"].as_str().unwrap_or("").contains(needle),
+            "{text} -> {e}"
+        );
+    }
+    // Nothing changed: a second of frames, all at the old size.
+    for _ in 0..30 {
+        let f = viewer.next_frame(WAIT).await?;
+        assert_eq!((f.picture.width, f.picture.height), (320, 240));
+    }
+
+    viewer
+        .send_text(r#"{"type":"resize","id":"r","width":192,"height":108}"#)
+        .await?;
+    let ack = viewer.next_message("ack", WAIT).await?;
+    assert_eq!(ack["id"], "r");
+    let resized = viewer.next_message("resized", WAIT).await?;
+    assert_eq!(
+        (resized["width"].as_u64(), resized["height"].as_u64()),
+        (Some(192), Some(108))
+    );
+    // Frames of the old size may still be on their way; the first of the new size is
+    // a keyframe.
+    let mut frames = 0;
+    let f = loop {
+        let f = viewer.next_frame(WAIT).await?;
+        if (f.picture.width, f.picture.height) != (320, 240) {
+            break f;
+        }
+        frames += 1;
+        assert!(frames < 60, "still the old size 60 frames after the resize");
+    };
+    assert_eq!((f.picture.width, f.picture.height), (192, 108));
+    assert!(f.keyframe, "the first frame of a new size is a keyframe");
+    // And it shows the scene: not a black or uniform picture.
+    let luma: Vec<u32> = f.picture.rgb.chunks(3).map(|p| p[1] as u32).collect();
+    let (lo, hi) = (luma.iter().min().unwrap(), luma.iter().max().unwrap());
+    assert!(hi - lo > 50, "picture has contrast ({lo}..{hi})");
+    viewer.close().await?;
+    server.stop().await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_whep_player_without_data_channel_gets_video() -> anyhow::Result<()> {
     let server = TestServer::start(
