@@ -7,3 +7,4 @@ cargo build --release -p streamtracer
 cargo bench -p render-core --bench render
 cargo bench -p encoder --bench encode
 cargo bench -p streamtracer-tests --bench stream
+cargo bench -p streamtracer-tests --bench latency

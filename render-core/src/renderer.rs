@@ -20,7 +20,7 @@ const ROWS_PER_TASK: usize = 4;
 const PREVIEW_BOUNCES: u32 = 3;
 
 /// The time the first preview after a change should take at most.
-const FIRST_PREVIEW_BUDGET: Duration = Duration::from_millis(20);
+const FIRST_PREVIEW_BUDGET: Duration = Duration::from_millis(10);
 
 /// The coarsest preview scale, used first when the usual first preview is too slow.
 const COARSEST_PREVIEW: u32 = 8;
@@ -312,12 +312,23 @@ impl Renderer {
             (Some(p), 0) => {
                 let mut small = vec![0u8; (p.width * p.height * 3) as usize];
                 film::write_rgb8(&p.radiance, self.exposure, &mut small);
+                // Where each output column samples the preview: the two texels'
+                // byte offsets in a row and the weight of the second.
+                let inv = 1.0 / p.scale as f32;
+                let columns = (0..self.width)
+                    .map(|x| {
+                        let fx = ((x as f32 + 0.5) * inv - 0.5).clamp(0.0, (p.width - 1) as f32);
+                        let x0 = fx as u32;
+                        let x1 = (x0 + 1).min(p.width - 1);
+                        (3 * x0, 3 * x1, fx - x0 as f32)
+                    })
+                    .collect();
                 Picture::Preview {
                     small,
                     width: p.width,
                     height: p.height,
                     scale: p.scale,
-                    full_width: self.width,
+                    columns,
                 }
             }
             _ => Picture::Film {
@@ -361,7 +372,7 @@ pub enum Picture<'a> {
         width: u32,
         height: u32,
         scale: u32,
-        full_width: u32,
+        columns: Vec<(u32, u32, f32)>,
     },
 }
 
@@ -375,27 +386,26 @@ impl Picture<'_> {
                 width: sw,
                 height: sh,
                 scale,
-                full_width,
+                columns,
             } => {
-                let (sw, sh) = (*sw, *sh);
+                let (sw, sh) = (*sw as usize, *sh);
                 let inv = 1.0 / *scale as f32;
                 let fy = ((y as f32 + 0.5) * inv - 0.5).clamp(0.0, (sh - 1) as f32);
-                let y0 = fy as u32;
-                let y1 = (y0 + 1).min(sh - 1);
+                let y0 = fy as usize;
+                let y1 = (y0 + 1).min(sh as usize - 1);
                 let ty = fy - y0 as f32;
-                let at =
-                    |xx: u32, yy: u32, c: usize| small[((yy * sw + xx) * 3) as usize + c] as f32;
-                for x in 0..(*full_width).min(r.len() as u32) {
-                    let fx = ((x as f32 + 0.5) * inv - 0.5).clamp(0.0, (sw - 1) as f32);
-                    let x0 = fx as u32;
-                    let x1 = (x0 + 1).min(sw - 1);
-                    let tx = fx - x0 as f32;
+                let (top, bottom) = (
+                    &small[y0 * sw * 3..(y0 + 1) * sw * 3],
+                    &small[y1 * sw * 3..(y1 + 1) * sw * 3],
+                );
+                let n = columns.len().min(r.len());
+                for (i, &(x0, x1, tx)) in columns[..n].iter().enumerate() {
+                    let (x0, x1) = (x0 as usize, x1 as usize);
                     let texel = |c: usize| {
-                        let top = at(x0, y0, c) * (1.0 - tx) + at(x1, y0, c) * tx;
-                        let bottom = at(x0, y1, c) * (1.0 - tx) + at(x1, y1, c) * tx;
-                        (top * (1.0 - ty) + bottom * ty + 0.5) as u8
+                        let t = top[x0 + c] as f32 * (1.0 - tx) + top[x1 + c] as f32 * tx;
+                        let b = bottom[x0 + c] as f32 * (1.0 - tx) + bottom[x1 + c] as f32 * tx;
+                        (t * (1.0 - ty) + b * ty + 0.5) as u8
                     };
-                    let i = x as usize;
                     (r[i], g[i], b[i]) = (texel(0), texel(1), texel(2));
                 }
             }

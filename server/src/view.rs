@@ -1,8 +1,9 @@
 //! A view: a camera over the scene, its render thread and its encoder thread.
 //!
 //! The render thread refines the picture progressively and publishes each finished
-//! pass as the view's latest frame. The encoder thread wakes at the configured frame
-//! rate, converts the latest frame (only when it changed) and encodes it once; the
+//! pass, converted to I420, as the view's latest frame. The encoder thread wakes at
+//! the configured frame rate, or as soon as a frame showing an edit is ready (if half
+//! a period has passed since the last frame), and encodes the latest frame once; the
 //! access unit is broadcast to every viewer's session, which sends it on its own
 //! track. Nothing is encoded while no session is subscribed.
 //!
@@ -85,6 +86,9 @@ struct Shared {
     changed: Condvar,
     generation: AtomicU64,
     latest: Mutex<Option<Arc<RenderedFrame>>>,
+    /// Signalled when `latest` changes, so an edit's first frame need not wait for
+    /// the next tick.
+    latest_changed: Condvar,
     keyframe_requested: AtomicBool,
     shutdown: AtomicBool,
     frames: broadcast::Sender<Arc<EncodedFrame>>,
@@ -151,6 +155,7 @@ impl View {
             changed: Condvar::new(),
             generation: AtomicU64::new(0),
             latest: Mutex::new(None),
+            latest_changed: Condvar::new(),
             keyframe_requested: AtomicBool::new(true),
             shutdown: AtomicBool::new(false),
             frames,
@@ -271,6 +276,7 @@ impl View {
     pub fn stop(&self) {
         self.shared.shutdown.store(true, Ordering::Release);
         self.shared.changed.notify_all();
+        self.shared.latest_changed.notify_all();
         let threads = std::mem::take(&mut *lock(&self.threads));
         for t in threads {
             let _ = t.join();
@@ -354,6 +360,7 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_spp: u32, max_time: 
             serial,
         };
         *lock(&shared.latest) = Some(Arc::new(frame));
+        shared.latest_changed.notify_all();
     }
 }
 
@@ -366,27 +373,53 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
     let period = Duration::from_secs_f64(1.0 / settings.fps as f64);
     let mut last_keyframe: Option<Instant> = None;
     let mut next = Instant::now();
+    // The revision of the last frame encoded, and when: a frame showing a newer
+    // revision (an edit) is encoded as soon as it is ready, if half a period has
+    // passed since the last frame, instead of waiting for the tick.
+    let mut encoded_revision = None;
+    let mut last_encode = Instant::now();
     loop {
+        let frame = {
+            let mut latest = lock(&shared.latest);
+            loop {
+                if shared.shutdown.load(Ordering::Acquire) {
+                    return;
+                }
+                let now = Instant::now();
+                let edit = latest
+                    .as_ref()
+                    .is_some_and(|f| encoded_revision.is_none_or(|r| f.revision > r));
+                let early = last_encode + period / 2;
+                if now >= next || (edit && now >= early) {
+                    break;
+                }
+                let until = if edit { early.min(next) } else { next };
+                latest = shared
+                    .latest_changed
+                    .wait_timeout(latest, until - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            latest.clone()
+        };
+        // Ticks are on a fixed grid from the last frame sent; after a stall, or an
+        // edit sent early, the grid starts again rather than bursting.
         let now = Instant::now();
-        if next > now {
-            std::thread::sleep(next - now);
-        }
-        // Ticks are on a fixed grid; after a stall, start a new grid rather than burst.
-        next += period;
-        if Instant::now() > next + period {
-            next = Instant::now() + period;
-        }
-        if shared.shutdown.load(Ordering::Acquire) {
-            return;
-        }
+        next = if now >= next && now < next + period {
+            next + period
+        } else {
+            now + period
+        };
         if shared.frames.receiver_count() == 0 {
             // Nobody is watching: the next viewer gets a keyframe to start from.
             shared.keyframe_requested.store(true, Ordering::Release);
             continue;
         }
-        let Some(frame) = lock(&shared.latest).clone() else {
+        let Some(frame) = frame else {
             continue;
         };
+        encoded_revision = Some(frame.revision);
+        last_encode = now;
         let start = Instant::now();
         let size = (frame.i420.width as u32, frame.i420.height as u32);
         if size != (encoder.settings().width, encoder.settings().height) {
