@@ -197,16 +197,19 @@ pub fn parse(text: &str) -> Result<ClientMessage, ProtocolError> {
             ))
         }
     };
+    let required = |name: &str| -> Result<&Value, ProtocolError> {
+        obj.get(name).ok_or_else(|| {
+            ProtocolError::new(
+                &id,
+                ErrorCode::MissingField,
+                format!("missing field \"{name}\""),
+            )
+        })
+    };
     match kind {
         "camera" => {
             let vec3 = |name: &str| -> Result<glam::Vec3, ProtocolError> {
-                let v = obj.get(name).ok_or_else(|| {
-                    ProtocolError::new(
-                        &id,
-                        ErrorCode::MissingField,
-                        format!("missing field \"{name}\""),
-                    )
-                })?;
+                let v = required(name)?;
                 let invalid = || {
                     ProtocolError::new(
                         &id,
@@ -233,22 +236,13 @@ pub fn parse(text: &str) -> Result<ClientMessage, ProtocolError> {
             let eye = vec3("eye")?;
             let target = vec3("target")?;
             let up = vec3("up")?;
-            let fov = match obj.get("fov") {
-                None => {
-                    return Err(ProtocolError::new(
-                        &id,
-                        ErrorCode::MissingField,
-                        "missing field \"fov\"",
-                    ))
-                }
-                Some(v) => v.as_f64().ok_or_else(|| {
-                    ProtocolError::new(
-                        &id,
-                        ErrorCode::InvalidValue,
-                        "field \"fov\" must be a number",
-                    )
-                })?,
-            };
+            let fov = required("fov")?.as_f64().ok_or_else(|| {
+                ProtocolError::new(
+                    &id,
+                    ErrorCode::InvalidValue,
+                    "field \"fov\" must be a number",
+                )
+            })?;
             let camera = Camera {
                 eye,
                 target,
@@ -262,13 +256,7 @@ pub fn parse(text: &str) -> Result<ClientMessage, ProtocolError> {
         }
         "resize" => {
             let dimension = |name: &str| -> Result<u32, ProtocolError> {
-                let v = obj.get(name).ok_or_else(|| {
-                    ProtocolError::new(
-                        &id,
-                        ErrorCode::MissingField,
-                        format!("missing field \"{name}\""),
-                    )
-                })?;
+                let v = required(name)?;
                 let n = v.as_u64().filter(|n| {
                     *n >= MIN_DIMENSION as u64
                         && *n <= render_core::Renderer::MAX_DIMENSION as u64
