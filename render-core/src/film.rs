@@ -68,7 +68,7 @@ impl Film {
         // Table positions for a block of channel values, in a loop the compiler
         // vectorises; then the lookups, which also split the channels apart.
         const BLOCK: usize = 96;
-        let mut index = [0u16; BLOCK];
+        let mut index = [0i32; BLOCK];
         for (block, values) in sums.chunks(BLOCK).enumerate() {
             for (i, v) in index.iter_mut().zip(values) {
                 *i = lut_index(*v * scale);
@@ -116,9 +116,14 @@ fn srgb_lut() -> &'static [u8; LUT_SIZE] {
 
 /// The table position of a linear value: clamped to [0, 1] (NaN to 0), rounded.
 #[inline(always)]
-fn lut_index(v: f32) -> u16 {
-    // NaN stays NaN through the clamp and the cast turns it into 0.
-    (v.clamp(0.0, 1.0) * (LUT_SIZE - 1) as f32 + 0.5) as u16
+fn lut_index(v: f32) -> i32 {
+    // Written so that NaN fails the comparison and becomes 0.
+    let c = if v >= 0.0 { v.min(1.0) } else { 0.0 };
+    let x = c * (LUT_SIZE - 1) as f32 + 0.5;
+    // SAFETY: x is finite and in [0.5, LUT_SIZE - 0.5], so it fits an i32. The
+    // unchecked conversion is a single SIMD instruction where `as` (which must
+    // saturate) keeps the loop from vectorising.
+    unsafe { x.to_int_unchecked::<i32>() }
 }
 
 /// The sRGB opto-electronic transfer function on [0, 1].
@@ -180,6 +185,42 @@ mod tests {
             &out[6..9]
         );
         assert_eq!(&out[9..12], &[255, 0, 0]);
+    }
+
+    /// The row path (what the video converter reads) maps the same values, NaN and
+    /// infinities included, to the same bytes as the packed path.
+    #[test]
+    fn tone_mapped_rows_match_the_packed_path_for_any_value() {
+        let values = [
+            0.0,
+            1.0,
+            0.5,
+            0.0031308,
+            1e-9,
+            -1.0,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            10.0,
+            0.2,
+            0.999,
+        ];
+        let pixels: Vec<Vec3> = values
+            .chunks(3)
+            .map(|c| Vec3::new(c[0], c[1], c[2]))
+            .collect();
+        let mut film = Film::new(pixels.len() as u32, 1);
+        film.add_pass(&pixels);
+        let n = pixels.len();
+        let (mut r, mut g, mut b) = (vec![0u8; n], vec![0u8; n], vec![0u8; n]);
+        film.tone_map_row(1.0, 0, &mut r, &mut g, &mut b);
+        let mut packed = vec![0u8; n * 3];
+        film.write_rgb8(1.0, &mut packed);
+        for i in 0..n {
+            assert_eq!([r[i], g[i], b[i]], packed[3 * i..3 * i + 3], "pixel {i}");
+        }
+        assert_eq!([r[2], g[2], b[2]], [0, 255, 0], "NaN, +inf, -inf");
+        assert_eq!(&packed[..3], &[0, 255, 188], "0, 1, 0.5");
     }
 
     #[test]
