@@ -133,23 +133,38 @@ fn luma_row(r: &[u8], g: &[u8], b: &[u8], y: &mut [u8]) {
     }
 }
 
-/// Chroma of a row pair: each output averages a 2x2 block.
+/// Chroma of a row pair: each output averages a 2x2 block. The matrix is linear, so
+/// it is applied to the vertical sums of each column (a contiguous loop the compiler
+/// vectorises) and the columns are then added in pairs: the same integers as summing
+/// the block first.
 #[inline]
 fn chroma_row(top: [&[u8]; 3], bottom: [&[u8]; 3], u: &mut [u8], v: &mut [u8]) {
-    let n = u.len();
-    let sum = |c: usize, i: usize| {
-        top[c][2 * i] as i32
-            + top[c][2 * i + 1] as i32
-            + bottom[c][2 * i] as i32
-            + bottom[c][2 * i + 1] as i32
-    };
-    for i in 0..n {
-        let (sr, sg, sb) = (sum(0, i), sum(1, i), sum(2, i));
-        // Sums of four: fold the /4 into the shift.
-        let cu = ((UR * sr + UG * sg + UB * sb + (HALF << 2)) >> (SHIFT + 2)) + 128;
-        let cv = ((VR * sr + VG * sg + VB * sb + (HALF << 2)) >> (SHIFT + 2)) + 128;
-        u[i] = cu.clamp(0, 255) as u8;
-        v[i] = cv.clamp(0, 255) as u8;
+    const CHUNK: usize = 64;
+    let mut pu = [0i32; CHUNK];
+    let mut pv = [0i32; CHUNK];
+    for (block, (u, v)) in u
+        .chunks_mut(CHUNK / 2)
+        .zip(v.chunks_mut(CHUNK / 2))
+        .enumerate()
+    {
+        let x0 = block * CHUNK;
+        let len = 2 * u.len();
+        let column = |c: usize| (&top[c][x0..x0 + len], &bottom[c][x0..x0 + len]);
+        let ((r0, r1), (g0, g1), (b0, b1)) = (column(0), column(1), column(2));
+        for j in 0..len {
+            let sr = r0[j] as i32 + r1[j] as i32;
+            let sg = g0[j] as i32 + g1[j] as i32;
+            let sb = b0[j] as i32 + b1[j] as i32;
+            pu[j] = UR * sr + UG * sg + UB * sb;
+            pv[j] = VR * sr + VG * sg + VB * sb;
+        }
+        for i in 0..len / 2 {
+            // Sums of four: fold the /4 into the shift.
+            let cu = ((pu[2 * i] + pu[2 * i + 1] + (HALF << 2)) >> (SHIFT + 2)) + 128;
+            let cv = ((pv[2 * i] + pv[2 * i + 1] + (HALF << 2)) >> (SHIFT + 2)) + 128;
+            u[i] = cu.clamp(0, 255) as u8;
+            v[i] = cv.clamp(0, 255) as u8;
+        }
     }
 }
 
