@@ -6,5 +6,8 @@ bash scripts/setup.sh --no-browser
 cargo build --release -p streamtracer
 cargo bench -p render-core --bench render
 cargo bench -p encoder --bench encode
+# The same without OpenH264's assembly (a separate build of it, in its own directory).
+OPENH264_NO_ASM=1 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/no-asm" \
+    cargo bench -p encoder --bench encode
 cargo bench -p streamtracer-tests --bench stream
 cargo bench -p streamtracer-tests --bench latency

@@ -1,7 +1,9 @@
 //! Conversion time per 720p and 1080p frame (the renderer's film tone-mapped and
 //! converted in one pass, as the server does, and the older two steps through packed
-//! RGB for comparison), and encode time per 720p frame for noisy early frames and for
-//! a converged picture. Prints medians; run with `cargo bench -p encoder`.
+//! RGB for comparison), and encode time per 720p and 1080p frame for noisy early
+//! frames and for a converged picture. Prints medians; run with `cargo bench -p
+//! encoder`, and with `OPENH264_NO_ASM=1` (and another target directory) for the
+//! figures without OpenH264's assembly (`scripts/bench.sh` runs both).
 
 use encoder::{rgb_to_i420, rows_to_i420, EncoderSettings, H264Encoder, I420Frame, RgbRows};
 use render_core::{Picture, Renderer, Scene};
@@ -56,22 +58,25 @@ fn conversion(w: u32, h: u32) -> (f64, f64) {
     (median(one), median(two))
 }
 
-fn main() {
-    let conv720 = conversion(1280, 720);
-    let conv1080 = conversion(1920, 1080);
-    let (w, h) = (1280u32, 720u32);
-    // Early frames: each 1 spp pass is new noise, the worst case for the encoder.
-    let noisy: Vec<Vec<u8>> = (0..4).map(|seed| render(w, h, 1, seed)).collect();
-    let converged = render(w, h, 16, 99);
+/// Median encode times (ms) and sizes at `w` x `h`, 4 Mbit/s: noisy 1 spp frames
+/// (each pass new noise, the worst case), a converged picture repeated (P frames),
+/// and keyframes of it.
+struct EncodeFigures {
+    noisy_ms: f64,
+    noisy_bytes: usize,
+    still_ms: f64,
+    still_bytes: usize,
+    keyframe_ms: f64,
+}
 
-    let mut frame = I420Frame::new(w as usize, h as usize);
-    let mut convert = Vec::new();
-    for _ in 0..21 {
-        let start = Instant::now();
-        rgb_to_i420(&converged, &mut frame);
-        convert.push(start.elapsed().as_secs_f64());
-    }
-
+fn encode_figures(w: u32, h: u32) -> EncodeFigures {
+    let to_i420 = |rgb: &Vec<u8>| {
+        let mut f = I420Frame::new(w as usize, h as usize);
+        rgb_to_i420(rgb, &mut f);
+        f
+    };
+    let noisy: Vec<I420Frame> = (0..4).map(|seed| to_i420(&render(w, h, 1, seed))).collect();
+    let converged = vec![to_i420(&render(w, h, 16, 99))];
     let settings = EncoderSettings {
         width: w,
         height: h,
@@ -89,34 +94,48 @@ fn main() {
             let au = enc
                 .encode(&frames[(i + 1) % frames.len()])
                 .expect("encodes");
-            times.push(start.elapsed().as_secs_f64());
+            times.push(start.elapsed().as_secs_f64() * 1e3);
             bytes += au.data.len();
         }
         (median(times), bytes / count)
     };
-    let to_i420 = |rgb: &Vec<u8>| {
-        let mut f = I420Frame::new(w as usize, h as usize);
-        rgb_to_i420(rgb, &mut f);
-        f
-    };
-    let noisy_frames: Vec<I420Frame> = noisy.iter().map(to_i420).collect();
-    let converged_frames = vec![to_i420(&converged)];
-    let (noisy_t, noisy_b) = encode_run(&noisy_frames, 60);
-    let (still_t, still_b) = encode_run(&converged_frames, 60);
-    let keyframe = {
-        let mut enc = H264Encoder::new(settings).expect("valid settings");
-        let mut t = Vec::new();
-        for _ in 0..9 {
-            enc.request_keyframe();
-            let start = Instant::now();
-            let au = enc.encode(&converged_frames[0]).expect("encodes");
-            assert!(au.keyframe);
-            t.push(start.elapsed().as_secs_f64());
-        }
-        median(t)
-    };
+    let (noisy_ms, noisy_bytes) = encode_run(&noisy, 60);
+    let (still_ms, still_bytes) = encode_run(&converged, 60);
+    let mut enc = H264Encoder::new(settings).expect("valid settings");
+    let mut t = Vec::new();
+    for _ in 0..9 {
+        enc.request_keyframe();
+        let start = Instant::now();
+        let au = enc.encode(&converged[0]).expect("encodes");
+        assert!(au.keyframe);
+        t.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    EncodeFigures {
+        noisy_ms,
+        noisy_bytes,
+        still_ms,
+        still_bytes,
+        keyframe_ms: median(t),
+    }
+}
+
+fn main() {
+    let conv720 = conversion(1280, 720);
+    let conv1080 = conversion(1920, 1080);
+    // Packed RGB to I420 alone, for comparison with the film path.
+    let rgb = render(1280, 720, 4, 7);
+    let mut frame = I420Frame::new(1280, 720);
+    let mut convert = Vec::new();
+    for _ in 0..21 {
+        let start = Instant::now();
+        rgb_to_i420(&rgb, &mut frame);
+        convert.push(start.elapsed().as_secs_f64() * 1e3);
+    }
+    let enc720 = encode_figures(1280, 720);
+    let enc1080 = encode_figures(1920, 1080);
+
     println!(
-        "encoder, {w}x{h}, 4 Mbit/s, OpenH264 assembly: {} (medians)",
+        "encoder, 4 Mbit/s, OpenH264 assembly: {} (medians)",
         if encoder::ASSEMBLY { "yes" } else { "no" }
     );
     println!(
@@ -131,17 +150,17 @@ fn main() {
     );
     println!(
         "  packed RGB to I420 alone:   {:8.2} ms at 720p",
-        median(convert) * 1e3
+        median(convert)
     );
-    println!(
-        "  encode, noisy 1 spp frames: {:8.2} ms ({} bytes per frame)",
-        noisy_t * 1e3,
-        noisy_b
-    );
-    println!(
-        "  encode, converged (P):      {:8.2} ms ({} bytes per frame)",
-        still_t * 1e3,
-        still_b
-    );
-    println!("  encode, keyframe:           {:8.2} ms", keyframe * 1e3);
+    for (name, f) in [("720p", &enc720), ("1080p", &enc1080)] {
+        println!(
+            "  {name:5} encode, noisy 1 spp:  {:8.2} ms ({} bytes per frame)",
+            f.noisy_ms, f.noisy_bytes
+        );
+        println!(
+            "  {name:5} encode, converged P: {:8.2} ms ({} bytes per frame)",
+            f.still_ms, f.still_bytes
+        );
+        println!("  {name:5} encode, keyframe:    {:8.2} ms", f.keyframe_ms);
+    }
 }
