@@ -8,9 +8,22 @@ use tracing_subscriber::EnvFilter;
 fn main() {
     // Errors are for people: the message and its causes, without a backtrace.
     if let Err(e) = serve_or_render() {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", one_line(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes on one line, each said once: a cause whose text its
+/// parent already ends with (an error that prints its source) is not repeated.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.ends_with(&cause) {
+            line = format!("{line}: {cause}");
+        }
+    }
+    line
 }
 
 #[tokio::main]

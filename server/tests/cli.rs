@@ -29,6 +29,30 @@ fn a_missing_or_unknown_scene_is_a_one_line_error_naming_it() {
     }
 }
 
+/// Settings the encoder refuses stop the server with one line that says what was
+/// wrong, once.
+#[test]
+fn bad_settings_are_one_line_errors_said_once() {
+    for (args, needle) in [
+        (["--width", "641"], "frame size must be even"),
+        (["--fps", "500"], "frame rate must be between"),
+        (["--bitrate", "0"], "bitrate must be between"),
+    ] {
+        let out = streamtracer()
+            .args(args)
+            .args(["--listen", "127.0.0.1:0", "--webrtc-ip", "127.0.0.1"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_else(|| panic!("no error line: {err}"));
+        assert_eq!(line.matches(needle).count(), 1, "{args:?}: {line}");
+    }
+}
+
 #[test]
 fn render_writes_a_png_of_a_scene_file() {
     let dir = std::env::temp_dir().join(format!("st-cli-{}", std::process::id()));
