@@ -46,6 +46,11 @@ pub struct Config {
     #[arg(long, env = "STREAMTRACER_KEYFRAME_INTERVAL", default_value_t = 0)]
     pub keyframe_interval: u32,
 
+    /// While the picture does not change, seconds between the frames that keep the
+    /// stream alive (0: send every frame anyway).
+    #[arg(long, env = "STREAMTRACER_IDLE_INTERVAL", default_value_t = 1.0)]
+    pub idle_interval: f64,
+
     /// Samples per pixel after which rendering pauses until the next change.
     #[arg(long, env = "STREAMTRACER_MAX_SPP", default_value_t = 1024)]
     pub max_spp: u32,
@@ -108,6 +113,12 @@ impl Config {
     pub fn max_time(&self) -> Option<std::time::Duration> {
         (self.max_seconds > 0.0 && self.max_seconds.is_finite())
             .then(|| std::time::Duration::from_secs_f64(self.max_seconds))
+    }
+
+    /// The keep-alive interval of a still picture, if any.
+    pub fn idle_interval(&self) -> Option<std::time::Duration> {
+        (self.idle_interval > 0.0 && self.idle_interval.is_finite())
+            .then(|| std::time::Duration::from_secs_f64(self.idle_interval.min(3600.0)))
     }
 
     /// The largest picture size a `resize` may ask for (never below the start size).

@@ -60,6 +60,7 @@ pub async fn run(
         keyframe_interval: config.keyframe_interval,
         max_spp: config.max_spp,
         max_time: config.max_time(),
+        idle_interval: config.idle_interval(),
     };
     // Starting the view compiles the scene and spawns threads: keep it off the runtime.
     let view = Arc::new(

@@ -111,6 +111,9 @@ pub struct ViewSettings {
     pub max_spp: u32,
     /// Rendering time after a change beyond which rendering pauses.
     pub max_time: Option<Duration>,
+    /// While the picture does not change, a frame at most this often (keeping the
+    /// stream alive); `None` sends every tick.
+    pub idle_interval: Option<Duration>,
 }
 
 /// Why a view could not start.
@@ -377,6 +380,7 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
     // revision (an edit) is encoded as soon as it is ready, if half a period has
     // passed since the last frame, instead of waiting for the tick.
     let mut encoded_revision = None;
+    let mut encoded_serial = None;
     let mut last_encode = Instant::now();
     loop {
         let frame = {
@@ -418,7 +422,19 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
         let Some(frame) = frame else {
             continue;
         };
+        // A picture that has not changed since it was sent is sent again only to keep
+        // the stream alive (or when a keyframe is due), not on every tick.
+        let unchanged = encoded_serial == Some(frame.serial);
+        if let Some(idle) = settings.idle_interval {
+            if unchanged
+                && last_encode.elapsed() < idle
+                && !shared.keyframe_requested.load(Ordering::Acquire)
+            {
+                continue;
+            }
+        }
         encoded_revision = Some(frame.revision);
+        encoded_serial = Some(frame.serial);
         last_encode = now;
         let start = Instant::now();
         let size = (frame.i420.width as u32, frame.i420.height as u32);
@@ -485,6 +501,7 @@ mod tests {
             keyframe_interval: 0,
             max_spp: 4,
             max_time: None,
+            idle_interval: None,
         }
     }
 

@@ -25,6 +25,7 @@ async fn main() -> anyhow::Result<()> {
         keyframe_interval: 0,
         max_spp: 1024,
         max_time: None,
+        idle_interval: None,
     };
     let view = View::start(&scene, settings)?;
     let mut frames = view.subscribe();

@@ -37,6 +37,9 @@ impl TestServer {
             fps: 30.0,
             bitrate: 2_000_000,
             max_spp: 64,
+            // Every tick sends a frame, so tests can count frames at the frame rate;
+            // the keep-alive pacing of a still picture has its own test.
+            idle_interval: 0.0,
             ..Config::default()
         }
     }

@@ -332,6 +332,46 @@ async fn resize_brings_frames_of_the_new_size_and_bad_sizes_change_nothing() -> 
     server.stop().await
 }
 
+/// A still picture costs (almost) no bits: once the render has converged, frames
+/// come only at the keep-alive interval; an edit brings them back at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_still_picture_is_sent_only_to_keep_the_stream_alive() -> anyhow::Result<()> {
+    let config = streamtracer::config::Config {
+        max_spp: 4,
+        idle_interval: 2.0,
+        ..TestServer::small_config()
+    };
+    let server = TestServer::start(config, render_core::Scene::cornell_box()).await?;
+    let mut viewer = Viewer::connect(&server.url("")).await?;
+    assert!(viewer.next_frame(WAIT).await?.keyframe);
+    // Four samples per pixel at 320x240 take a fraction of a second; then the picture
+    // stops changing.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let counted_from = viewer.access_units();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let still = viewer.access_units() - counted_from;
+    assert!(
+        (1..=3).contains(&still),
+        "{still} frames in 4 s of a still picture (keep-alive every 2 s)"
+    );
+    // An edit: the new picture's frames follow at once, not at the next keep-alive.
+    let camera = Camera {
+        fov: 45.0,
+        ..server.scene.camera
+    };
+    let before = viewer.access_units();
+    viewer.send_camera(&camera).await?;
+    viewer.next_message("ack", WAIT).await?;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let after_edit = viewer.access_units() - before;
+    assert!(
+        after_edit >= 3,
+        "{after_edit} frames in the second after an edit"
+    );
+    viewer.close().await?;
+    server.stop().await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_whep_player_without_data_channel_gets_video() -> anyhow::Result<()> {
     let server = TestServer::start(
