@@ -111,8 +111,8 @@ pub struct ViewSettings {
     pub max_spp: u32,
     /// Rendering time after a change beyond which rendering pauses.
     pub max_time: Option<Duration>,
-    /// While the picture does not change, a frame at most this often (keeping the
-    /// stream alive); `None` sends every tick.
+    /// Once the picture has not changed for [`STILL_AFTER`], a frame at most this
+    /// often (keeping the stream alive); `None` sends every tick.
     pub idle_interval: Option<Duration>,
 }
 
@@ -372,6 +372,10 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_spp: u32, max_time: 
 /// A request inside the interval is kept and served when it ends.
 pub const MIN_KEYFRAME_INTERVAL: Duration = Duration::from_millis(250);
 
+/// A picture that has not changed for this long counts as still (see
+/// [`ViewSettings::idle_interval`]): longer than a full pass at the sizes served.
+pub const STILL_AFTER: Duration = Duration::from_millis(1000);
+
 fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings) {
     let period = Duration::from_secs_f64(1.0 / settings.fps as f64);
     let mut last_keyframe: Option<Instant> = None;
@@ -381,6 +385,8 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
     // passed since the last frame, instead of waiting for the tick.
     let mut encoded_revision = None;
     let mut encoded_serial = None;
+    // When the latest picture last changed.
+    let mut changed_at = Instant::now();
     let mut last_encode = Instant::now();
     loop {
         let frame = {
@@ -422,11 +428,16 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
         let Some(frame) = frame else {
             continue;
         };
-        // A picture that has not changed since it was sent is sent again only to keep
-        // the stream alive (or when a keyframe is due), not on every tick.
-        let unchanged = encoded_serial == Some(frame.serial);
+        // While the render produces passes, frames go out on every tick, repeating
+        // the picture between passes. Once it has stopped changing for a while
+        // (converged, or paused), it is sent again only to keep the stream alive or
+        // when a keyframe is due.
+        if encoded_serial != Some(frame.serial) {
+            changed_at = now;
+        }
         if let Some(idle) = settings.idle_interval {
-            if unchanged
+            let still = changed_at.elapsed() >= STILL_AFTER;
+            if still
                 && last_encode.elapsed() < idle
                 && !shared.keyframe_requested.load(Ordering::Acquire)
             {
