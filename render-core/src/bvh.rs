@@ -13,14 +13,16 @@
 //! stack of entry distances: children beyond the closest hit so far are dropped
 //! without being read again. The hierarchy stores no primitives: it reports leaf
 //! ranges of its [`Bvh::order`], and callers keep their primitives in that order so
-//! leaves read memory sequentially. A mesh's leaves hold up to four triangles and
-//! start at multiples of four, so that the caller stores them as packs of four and
-//! tests a leaf with one SIMD pass.
+//! leaves read memory sequentially. A mesh's leaves hold up to four triangles (up to
+//! sixteen where the heuristic finds no split worth it) and start at multiples of
+//! four, so that the caller stores them as packs of four and tests each pack with one
+//! SIMD pass.
 
 use glam::{Vec3, Vec3A, Vec4};
 
 const BINS: usize = 16;
-/// Leaves of a mesh's hierarchy hold up to this many triangles, tested together.
+/// Sets at most this large always become a leaf of a mesh's hierarchy (one pack);
+/// the heuristic may keep up to 16 together when no split pays.
 const MAX_LEAF: usize = 4;
 /// Mesh leaves start at multiples of this in the order, so that a leaf is whole
 /// packs of four triangles.
@@ -172,6 +174,10 @@ pub struct RayBoxTest {
     /// through the other (`^ 1`). Unused lanes hold an empty box (min above max),
     /// which this ordering can never enter.
     near: [usize; 3],
+    /// Whether origin and direction are finite and the direction non-zero. Box tests
+    /// on anything else would produce NaN, which the SIMD min/max let through as
+    /// entered (unused lanes included): such a ray hits nothing.
+    valid: bool,
 }
 
 impl RayBoxTest {
@@ -180,6 +186,7 @@ impl RayBoxTest {
         RayBoxTest {
             o: o.into(),
             inv_d,
+            valid: o.is_finite() && d.is_finite() && d != Vec3::ZERO,
             near: [
                 usize::from(inv_d.x < 0.0),
                 2 + usize::from(inv_d.y < 0.0),
@@ -367,6 +374,9 @@ impl Bvh {
         prefetch: impl Fn(u32),
         mut leaf: impl FnMut(u32, u32, f32) -> Option<f32>,
     ) -> bool {
+        if !ray.valid {
+            return false;
+        }
         if self.small > 0 {
             return leaf(0, self.small, t_max).is_some();
         }
@@ -623,10 +633,7 @@ fn build_subtree(
     let Some((axis, split)) = best_split(prims, &bounds, &cbounds, max_leaf) else {
         return leaf;
     };
-    let extent = cbounds.max[axis] - cbounds.min[axis];
-    let scale = BINS as f32 / extent;
-    let bin =
-        |p: &BuildPrim| (((p.centroid[axis] - cbounds.min[axis]) * scale) as usize).min(BINS - 1);
+    let bin = binner(&cbounds, axis);
     let mut left = 0;
     for i in 0..len {
         if bin(&prims[i]) < split {
@@ -673,6 +680,16 @@ fn graft(nodes: &mut Vec<Node>, sub: Vec<Node>, root_at: usize) {
     }
 }
 
+/// The bin of a primitive's centroid along `axis`: the split search and the
+/// partition that follows must agree, so both use this.
+fn binner(cbounds: &Aabb, axis: usize) -> impl Fn(&BuildPrim) -> usize {
+    let (min, scale) = (
+        cbounds.min[axis],
+        BINS as f32 / (cbounds.max[axis] - cbounds.min[axis]),
+    );
+    move |p| (((p.centroid[axis] - min) * scale) as usize).min(BINS - 1)
+}
+
 /// The cheapest split by the surface area heuristic: (axis, first bin of the right
 /// side), or `None` when no split beats a leaf.
 fn best_split(
@@ -687,10 +704,10 @@ fn best_split(
         if extent <= 1e-12 {
             continue;
         }
-        let scale = BINS as f32 / extent;
+        let bin = binner(cbounds, axis);
         let mut bins = [(Aabb::EMPTY, 0usize); BINS];
         for p in prims {
-            let b = (((p.centroid[axis] - cbounds.min[axis]) * scale) as usize).min(BINS - 1);
+            let b = bin(p);
             bins[b].0.grow(&p.bounds);
             bins[b].1 += 1;
         }
@@ -781,6 +798,44 @@ mod tests {
             entered += mask.count_ones();
         }
         assert!(entered > 40, "the rays enter some children ({entered})");
+    }
+
+    /// Rays with NaN or infinite components, or no direction, hit nothing. Before
+    /// the check, a NaN ray entered every lane of every node, unused ones included
+    /// (which point back at the root), until the traversal stack overflowed.
+    #[test]
+    fn degenerate_rays_hit_nothing() {
+        let bvh = Bvh::build(&boxes(2000, 4));
+        let nan = Vec3::new(f32::NAN, 1.0, 0.0);
+        let inf = Vec3::new(f32::INFINITY, 0.0, 0.0);
+        let good_o = Vec3::splat(5.0);
+        for (o, d) in [
+            (good_o, nan),
+            (nan, Vec3::X),
+            (inf, Vec3::X),
+            (good_o, inf),
+            (good_o, Vec3::ZERO),
+        ] {
+            let ray = RayBoxTest::new(o, d);
+            for any in [false, true] {
+                let mut tested = 0;
+                let hit = bvh.traverse(
+                    &ray,
+                    0.0,
+                    f32::INFINITY,
+                    any,
+                    |_| {},
+                    |_, _, _| {
+                        tested += 1;
+                        Some(1.0)
+                    },
+                );
+                assert!(!hit && tested == 0, "{o} {d} any={any}: {tested} leaves");
+            }
+        }
+        // The same origin with a real direction does hit (the tree is not empty).
+        let ray = RayBoxTest::new(good_o, Vec3::new(0.3, 0.2, 0.1));
+        assert!(bvh.traverse(&ray, 0.0, f32::INFINITY, true, |_| {}, |_, _, _| Some(1.0)));
     }
 
     /// Front-to-back traversal must find the nearest box, exactly as testing all of

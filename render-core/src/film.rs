@@ -41,9 +41,15 @@ impl Film {
             self.sums.len(),
             "a pass must cover the whole film"
         );
-        for (s, p) in self.sums.iter_mut().zip(pass) {
-            *s += *p;
-        }
+        // Every full pass comes through here: split it over the cores.
+        self.sums
+            .par_chunks_mut(16 * 1024)
+            .zip(pass.par_chunks(16 * 1024))
+            .for_each(|(sums, pass)| {
+                for (s, p) in sums.iter_mut().zip(pass) {
+                    *s += *p;
+                }
+            });
         self.passes += 1;
     }
 
@@ -91,7 +97,8 @@ impl Film {
             "output must hold three bytes per pixel"
         );
         let scale = exposure / self.passes.max(1) as f32;
-        // Rows of work for every core: this runs once per rendered pass at full size.
+        // Rows of work for every core (offline renders, previews, tests; the server
+        // reads rows through `tone_map_row` instead).
         const CHUNK: usize = 16 * 1024;
         out.par_chunks_mut(CHUNK * 3)
             .zip(self.sums.par_chunks(CHUNK))
@@ -152,13 +159,9 @@ pub fn write_rgb8(radiance: &[Vec3], scale: f32, out: &mut [u8]) {
         "output must hold three bytes per pixel"
     );
     let lut = srgb_lut();
-    let max = (LUT_SIZE - 1) as f32;
+    let byte = |v: f32| lut[lut_index(v * scale) as usize & (LUT_SIZE - 1)];
     for (px, l) in out.chunks_exact_mut(3).zip(radiance) {
-        let c = (*l * scale).clamp(Vec3::ZERO, Vec3::ONE) * max + Vec3::splat(0.5);
-        // NaN clamps to 0 via the `as` cast saturating semantics.
-        px[0] = lut[c.x as usize];
-        px[1] = lut[c.y as usize];
-        px[2] = lut[c.z as usize];
+        px.copy_from_slice(&[byte(l.x), byte(l.y), byte(l.z)]);
     }
 }
 

@@ -28,6 +28,8 @@ enum EmitterShape {
         center: Vec3,
         radius: f32,
         to_world: Affine3A,
+        /// The inverse of `to_world`, kept so the per-sample density needs no inversion.
+        to_object: Affine3A,
         normal_to_world: Mat3A,
         det: f32,
     },
@@ -216,6 +218,7 @@ impl Lights {
                         center: s.center,
                         radius: s.radius,
                         to_world: m,
+                        to_object: m.inverse(),
                         normal_to_world: m.matrix3.inverse().transpose(),
                         det: m.matrix3.determinant().abs(),
                     },
@@ -418,11 +421,12 @@ impl Lights {
             EmitterShape::Sphere {
                 center,
                 radius,
-                to_world,
+                to_object,
                 normal_to_world,
                 det,
+                ..
             } => {
-                let local = to_world.inverse().transform_point3(p);
+                let local = to_object.transform_point3(p);
                 let n = (local - *center) / *radius;
                 // The affine map stretches area by det * |M^-T n|.
                 let stretch = det * (*normal_to_world * Vec3A::from(n)).length();

@@ -161,8 +161,6 @@ impl Renderer {
         Ok(())
     }
 
-    /// Replaces the scene (geometry, materials and camera) and restarts accumulation.
-    /// Meshes that did not change keep their hierarchies; only the top level is rebuilt.
     /// Changes the picture size; the film starts over (previews first). The scene's
     /// acceleration structures are kept.
     pub fn resize(&mut self, width: u32, height: u32) -> Result<(), RendererError> {
@@ -180,6 +178,8 @@ impl Renderer {
         Ok(())
     }
 
+    /// Replaces the scene (geometry, materials and camera) and restarts accumulation.
+    /// Meshes that did not change keep their hierarchies; only the top level is rebuilt.
     pub fn set_scene(&mut self, scene: &Scene) -> Result<(), RendererError> {
         scene.validate()?;
         self.data = SceneData::new(scene, Some(&self.data));
@@ -550,8 +550,8 @@ mod tests {
 
     /// White furnace: inside a uniform environment of radiance 1, an object that
     /// neither absorbs nor emits is indistinguishable from the background, so every
-    /// pixel converges to 1. Checked for a diffuse sphere, a smooth and a rough glass
-    /// sphere (transmission and reflection together conserve energy).
+    /// pixel converges to 1. Checked for a diffuse sphere and a smooth glass sphere
+    /// (transmission and reflection together conserve energy).
     #[test]
     fn white_furnace_converges_to_the_environment() {
         let camera = Camera {
@@ -870,7 +870,9 @@ mod tests {
     }
 
     /// The rows the video converter reads are the picture `write_rgb8` makes, for
-    /// an upscaled preview and for the film.
+    /// the film (two separate code paths) and for an upscaled preview (one path, so
+    /// the preview is also checked against its own small image: the corners, which
+    /// the texel-centred upscale reproduces exactly, and the mean).
     #[test]
     fn picture_rows_match_the_packed_picture() {
         let mut r = Renderer::new(&Scene::cornell_box(), 40, 24).unwrap();
@@ -888,6 +890,20 @@ mod tests {
                 matches!(picture, Picture::Preview { .. }),
                 kind == "preview"
             );
+            if let Picture::Preview { small, .. } = &picture {
+                let last = packed.len() - 3;
+                assert_eq!(packed[..3], small[..3], "top-left corner");
+                assert_eq!(
+                    packed[last..],
+                    small[small.len() - 3..],
+                    "bottom-right corner"
+                );
+                let mean = |v: &[u8]| v.iter().map(|&b| b as f64).sum::<f64>() / v.len() as f64;
+                assert!(
+                    (mean(&packed) - mean(small)).abs() < 2.0,
+                    "upscaling keeps the mean"
+                );
+            }
             let (mut red, mut green, mut blue) = ([0u8; 40], [0u8; 40], [0u8; 40]);
             for y in 0..24 {
                 picture.row(y, &mut red, &mut green, &mut blue);
