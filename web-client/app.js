@@ -200,6 +200,8 @@ function handleMessage(msg) {
       noteRevision(msg.revision);
       break;
     case 'camera_changed':
+      // Events can cross: an older camera than the newest revision seen is stale.
+      if (Number.isFinite(msg.revision) && st.revision !== null && msg.revision < st.revision) break;
       noteRevision(msg.revision);
       // While the user is steering, our own pending messages win; otherwise follow the
       // shared camera so several tabs do not fight over it.

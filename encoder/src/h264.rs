@@ -50,7 +50,8 @@ pub struct AccessUnit {
 }
 
 impl EncoderSettings {
-    fn validate(&self) -> Result<(), EncoderError> {
+    /// Whether OpenH264 can be set up with these settings (and why not).
+    pub fn validate(&self) -> Result<(), EncoderError> {
         let (w, h) = (self.width, self.height);
         if w % 2 != 0 || h % 2 != 0 || !(16..=4096).contains(&w) || !(16..=2304).contains(&h) {
             return Err(EncoderError::Size {

@@ -48,7 +48,7 @@ pub struct Config {
 
     /// While the picture does not change, seconds between the frames that keep the
     /// stream alive (0: send every frame anyway).
-    #[arg(long, env = "STREAMTRACER_IDLE_INTERVAL", default_value_t = 1.0)]
+    #[arg(long, env = "STREAMTRACER_IDLE_INTERVAL", default_value_t = 1.0, value_parser = seconds)]
     pub idle_interval: f64,
 
     /// Samples per pixel after which rendering pauses until the next change.
@@ -56,7 +56,7 @@ pub struct Config {
     pub max_spp: u32,
 
     /// Seconds of rendering after which it pauses until the next change (0: no limit).
-    #[arg(long, env = "STREAMTRACER_MAX_SECONDS", default_value_t = 0.0)]
+    #[arg(long, env = "STREAMTRACER_MAX_SECONDS", default_value_t = 0.0, value_parser = seconds)]
     pub max_seconds: f64,
 
     /// The scene: a file (.gltf, .glb, .obj, .json) or a built-in one
@@ -91,7 +91,7 @@ pub struct RenderArgs {
     #[arg(long, default_value_t = 64)]
     pub spp: u32,
     /// Stop early after this many seconds (0: no limit).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = seconds)]
     pub max_seconds: f64,
     #[arg(long, default_value_t = 1280)]
     pub width: u32,
@@ -100,6 +100,21 @@ pub struct RenderArgs {
     /// Where to write the PNG.
     #[arg(long)]
     pub out: std::path::PathBuf,
+}
+
+/// A number of seconds from 0 to a million; anything else (negative, NaN, infinite)
+/// is refused with a message instead of quietly meaning something else.
+fn seconds(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if value.is_finite() && (0.0..=1e6).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{text} is out of range: seconds must be from 0 to 1000000"
+        ))
+    }
 }
 
 impl Default for Config {
@@ -118,7 +133,7 @@ impl Config {
     /// The keep-alive interval of a still picture, if any.
     pub fn idle_interval(&self) -> Option<std::time::Duration> {
         (self.idle_interval > 0.0 && self.idle_interval.is_finite())
-            .then(|| std::time::Duration::from_secs_f64(self.idle_interval.min(3600.0)))
+            .then(|| std::time::Duration::from_secs_f64(self.idle_interval))
     }
 
     /// The largest picture size a `resize` may ask for (never below the start size).
@@ -144,6 +159,23 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seconds_flags_refuse_nonsense() {
+        for bad in ["-1", "NaN", "inf", "1e9", "soon"] {
+            for flag in ["--idle-interval", "--max-seconds"] {
+                let e = Config::try_parse_from(["streamtracer", flag, bad]).unwrap_err();
+                assert!(e.to_string().contains(bad), "{flag} {bad}: {e}");
+            }
+        }
+        let c = Config::parse_from(["streamtracer", "--idle-interval", "2.5"]);
+        assert_eq!(
+            c.idle_interval(),
+            Some(std::time::Duration::from_millis(2500))
+        );
+        let c = Config::parse_from(["streamtracer", "--idle-interval", "0"]);
+        assert_eq!(c.idle_interval(), None);
+    }
 
     #[test]
     fn media_addresses_follow_the_flag() {

@@ -10,7 +10,7 @@ pub fn render(sessions: &Sessions, view: &View) -> String {
     let s = view.stats();
     let count = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
     let seconds = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64 / 1e6;
-    let metrics: [(&str, &str, &str, f64); 9] = [
+    let metrics = [
         (
             "streamtracer_sessions",
             "gauge",

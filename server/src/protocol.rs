@@ -16,7 +16,9 @@
 //! - `hello` once the channel opens: protocol version, session id, scene revision,
 //!   the camera, the picture size and the largest size a `resize` may ask for.
 //! - `resized` to every client after any client changed the picture size.
-//! - `ack` with the request's `id` and the revision that includes the change.
+//! - `ack` with the request's `id` and the scene revision once the change is
+//!   applied: a `camera` makes a new revision; a `resize` does not (the ack carries
+//!   the current one).
 //! - `camera_changed` to every client after any client moved the camera.
 //! - `error` with a stable `code`, a `message` naming the problem, and the `id` of the
 //!   request when it could be read. Nothing of a rejected request is applied.

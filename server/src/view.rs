@@ -123,6 +123,8 @@ pub enum ViewError {
     Render(#[from] render_core::RendererError),
     #[error("encoder: {0}")]
     Encoder(#[from] encoder::EncoderError),
+    #[error("the largest size a client may ask for (--max-width, --max-height): {0}")]
+    MaxSize(encoder::EncoderError),
     #[error("could not start a thread: {0}")]
     Thread(#[from] std::io::Error),
 }
@@ -137,13 +139,23 @@ pub struct View {
 impl View {
     pub fn start(scene: &Scene, settings: ViewSettings) -> Result<View, ViewError> {
         let renderer = Renderer::new(scene, settings.width, settings.height)?;
-        let encoder = H264Encoder::new(EncoderSettings {
+        let encoder_settings = EncoderSettings {
             width: settings.width,
             height: settings.height,
             fps: settings.fps,
             bitrate: settings.bitrate,
             keyframe_interval: settings.keyframe_interval,
-        })?;
+        };
+        let encoder = H264Encoder::new(encoder_settings)?;
+        // Every size a `resize` may ask for (even, up to the maximum) must be one the
+        // encoder takes; checking the largest covers them all.
+        EncoderSettings {
+            width: settings.max_width,
+            height: settings.max_height,
+            ..encoder_settings
+        }
+        .validate()
+        .map_err(ViewError::MaxSize)?;
         // A few frames of slack: a viewer that falls further behind skips to the next
         // keyframe instead of holding frames the others have long sent.
         let (frames, _) = broadcast::channel(8);
@@ -203,22 +215,32 @@ impl View {
     /// Moves the camera (already validated) and returns the new revision. Every
     /// session hears of it through [`View::events`].
     pub fn set_camera(&self, camera: Camera) -> Revision {
-        let revision = {
-            let mut c = lock(&self.shared.control);
+        self.change(|c| {
             c.camera = camera;
             c.revision = Revision(c.revision.0 + 1);
+            let revision = c.revision;
+            Some((ViewEvent::CameraChanged { revision, camera }, revision))
+        })
+        .unwrap_or_default()
+    }
+
+    /// Applies a change under the control lock, bumps the generation the render
+    /// thread watches, and tells every session while still holding the lock, so
+    /// that sessions hear of changes in the order they were made. `apply` returns
+    /// `None` when nothing changed.
+    fn change<T>(&self, apply: impl FnOnce(&mut Control) -> Option<(ViewEvent, T)>) -> Option<T> {
+        let out = {
+            let mut c = lock(&self.shared.control);
+            let (event, out) = apply(&mut c)?;
             c.generation += 1;
             self.shared
                 .generation
                 .store(c.generation, Ordering::Release);
-            c.revision
+            let _ = self.shared.events.send(event);
+            out
         };
         self.shared.changed.notify_all();
-        let _ = self
-            .shared
-            .events
-            .send(ViewEvent::CameraChanged { revision, camera });
-        revision
+        Some(out)
     }
 
     /// The picture size the view renders and streams (or is changing to).
@@ -231,22 +253,12 @@ impl View {
     /// keyframe when the first frame of that size reaches it. Every session hears
     /// of it through [`View::events`].
     pub fn resize(&self, width: u32, height: u32) {
-        {
-            let mut c = lock(&self.shared.control);
-            if c.size == (width, height) {
-                return;
-            }
-            c.size = (width, height);
-            c.generation += 1;
-            self.shared
-                .generation
-                .store(c.generation, Ordering::Release);
-        }
-        self.shared.changed.notify_all();
-        let _ = self
-            .shared
-            .events
-            .send(ViewEvent::Resized { width, height });
+        self.change(|c| {
+            (c.size != (width, height)).then(|| {
+                c.size = (width, height);
+                (ViewEvent::Resized { width, height }, ())
+            })
+        });
     }
 
     /// Encoded frames from now on.
@@ -277,7 +289,12 @@ impl View {
     /// abandons its pass within a few rows, the encoder finishes the frame in hand.
     /// Subscribers then see the frame channel close. Blocks; idempotent.
     pub fn stop(&self) {
-        self.shared.shutdown.store(true, Ordering::Release);
+        {
+            // Under the lock the render thread checks the flag with, so that it
+            // cannot miss the wake-up between its check and its wait.
+            let _control = lock(&self.shared.control);
+            self.shared.shutdown.store(true, Ordering::Release);
+        }
         self.shared.changed.notify_all();
         self.shared.latest_changed.notify_all();
         let threads = std::mem::take(&mut *lock(&self.threads));
@@ -420,14 +437,19 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
         } else {
             now + period
         };
-        if shared.frames.receiver_count() == 0 {
-            // Nobody is watching: the next viewer gets a keyframe to start from.
-            shared.keyframe_requested.store(true, Ordering::Release);
-            continue;
-        }
         let Some(frame) = frame else {
             continue;
         };
+        if shared.frames.receiver_count() == 0 {
+            // Nobody is watching: the next viewer gets a keyframe to start from. The
+            // frame counts as handled, so the wait above sleeps until the next tick
+            // or edit instead of spinning on it.
+            shared.keyframe_requested.store(true, Ordering::Release);
+            encoded_revision = Some(frame.revision);
+            continue;
+        }
+        let keyframe_allowed = last_keyframe.is_none_or(|at| at.elapsed() >= MIN_KEYFRAME_INTERVAL);
+        let keyframe_due = keyframe_allowed && shared.keyframe_requested.load(Ordering::Acquire);
         // While the render produces passes, frames go out on every tick, repeating
         // the picture between passes. Once it has stopped changing for a while
         // (converged, or paused), it is sent again only to keep the stream alive or
@@ -437,10 +459,7 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
         }
         if let Some(idle) = settings.idle_interval {
             let still = changed_at.elapsed() >= STILL_AFTER;
-            if still
-                && last_encode.elapsed() < idle
-                && !shared.keyframe_requested.load(Ordering::Acquire)
-            {
+            if still && last_encode.elapsed() < idle && !keyframe_due {
                 continue;
             }
         }
@@ -465,8 +484,7 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
             }
             tracing::info!("streaming at {}x{}", size.0, size.1);
         }
-        let keyframe_allowed = last_keyframe.is_none_or(|at| at.elapsed() >= MIN_KEYFRAME_INTERVAL);
-        if keyframe_allowed && shared.keyframe_requested.swap(false, Ordering::AcqRel) {
+        if keyframe_due && shared.keyframe_requested.swap(false, Ordering::AcqRel) {
             encoder.request_keyframe();
         }
         let AccessUnit { data, keyframe } = match encoder.encode(&frame.i420) {

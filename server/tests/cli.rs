@@ -37,6 +37,7 @@ fn bad_settings_are_one_line_errors_said_once() {
         (["--width", "641"], "frame size must be even"),
         (["--fps", "500"], "frame rate must be between"),
         (["--bitrate", "0"], "bitrate must be between"),
+        (["--max-width", "5000"], "--max-width"),
     ] {
         let out = streamtracer()
             .args(args)

@@ -7,6 +7,20 @@ use render_core::Scene;
 use std::time::{Duration, Instant};
 use streamtracer::view::{View, ViewSettings};
 
+/// The next encoded frame; frames the bench was too slow to take (while it slept
+/// between edits) are skipped, not an error.
+async fn next(
+    frames: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<streamtracer::view::EncodedFrame>>,
+) -> anyhow::Result<std::sync::Arc<streamtracer::view::EncodedFrame>> {
+    loop {
+        match frames.recv().await {
+            Ok(f) => return Ok(f),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     v[((v.len() - 1) as f64 * p).round() as usize]
@@ -32,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
     // Warm up: the first frames, and the renderer's preview-rate estimate.
     let warm = Instant::now() + Duration::from_secs(2);
     while Instant::now() < warm {
-        frames.recv().await?;
+        next(&mut frames).await?;
     }
 
     // Edits: a small orbit step every 250 ms; for each, the first frame whose revision
@@ -45,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
         let edited = Instant::now();
         let revision = view.set_camera(render_core::Camera { eye, ..base });
         loop {
-            let f = frames.recv().await?;
+            let f = next(&mut frames).await?;
             if f.revision >= revision {
                 latency.push((f.produced - edited).as_secs_f64() * 1e3);
                 break;
@@ -57,9 +71,9 @@ async fn main() -> anyhow::Result<()> {
     // Pacing: intervals between frames while the picture refines.
     let mut intervals = Vec::new();
     let end = Instant::now() + Duration::from_secs(10);
-    let mut last = frames.recv().await?.produced;
+    let mut last = next(&mut frames).await?.produced;
     while Instant::now() < end {
-        let f = frames.recv().await?;
+        let f = next(&mut frames).await?;
         intervals.push((f.produced - last).as_secs_f64() * 1e3);
         last = f.produced;
     }

@@ -479,7 +479,10 @@ async fn shutdown_ends_sessions_and_returns() -> anyhow::Result<()> {
     let mut viewer = Viewer::connect(&server.url("")).await?;
     viewer.next_frame(WAIT).await?;
     tokio::time::timeout(Duration::from_secs(10), server.stop()).await??;
-    // The server closed the viewer's connection rather than leaving it to time out.
+    // The server's end is gone: its sockets no longer answer the viewer's ICE
+    // consent checks, so the viewer's connection drops (an open server would keep it
+    // connected). The viewer learns of it only through that timeout: the server does
+    // not yet tell clients it is closing (see the closing note).
     let closed = async {
         while let Some(state) = viewer.states.recv().await {
             use webrtc::peer_connection::RTCPeerConnectionState as S;
