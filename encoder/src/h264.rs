@@ -8,6 +8,10 @@ use openh264::encoder::{
 };
 use openh264::formats::YUVSource;
 use openh264::OpenH264API;
+use openh264_sys2::{
+    SBitrateInfo, ENCODER_OPTION_BITRATE, ENCODER_OPTION_MAX_BITRATE, SPATIAL_LAYER_0,
+};
+use std::os::raw::{c_int, c_void};
 
 /// How the encoder is set up. All of it applies from the next keyframe.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -37,6 +41,8 @@ pub enum EncoderError {
         want_w: u32,
         want_h: u32,
     },
+    #[error("OpenH264 refused to set its {option} (status {status})")]
+    SetOption { option: &'static str, status: i32 },
     #[error("OpenH264: {0}")]
     OpenH264(#[from] openh264::Error),
 }
@@ -83,6 +89,20 @@ impl EncoderSettings {
     }
 }
 
+impl EncoderSettings {
+    /// The highest bitrate the stream's level allows for constrained baseline
+    /// (MaxBR of H.264 table A-1 times 1200 bit/s).
+    pub fn level_max_bitrate(&self) -> u32 {
+        match self.level() {
+            Level::Level_3_0 => 12_000_000,
+            Level::Level_3_1 => 16_800_000,
+            Level::Level_3_2 => 24_000_000,
+            Level::Level_4_1 => 60_000_000,
+            _ => 100_000_000,
+        }
+    }
+}
+
 /// OpenH264 configured for live video.
 pub struct H264Encoder {
     settings: EncoderSettings,
@@ -94,6 +114,11 @@ pub struct H264Encoder {
 impl H264Encoder {
     pub fn new(settings: EncoderSettings) -> Result<H264Encoder, EncoderError> {
         settings.validate()?;
+        // Above the level's limit OpenH264 would raise the level the SPS announces.
+        let settings = EncoderSettings {
+            bitrate: settings.bitrate.min(settings.level_max_bitrate()),
+            ..settings
+        };
         let config = EncoderConfig::new()
             .profile(Profile::Baseline)
             .level(settings.level())
@@ -124,6 +149,60 @@ impl H264Encoder {
 
     pub fn settings(&self) -> EncoderSettings {
         self.settings
+    }
+
+    /// Changes the target bitrate from the next frame on, without a keyframe: rate
+    /// control moves the quantiser towards the new budget over the next frames. The
+    /// value is clamped to what the stream's H.264 level allows (a higher rate would
+    /// make OpenH264 raise the level mid-stream, which a decoder that negotiated the
+    /// level may refuse). Returns the bitrate now in force.
+    pub fn set_bitrate(&mut self, bitrate: u32) -> Result<u32, EncoderError> {
+        if !(50_000..=100_000_000).contains(&bitrate) {
+            return Err(EncoderError::Bitrate(bitrate));
+        }
+        let bitrate = bitrate.min(self.settings.level_max_bitrate());
+        if bitrate == self.settings.bitrate {
+            return Ok(bitrate);
+        }
+        if self.frames == 0 {
+            // OpenH264 initialises on the first frame; until then a new configuration
+            // is all it takes.
+            *self = H264Encoder::new(EncoderSettings {
+                bitrate,
+                ..self.settings
+            })?;
+            return Ok(bitrate);
+        }
+        // The layer's maximum bounds the bits of any one frame; it stays equal to the
+        // target as at start. Raising moves the maximum first, lowering the target
+        // first, so that the target never exceeds the maximum in between.
+        let raising = bitrate > self.settings.bitrate;
+        let options = if raising {
+            [ENCODER_OPTION_MAX_BITRATE, ENCODER_OPTION_BITRATE]
+        } else {
+            [ENCODER_OPTION_BITRATE, ENCODER_OPTION_MAX_BITRATE]
+        };
+        for option in options {
+            let mut info = SBitrateInfo {
+                iLayer: SPATIAL_LAYER_0,
+                iBitrate: bitrate as c_int,
+            };
+            // SAFETY: the encoder is initialised (a frame was encoded), and both
+            // options take a pointer to an SBitrateInfo that outlives the call.
+            let status = unsafe {
+                self.inner
+                    .raw_api()
+                    .set_option(option, (&raw mut info).cast::<c_void>())
+            };
+            if status != 0 {
+                return Err(EncoderError::SetOption {
+                    option: "bitrate",
+                    status,
+                });
+            }
+        }
+        self.settings.bitrate = bitrate;
+        Ok(bitrate)
     }
 
     /// Makes the next encoded frame a keyframe (IDR with SPS and PPS).
@@ -308,6 +387,81 @@ mod tests {
             enc.encode(&I420Frame::new(64, 64)),
             Err(EncoderError::FrameMismatch { .. })
         ));
+    }
+
+    /// A frame of fine noise that moves every frame: hard to compress, so the
+    /// encoder spends whatever budget it has.
+    fn noise_frame(w: usize, h: usize, t: usize, frame: &mut I420Frame) {
+        let mut rgb = vec![0u8; w * h * 3];
+        for y in 0..h {
+            for x in 0..w {
+                let mut v = ((x + 3 * t) as u32).wrapping_mul(0x9e37_79b9)
+                    ^ (y as u32).wrapping_mul(0x85eb_ca6b);
+                v ^= v >> 15;
+                v = v.wrapping_mul(0x2c1b_3c6d);
+                v ^= v >> 12;
+                // Mild noise over a gradient: at 4 Mbit/s the encoder keeps much of
+                // it, at 0.5 Mbit/s it can afford to keep little.
+                let base = (x * 128 / w + 64) as u32;
+                let c = |s: u32| (base + ((v >> s) & 31)) as u8;
+                rgb[(y * w + x) * 3..][..3].copy_from_slice(&[c(0), c(8), c(16)]);
+            }
+        }
+        rgb_to_i420(&rgb, frame);
+    }
+
+    #[test]
+    fn bitrate_changes_at_runtime_without_a_keyframe() {
+        let (w, h) = (640usize, 360usize);
+        let mut enc = H264Encoder::new(EncoderSettings {
+            width: w as u32,
+            height: h as u32,
+            bitrate: 4_000_000,
+            ..settings()
+        })
+        .unwrap();
+        let mut frame = I420Frame::new(w, h);
+        // Bytes of the last 30 frames of each 60-frame phase (rate control settled).
+        let mut phase = |enc: &mut H264Encoder, start: usize| -> usize {
+            let mut bytes = 0;
+            for t in start..start + 60 {
+                noise_frame(w, h, t, &mut frame);
+                let au = enc.encode(&frame).unwrap();
+                assert!(!au.data.is_empty(), "frame {t} was skipped");
+                if t == start && start > 0 {
+                    assert!(!au.keyframe, "a bitrate change must not force a keyframe");
+                }
+                if t >= start + 30 {
+                    bytes += au.data.len();
+                }
+            }
+            bytes
+        };
+        let high = phase(&mut enc, 0);
+        assert_eq!(enc.set_bitrate(500_000).unwrap(), 500_000);
+        let low = phase(&mut enc, 60);
+        assert_eq!(enc.set_bitrate(4_000_000).unwrap(), 4_000_000);
+        let again = phase(&mut enc, 120);
+        // One second at 30 fps: the budget is the bitrate in bits.
+        let kbits = |b: usize| b as f64 * 8.0 / 1000.0;
+        eprintln!(
+            "kbit per second: 4 Mbit/s {:.0}, 0.5 Mbit/s {:.0}, back to 4 Mbit/s {:.0}",
+            kbits(high),
+            kbits(low),
+            kbits(again)
+        );
+        assert!(
+            kbits(low) < 500.0 * 1.3,
+            "{:.0} kbit/s for a 500 kbit/s target",
+            kbits(low)
+        );
+        assert!(kbits(high) > 4.0 * kbits(low) && kbits(again) > 4.0 * kbits(low));
+        assert!(matches!(
+            enc.set_bitrate(10),
+            Err(EncoderError::Bitrate(10))
+        ));
+        // Beyond the level's limit (level 3.0 here) the rate is clamped, not refused.
+        assert_eq!(enc.set_bitrate(50_000_000).unwrap(), 12_000_000);
     }
 
     #[test]
