@@ -137,7 +137,13 @@ impl H264Encoder {
             // The render threads already use every core; one encoder thread keeps
             // latency predictable.
             .num_threads(1)
-            .vui(VuiConfig::bt709());
+            .vui(VuiConfig::bt709())
+            // Background detection skips blocks whose source did not change since the
+            // last frame. A still rendered picture is exactly unchanged, so with it on
+            // repeated frames never refine what the first one lost; with it off, rate
+            // control spends its budget on the remaining error until it is below the
+            // quantiser's reach, which is how a still picture becomes near-lossless.
+            .background_detection(false);
         let inner = Encoder::with_api_config(OpenH264API::from_source(), config)?;
         Ok(H264Encoder {
             settings,

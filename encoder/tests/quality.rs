@@ -76,3 +76,71 @@ fn moving_frames_at_4_mbits_720p_keep_30_db() {
         "{kbits:.0} kbit/s for a 4000 kbit/s target"
     );
 }
+
+/// A still picture (a converged render: the same frame repeated) refines through
+/// repeated frames: each spends its budget on what the previous ones lost, until the
+/// error is below the quantiser's reach and frames cost almost nothing. This is the
+/// mechanism of the server's still-quality refresh (see the server's view).
+#[test]
+fn a_repeated_still_frame_refines_beyond_38_db_then_stops_spending() {
+    let (w, h) = (1280u32, 720u32);
+    let scene = Scene::cornell_box();
+    let mut renderer = Renderer::new(&scene, w, h).unwrap();
+    // Few samples: a noisy picture is the hard case for an encoder.
+    while renderer.samples_per_pixel() < 16 {
+        renderer.render_next(&|| false).unwrap();
+    }
+    let mut frame = I420Frame::new(w as usize, h as usize);
+    rows_to_i420(&Rows(renderer.picture()), &mut frame);
+    // What the encoder was given, as RGB: the reference for its losses alone.
+    let mut source = vec![0u8; (w * h * 3) as usize];
+    encoder::i420_to_rgb(
+        (&frame.y, &frame.u, &frame.v),
+        (frame.width, frame.width / 2),
+        (frame.width, frame.height),
+        &mut source,
+    );
+    let mut encoder = H264Encoder::new(EncoderSettings {
+        width: w,
+        height: h,
+        fps: 30.0,
+        bitrate: 4_000_000,
+        keyframe_interval: 0,
+    })
+    .unwrap();
+    let mut decoder = H264Decoder::new().unwrap();
+    let mut trace = Vec::new();
+    for i in 0..30 {
+        if i == 1 {
+            // The refresh: twice the live rate, as the server's default maximum.
+            encoder.set_bitrate(8_000_000).unwrap();
+        }
+        let au = encoder.encode(&frame).unwrap();
+        let decoded = decoder
+            .decode(&au.data)
+            .unwrap()
+            .expect("a picture per frame");
+        trace.push((psnr(&source, &decoded.rgb), au.data.len()));
+    }
+    let text: Vec<String> = trace
+        .iter()
+        .map(|(p, n)| format!("{p:.1} dB/{} kB", n / 1000))
+        .collect();
+    eprintln!("still refresh: {}", text.join(", "));
+    let (first, _) = trace[0];
+    let (last, last_bytes) = *trace.last().unwrap();
+    assert!(
+        last >= 38.0,
+        "after the refresh {last:.1} dB (first frame {first:.1} dB)"
+    );
+    assert!(
+        last > first + 3.0,
+        "refresh gained only {first:.1} → {last:.1} dB"
+    );
+    // Refined as far as the quantiser reaches: the last frames cost almost nothing
+    // (a frame at 8 Mbit/s may spend 33 kB).
+    assert!(
+        last_bytes < 3000,
+        "still spending {last_bytes} bytes a frame"
+    );
+}
