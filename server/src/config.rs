@@ -38,9 +38,19 @@ pub struct Config {
     #[arg(long, env = "STREAMTRACER_FPS", default_value_t = 30.0)]
     pub fps: f32,
 
-    /// Video bitrate in bits per second.
+    /// Bitrate of live video in bits per second, when every viewer's link allows it
+    /// (congestion control lowers it for a poorer link).
     #[arg(long, env = "STREAMTRACER_BITRATE", default_value_t = 4_000_000)]
     pub bitrate: u32,
+
+    /// The lowest bitrate the video goes down to, however poor a viewer's link.
+    #[arg(long, env = "STREAMTRACER_MIN_BITRATE", default_value_t = 300_000)]
+    pub min_bitrate: u32,
+
+    /// The highest bitrate, spent on the still-quality refresh once the picture stops
+    /// changing [default: twice --bitrate].
+    #[arg(long, env = "STREAMTRACER_MAX_BITRATE")]
+    pub max_bitrate: Option<u32>,
 
     /// Frames between periodic keyframes; 0 sends keyframes only when a viewer joins or asks.
     #[arg(long, env = "STREAMTRACER_KEYFRAME_INTERVAL", default_value_t = 0)]
@@ -134,6 +144,12 @@ impl Config {
     pub fn idle_interval(&self) -> Option<std::time::Duration> {
         (self.idle_interval > 0.0 && self.idle_interval.is_finite())
             .then(|| std::time::Duration::from_secs_f64(self.idle_interval))
+    }
+
+    /// The still-refresh ceiling: the flag, or twice the live bitrate.
+    pub fn max_bitrate(&self) -> u32 {
+        self.max_bitrate
+            .unwrap_or_else(|| self.bitrate.saturating_mul(2).min(100_000_000))
     }
 
     /// The largest picture size a `resize` may ask for (never below the start size).

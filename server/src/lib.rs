@@ -57,6 +57,8 @@ pub async fn run(
         max_height,
         fps: config.fps,
         bitrate: config.bitrate,
+        min_bitrate: config.min_bitrate,
+        max_bitrate: config.max_bitrate(),
         keyframe_interval: config.keyframe_interval,
         max_spp: config.max_spp,
         max_time: config.max_time(),
@@ -90,12 +92,14 @@ pub async fn run(
         .route("/metrics", metrics)
         .merge(signaling::router(sessions.clone()));
     tracing::info!(
-        "serving on http://{} ({}x{} at {} fps, {} kbit/s; WebRTC on {}; OpenH264 assembly: {})",
+        "serving on http://{} ({}x{} at {} fps, {} kbit/s live within {}..{}; WebRTC on {}; OpenH264 assembly: {})",
         listener.local_addr()?,
         config.width,
         config.height,
         config.fps,
         config.bitrate / 1000,
+        config.min_bitrate / 1000,
+        config.max_bitrate() / 1000,
         config.media_addrs().join(", "),
         if encoder::ASSEMBLY {
             "yes"

@@ -42,6 +42,24 @@ pub fn render(sessions: &Sessions, view: &View) -> String {
             seconds(&s.convert_micros),
         ),
         (
+            "streamtracer_video_bytes_total",
+            "counter",
+            "Bytes of encoded video (each frame once, however many viewers).",
+            count(&s.bytes_encoded),
+        ),
+        (
+            "streamtracer_target_bitrate_bits",
+            "gauge",
+            "The encoder's target bitrate: the lowest viewer link estimate within the configured bounds.",
+            count(&s.target_bitrate),
+        ),
+        (
+            "streamtracer_still_refreshes_total",
+            "counter",
+            "Still-quality refreshes started.",
+            count(&s.refreshes),
+        ),
+        (
             "streamtracer_render_passes_total",
             "counter",
             "Render passes completed.",

@@ -9,24 +9,28 @@
 use crate::keyframe::{self, KeyframeRequestForwarder};
 use crate::protocol::{self, ClientMessage, ServerMessage, PROTOCOL_VERSION};
 use crate::view::{View, ViewEvent};
-use rtc::interceptor::{Registry, Slot};
-use rtc::media::Sample;
+use rtc::interceptor::{
+    BandwidthEstimator, CongestionControlBuilder, EstimatorStats, Gcc, PacerBuilder, PacketReport,
+    Registry, Slot, TwccSenderBuilder,
+};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::{MediaEngine, MIME_TYPE_H264};
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::rtp::packetizer::Packetizer;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
-    RtpCodecKind,
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
 use signaling::{Answer, DeleteError, OfferError, WhepHandler};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
-use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::Track;
 use webrtc::peer_connection::{
@@ -44,6 +48,88 @@ const H264_PAYLOAD_TYPE: u8 = 102;
 const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a new session may take to connect before it is dropped.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// RTP packets carry at most this much (the size webrtc-rs uses for its own tracks),
+/// which keeps them under any path's MTU after SRTP and UDP headers.
+const RTP_MTU: usize = 1200;
+const VIDEO_CLOCK_RATE: u32 = 90_000;
+
+/// The pacer releases packets this much faster than the estimate, so that a frame
+/// above the average size (a keyframe) is not held back for long, while the average
+/// rate, which the encoder sets from the estimate, stays within it.
+const PACING_FACTOR: f64 = 2.5;
+
+/// Google Congestion Control, publishing its estimate for the view's encoder (see
+/// [`View::add_link`]) and reporting the pacing rate to the chain: the estimate times
+/// [`PACING_FACTOR`].
+struct LinkEstimator {
+    gcc: Gcc,
+    published: Arc<AtomicU64>,
+}
+
+impl LinkEstimator {
+    fn publish(&self) {
+        self.published
+            .store(self.gcc.target_bitrate().to_bits(), Ordering::Relaxed);
+    }
+}
+
+impl BandwidthEstimator for LinkEstimator {
+    fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
+        self.gcc.on_reports(now, reports);
+        self.publish();
+    }
+    fn target_bitrate(&self) -> f64 {
+        self.gcc.target_bitrate() * PACING_FACTOR
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.gcc.handle_timeout(now);
+        self.publish();
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.gcc.poll_timeout()
+    }
+    fn stats(&self) -> EstimatorStats {
+        self.gcc.stats()
+    }
+}
+
+/// Send-side congestion control on a viewer's connection: transport-wide sequence
+/// numbers on every packet, the viewer's feedback into [`LinkEstimator`], and a pacer.
+/// The same parts as webrtc-rs's `configure_congestion_control`, but with the pacer
+/// starting at the initial estimate rather than its 1 Mbit/s default, so the first
+/// keyframe is not held back before the first feedback arrives.
+fn congestion_control(
+    registry: Registry,
+    media: &mut MediaEngine,
+    estimator: LinkEstimator,
+) -> Result<Registry, webrtc::error::Error> {
+    media.register_feedback(
+        RTCPFeedback {
+            typ: "transport-cc".to_owned(),
+            parameter: String::new(),
+        },
+        RtpCodecKind::Video,
+    );
+    media.register_header_extension(
+        RTCRtpHeaderExtensionCapability {
+            uri: rtc::sdp::extmap::TRANSPORT_CC_URI.to_owned(),
+        },
+        RtpCodecKind::Video,
+        None,
+    )?;
+    let pacing = estimator.target_bitrate();
+    Ok(registry
+        .with(
+            Slot::CongestionControl,
+            CongestionControlBuilder::new(estimator).build(),
+        )
+        .with(
+            Slot::Pacer,
+            PacerBuilder::new().with_target_bitrate(pacing).build(),
+        )
+        .with(Slot::TwccSender, TwccSenderBuilder::new().build()))
+}
 
 /// A session's identifier: random, URL-safe, unguessable.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -170,17 +256,29 @@ impl Sessions {
     async fn build_peer(
         &self,
         events: PeerEvents,
+        link: Arc<AtomicU64>,
     ) -> Result<
         (
             Arc<dyn PeerConnection>,
-            Arc<TrackLocalStaticSample>,
+            Arc<TrackLocalStaticRTP>,
             Arc<dyn RtpSender>,
         ),
         webrtc::error::Error,
     > {
         let mut media = MediaEngine::default();
         media.register_codec(h264_codec_parameters(), RtpCodecKind::Video)?;
-        let registry = register_default_interceptors(Registry::new(), &mut media)?.with(
+        let settings = self.view.settings();
+        let estimator = LinkEstimator {
+            gcc: Gcc::new(
+                settings.bitrate as f64,
+                settings.min_bitrate as f64,
+                settings.max_bitrate as f64,
+            ),
+            published: link,
+        };
+        estimator.publish();
+        let registry = congestion_control(Registry::new(), &mut media, estimator)?;
+        let registry = register_default_interceptors(registry, &mut media)?.with(
             Slot::from(keyframe::SLOT),
             KeyframeRequestForwarder::default(),
         );
@@ -198,23 +296,20 @@ impl Sessions {
                 .await?,
         );
         let ssrc: u32 = rand::random();
-        let track = Arc::new(TrackLocalStaticSample::new(
-            Instant::now(),
-            MediaStreamTrack::new(
-                "streamtracer".to_owned(),
-                "video".to_owned(),
-                "streamtracer video".to_owned(),
-                RtpCodecKind::Video,
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters {
-                        ssrc: Some(ssrc),
-                        ..Default::default()
-                    },
-                    codec: codec(),
+        let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+            "streamtracer".to_owned(),
+            "video".to_owned(),
+            "streamtracer video".to_owned(),
+            RtpCodecKind::Video,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
                     ..Default::default()
-                }],
-            ),
-        )?);
+                },
+                codec: codec(),
+                ..Default::default()
+            }],
+        )));
         let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
         Ok((pc, track, sender))
     }
@@ -240,7 +335,8 @@ impl Sessions {
             state: state_tx,
             channels: channels_tx,
         };
-        let (pc, track, sender) = self.build_peer(events).await.map_err(|e| {
+        let link = Arc::new(AtomicU64::new(0));
+        let (pc, track, sender) = self.build_peer(events, link.clone()).await.map_err(|e| {
             OfferError::Internal(format!("could not create a peer connection: {e}"))
         })?;
         let fail = |pc: Arc<dyn PeerConnection>, e: OfferError| async move {
@@ -310,6 +406,7 @@ impl Sessions {
             Session {
                 pc,
                 track,
+                link,
                 payload_type,
                 state,
                 channels,
@@ -321,7 +418,9 @@ impl Sessions {
 /// The parts of one viewer's session that its task drives.
 struct Session {
     pc: Arc<dyn PeerConnection>,
-    track: Arc<TrackLocalStaticSample>,
+    track: Arc<TrackLocalStaticRTP>,
+    /// The viewer's link estimate, from its congestion controller.
+    link: Arc<AtomicU64>,
     payload_type: u8,
     state: watch::Receiver<RTCPeerConnectionState>,
     channels: mpsc::UnboundedReceiver<Arc<dyn DataChannel>>,
@@ -381,6 +480,7 @@ async fn run_session(
     let Session {
         pc,
         track,
+        link,
         payload_type,
         mut state,
         mut channels,
@@ -437,6 +537,8 @@ async fn run_session(
     };
     if ok {
         tracing::info!(session = %id.0, "connected");
+        // The encoder follows this viewer's link while it streams.
+        let _link = view.add_link(link);
         stream(id, &track, payload_type, &view, &mut state, &mut ended).await;
     } else {
         tracing::info!(session = %id.0, "never connected");
@@ -447,9 +549,14 @@ async fn run_session(
 }
 
 /// Sends the view's encoded frames on the track until the session ends.
+///
+/// Each access unit is packetized here (fragmentation units, marker bit on its last
+/// packet), with an RTP timestamp from the instant the encoder produced it: frames do
+/// not leave at a fixed period (an edit's frame goes out early, a still picture only
+/// now and then), and the receiver's jitter buffer reads timestamps as capture times.
 async fn stream(
     id: &SessionId,
-    track: &TrackLocalStaticSample,
+    track: &TrackLocalStaticRTP,
     payload_type: u8,
     view: &View,
     state: &mut watch::Receiver<RTCPeerConnectionState>,
@@ -460,6 +567,25 @@ async fn stream(
     };
     let mut frames = view.subscribe();
     view.request_keyframe();
+    let payloader = match codec().payloader() {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(session = %id.0, "no H.264 payloader: {e}");
+            return;
+        }
+    };
+    let mut packetizer = rtc::rtp::packetizer::new_packetizer(
+        Instant::now(),
+        RTP_MTU,
+        payload_type,
+        ssrc,
+        payloader,
+        Box::new(rtc::rtp::sequence::new_random_sequencer()),
+        VIDEO_CLOCK_RATE,
+    );
+    // The first frame sent, and the RTP ticks since it that were already issued.
+    let mut first: Option<Instant> = None;
+    let mut ticks: u64 = 0;
     // A decoder can only start at a keyframe; until one is sent, deltas are useless.
     let mut need_keyframe = true;
     let failed = |s: &RTCPeerConnectionState| {
@@ -491,17 +617,30 @@ async fn stream(
             continue;
         }
         need_keyframe = false;
-        let sample = Sample {
-            data: frame.data.clone(),
-            duration: frame.duration,
-            ..Sample::new(frame.produced)
+        let start = *first.get_or_insert(frame.produced);
+        let at = (frame
+            .produced
+            .saturating_duration_since(start)
+            .as_secs_f64()
+            * VIDEO_CLOCK_RATE as f64) as u64;
+        // The packetizer stamps the current timestamp, then advances it by the samples
+        // given; advancing first, by the ticks since the last frame, stamps `at`.
+        packetizer.skip_samples(at.saturating_sub(ticks) as u32);
+        ticks = ticks.max(at);
+        let packets = match packetizer.packetize(Instant::now(), &frame.data, 0) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(session = %id.0, "could not packetize a frame: {e}");
+                need_keyframe = true;
+                view.request_keyframe();
+                continue;
+            }
         };
-        if let Err(e) = track
-            .sample_writer(ssrc, payload_type)
-            .write_sample(&sample)
-            .await
-        {
-            tracing::debug!(session = %id.0, "write failed: {e}");
+        for packet in packets {
+            if let Err(e) = track.write_rtp_with_extensions(packet, &[]).await {
+                tracing::debug!(session = %id.0, "write failed: {e}");
+                break;
+            }
         }
     }
 }

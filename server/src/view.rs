@@ -28,6 +28,9 @@ pub struct RenderedFrame {
     pub revision: Revision,
     /// Distinguishes frames, for tests and logs.
     pub serial: u64,
+    /// The last pass until something changes: the renderer reached its sample or
+    /// time limit, so the picture is still from now on.
+    pub converged: bool,
 }
 
 /// The renderer's picture as rows for the converter.
@@ -45,9 +48,8 @@ pub struct EncodedFrame {
     pub data: Bytes,
     pub keyframe: bool,
     pub revision: Revision,
-    /// When the encoder produced it.
+    /// When the encoder produced it; sessions derive RTP timestamps from it.
     pub produced: Instant,
-    pub duration: Duration,
 }
 
 /// Messages the view sends to every session.
@@ -70,6 +72,12 @@ pub struct ViewStats {
     pub samples_rendered: AtomicU64,
     pub rays_traced: AtomicU64,
     pub render_micros: AtomicU64,
+    /// Bytes of encoded video (each frame once, whatever the number of viewers).
+    pub bytes_encoded: AtomicU64,
+    /// The encoder's current target bitrate, in bit/s.
+    pub target_bitrate: AtomicU64,
+    /// Still-quality refreshes started.
+    pub refreshes: AtomicU64,
 }
 
 struct Control {
@@ -94,6 +102,36 @@ struct Shared {
     frames: broadcast::Sender<Arc<EncodedFrame>>,
     events: broadcast::Sender<ViewEvent>,
     stats: ViewStats,
+    /// Each streaming viewer's estimate of its link (bit/s, as `f64` bits), from its
+    /// congestion controller; the encoder follows the lowest.
+    links: Mutex<Vec<(u64, Arc<AtomicU64>)>>,
+    next_link: AtomicU64,
+}
+
+impl Shared {
+    /// The lowest link estimate among the viewers, if any has one.
+    fn lowest_link(&self) -> Option<f64> {
+        lock(&self.links)
+            .iter()
+            .map(|(_, e)| f64::from_bits(e.load(Ordering::Relaxed)))
+            .filter(|e| e.is_finite() && *e > 0.0)
+            .reduce(f64::min)
+    }
+}
+
+/// A viewer's part in choosing the view's bitrate, while it streams: see
+/// [`View::add_link`]. Dropping it withdraws the estimate.
+pub struct LinkShare {
+    id: u64,
+    shared: std::sync::Weak<Shared>,
+}
+
+impl Drop for LinkShare {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.upgrade() {
+            lock(&shared.links).retain(|(id, _)| *id != self.id);
+        }
+    }
 }
 
 /// Settings of a view.
@@ -106,7 +144,13 @@ pub struct ViewSettings {
     pub max_width: u32,
     pub max_height: u32,
     pub fps: f32,
+    /// The bitrate of live video when every viewer's link allows it, and where the
+    /// link estimates start.
     pub bitrate: u32,
+    /// The floor: the encoder never goes below it, however poor a link.
+    pub min_bitrate: u32,
+    /// The ceiling of a still-quality refresh (and of link estimates).
+    pub max_bitrate: u32,
     pub keyframe_interval: u32,
     pub max_spp: u32,
     /// Rendering time after a change beyond which rendering pauses.
@@ -123,6 +167,8 @@ pub enum ViewError {
     Render(#[from] render_core::RendererError),
     #[error("encoder: {0}")]
     Encoder(#[from] encoder::EncoderError),
+    #[error("bitrates must satisfy --min-bitrate ({min}) <= --bitrate ({bitrate}) <= --max-bitrate ({max}), in bit/s from 50000 to 100000000")]
+    Bitrates { min: u32, bitrate: u32, max: u32 },
     #[error("the largest size a client may ask for (--max-width, --max-height): {0}")]
     MaxSize(encoder::EncoderError),
     #[error("could not start a thread: {0}")]
@@ -138,6 +184,10 @@ pub struct View {
 
 impl View {
     pub fn start(scene: &Scene, settings: ViewSettings) -> Result<View, ViewError> {
+        let (min, bitrate, max) = (settings.min_bitrate, settings.bitrate, settings.max_bitrate);
+        if !(50_000 <= min && min <= bitrate && bitrate <= max && max <= 100_000_000) {
+            return Err(ViewError::Bitrates { min, bitrate, max });
+        }
         let renderer = Renderer::new(scene, settings.width, settings.height)?;
         let encoder_settings = EncoderSettings {
             width: settings.width,
@@ -176,6 +226,8 @@ impl View {
             frames,
             events,
             stats: ViewStats::default(),
+            links: Mutex::new(Vec::new()),
+            next_link: AtomicU64::new(0),
         });
         let render = {
             let shared = shared.clone();
@@ -259,6 +311,19 @@ impl View {
                 (ViewEvent::Resized { width, height }, ())
             })
         });
+    }
+
+    /// Adds a viewer's link estimate (bit/s, stored as `f64` bits, updated by its
+    /// congestion controller) to those the encoder's bitrate follows, for as long as
+    /// the returned share lives. The policy, since one encode serves every viewer: the
+    /// lowest estimate, within the configured floor and ceiling.
+    pub fn add_link(&self, estimate: Arc<AtomicU64>) -> LinkShare {
+        let id = self.shared.next_link.fetch_add(1, Ordering::Relaxed);
+        lock(&self.shared.links).push((id, estimate));
+        LinkShare {
+            id,
+            shared: Arc::downgrade(&self.shared),
+        }
     }
 
     /// Encoded frames from now on.
@@ -374,10 +439,13 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_spp: u32, max_time: 
             Ordering::Relaxed,
         );
         serial += 1;
+        let converged = renderer.samples_per_pixel() >= max_spp
+            || max_time.is_some_and(|limit| since.elapsed() >= limit);
         let frame = RenderedFrame {
             i420,
             revision,
             serial,
+            converged,
         };
         *lock(&shared.latest) = Some(Arc::new(frame));
         shared.latest_changed.notify_all();
@@ -390,8 +458,40 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_spp: u32, max_time: 
 pub const MIN_KEYFRAME_INTERVAL: Duration = Duration::from_millis(250);
 
 /// A picture that has not changed for this long counts as still (see
-/// [`ViewSettings::idle_interval`]): longer than a full pass at the sizes served.
+/// [`ViewSettings::idle_interval`]): longer than a full pass at the sizes served. A
+/// converged picture counts as still at once.
 pub const STILL_AFTER: Duration = Duration::from_millis(1000);
+
+/// The longest still-quality refresh, in frames.
+pub const REFRESH_MAX_FRAMES: u32 = 45;
+
+/// A still-quality refresh. Once the picture is still, frames keep going out on every
+/// tick at up to the maximum bitrate: each repeats the same picture, and the encoder
+/// spends it on what earlier frames lost, until the error is below its quantiser's
+/// reach and frames cost almost nothing. Then the refresh is done and only keep-alive
+/// frames follow (see [`ViewSettings::idle_interval`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Refresh {
+    /// The picture is changing, or has not been still for long enough.
+    Waiting,
+    Running {
+        frames: u32,
+        quiet: u32,
+    },
+    Done,
+}
+
+/// How the encoder's bitrate follows the viewers' links: the lowest estimate, capped
+/// by the live bitrate (or, during a refresh, the maximum), never below the minimum.
+fn target_bitrate(settings: &ViewSettings, lowest_link: Option<f64>, refreshing: bool) -> u32 {
+    let cap = if refreshing {
+        settings.max_bitrate
+    } else {
+        settings.bitrate
+    } as f64;
+    let rate = lowest_link.map_or(cap, |l| l.min(cap));
+    rate.max(settings.min_bitrate as f64) as u32
+}
 
 fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings) {
     let period = Duration::from_secs_f64(1.0 / settings.fps as f64);
@@ -405,6 +505,11 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
     // When the latest picture last changed.
     let mut changed_at = Instant::now();
     let mut last_encode = Instant::now();
+    let mut refresh = Refresh::Waiting;
+    shared
+        .stats
+        .target_bitrate
+        .store(settings.bitrate as u64, Ordering::Relaxed);
     loop {
         let frame = {
             let mut latest = lock(&shared.latest);
@@ -451,15 +556,23 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
         let keyframe_allowed = last_keyframe.is_none_or(|at| at.elapsed() >= MIN_KEYFRAME_INTERVAL);
         let keyframe_due = keyframe_allowed && shared.keyframe_requested.load(Ordering::Acquire);
         // While the render produces passes, frames go out on every tick, repeating
-        // the picture between passes. Once it has stopped changing for a while
-        // (converged, or paused), it is sent again only to keep the stream alive or
-        // when a keyframe is due.
+        // the picture between passes. Once it is still, a refresh makes it sharp;
+        // after that it is sent again only to keep the stream alive or when a
+        // keyframe is due.
         if encoded_serial != Some(frame.serial) {
             changed_at = now;
+            refresh = Refresh::Waiting;
+        }
+        let still = frame.converged || changed_at.elapsed() >= STILL_AFTER;
+        if still && refresh == Refresh::Waiting {
+            refresh = Refresh::Running {
+                frames: 0,
+                quiet: 0,
+            };
+            shared.stats.refreshes.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(idle) = settings.idle_interval {
-            let still = changed_at.elapsed() >= STILL_AFTER;
-            if still && last_encode.elapsed() < idle && !keyframe_due {
+            if refresh == Refresh::Done && last_encode.elapsed() < idle && !keyframe_due {
                 continue;
             }
         }
@@ -467,6 +580,8 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
         encoded_serial = Some(frame.serial);
         last_encode = now;
         let start = Instant::now();
+        let refreshing = matches!(refresh, Refresh::Running { .. });
+        let target = target_bitrate(&settings, shared.lowest_link(), refreshing);
         let size = (frame.i420.width as u32, frame.i420.height as u32);
         if size != (encoder.settings().width, encoder.settings().height) {
             // A new size: a new encoder, whose first frame is a keyframe carrying the
@@ -474,6 +589,7 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
             match H264Encoder::new(EncoderSettings {
                 width: size.0,
                 height: size.1,
+                bitrate: target,
                 ..encoder.settings()
             }) {
                 Ok(e) => encoder = e,
@@ -484,6 +600,18 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
             }
             tracing::info!("streaming at {}x{}", size.0, size.1);
         }
+        // Small moves are not worth disturbing rate control for.
+        let current = encoder.settings().bitrate;
+        if target.abs_diff(current) > current / 32 {
+            match encoder.set_bitrate(target) {
+                Ok(now) => tracing::debug!("bitrate {} → {} kbit/s", current / 1000, now / 1000),
+                Err(e) => tracing::warn!("could not change the bitrate: {e}"),
+            }
+        }
+        shared
+            .stats
+            .target_bitrate
+            .store(encoder.settings().bitrate as u64, Ordering::Relaxed);
         if keyframe_due && shared.keyframe_requested.swap(false, Ordering::AcqRel) {
             encoder.request_keyframe();
         }
@@ -498,10 +626,39 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
         if keyframe {
             last_keyframe = Some(Instant::now());
         }
+        refresh = match refresh {
+            // A keyframe restarts the refresh: it was coded from scratch, at the
+            // live budget, for a viewer that has nothing better.
+            _ if keyframe && still => Refresh::Running {
+                frames: 1,
+                quiet: 0,
+            },
+            Refresh::Running { frames, quiet } => {
+                // "Quiet": a frame under a sixteenth of its budget has little left
+                // to refine.
+                let budget = encoder.settings().bitrate as f64 / settings.fps as f64 / 8.0;
+                let quiet = if (data.len() as f64) < budget / 16.0 {
+                    quiet + 1
+                } else {
+                    0
+                };
+                if quiet >= 2 || frames + 1 >= REFRESH_MAX_FRAMES {
+                    Refresh::Done
+                } else {
+                    Refresh::Running {
+                        frames: frames + 1,
+                        quiet,
+                    }
+                }
+            }
+            other => other,
+        };
         let s = &shared.stats;
         s.frames_encoded.fetch_add(1, Ordering::Relaxed);
         s.keyframes_encoded
             .fetch_add(keyframe as u64, Ordering::Relaxed);
+        s.bytes_encoded
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
         s.encode_micros
             .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
         let _ = shared.frames.send(Arc::new(EncodedFrame {
@@ -509,7 +666,6 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
             keyframe,
             revision: frame.revision,
             produced: Instant::now(),
-            duration: period,
         }));
     }
 }
@@ -527,11 +683,55 @@ mod tests {
             max_height: 96,
             fps: 60.0,
             bitrate: 500_000,
+            min_bitrate: 100_000,
+            max_bitrate: 1_000_000,
             keyframe_interval: 0,
             max_spp: 4,
             max_time: None,
             idle_interval: None,
         }
+    }
+
+    #[test]
+    fn bitrate_follows_the_lowest_link_within_bounds() {
+        let s = settings();
+        // No estimate yet: the live bitrate, or the maximum during a refresh.
+        assert_eq!(target_bitrate(&s, None, false), 500_000);
+        assert_eq!(target_bitrate(&s, None, true), 1_000_000);
+        assert_eq!(target_bitrate(&s, Some(300_000.0), false), 300_000);
+        assert_eq!(target_bitrate(&s, Some(300_000.0), true), 300_000);
+        assert_eq!(target_bitrate(&s, Some(5e6), false), 500_000);
+        assert_eq!(target_bitrate(&s, Some(5e6), true), 1_000_000);
+        // A link below the floor gets the floor.
+        assert_eq!(target_bitrate(&s, Some(20_000.0), false), 100_000);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_encoder_follows_the_poorest_viewer_link_while_it_streams() {
+        let view = View::start(&Scene::cornell_box(), settings()).unwrap();
+        let mut rx = view.subscribe();
+        let target = || view.stats().target_bitrate.load(Ordering::Relaxed);
+        let poor = Arc::new(AtomicU64::new(250_000f64.to_bits()));
+        let good = Arc::new(AtomicU64::new(2_000_000f64.to_bits()));
+        let _good = view.add_link(good);
+        let share = view.add_link(poor.clone());
+        let seen = |want: u64, rx: &mut broadcast::Receiver<Arc<EncodedFrame>>| {
+            for _ in 0..120 {
+                let _ = rx.blocking_recv();
+                if target() == want {
+                    return;
+                }
+            }
+            panic!("target stayed at {} instead of {want}", target());
+        };
+        tokio::task::block_in_place(|| {
+            seen(250_000, &mut rx);
+            poor.store(400_000f64.to_bits(), Ordering::Relaxed);
+            seen(400_000, &mut rx);
+            // The poor viewer leaves: the good link allows the live bitrate.
+            drop(share);
+            seen(500_000, &mut rx);
+        });
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

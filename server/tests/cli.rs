@@ -36,7 +36,12 @@ fn bad_settings_are_one_line_errors_said_once() {
     for (args, needle) in [
         (["--width", "641"], "frame size must be even"),
         (["--fps", "500"], "frame rate must be between"),
-        (["--bitrate", "0"], "bitrate must be between"),
+        (["--bitrate", "0"], "--bitrate (0)"),
+        (
+            ["--min-bitrate", "5000000"],
+            "--min-bitrate (5000000) <= --bitrate",
+        ),
+        (["--max-bitrate", "1000000"], "--max-bitrate (1000000)"),
         (["--max-width", "5000"], "--max-width"),
     ] {
         let out = streamtracer()

@@ -34,6 +34,8 @@ fn an_unwatched_view_does_not_spin() {
         max_height: 48,
         fps: 30.0,
         bitrate: 500_000,
+        min_bitrate: 300_000,
+        max_bitrate: 8_000_000,
         keyframe_interval: 0,
         max_spp: 4,
         max_time: None,

@@ -36,6 +36,8 @@ async fn main() -> anyhow::Result<()> {
         max_height: 720,
         fps: 30.0,
         bitrate: 4_000_000,
+        min_bitrate: 300_000,
+        max_bitrate: 8_000_000,
         keyframe_interval: 0,
         max_spp: 1024,
         max_time: None,
