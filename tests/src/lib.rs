@@ -6,10 +6,13 @@
 //!   receive-only video transceiver and the `control` data channel, reassembles the
 //!   H.264 access units from RTP and decodes them with OpenH264, so tests check the
 //!   pictures that were actually sent.
+//! - [`link::Relay`] is a userspace link emulator (the kernel here has no `netem`): a
+//!   UDP relay that loses, rate-limits and delays packets.
 //! - [`browser::Browser`] drives headless Debian Chromium through chromedriver.
 
 pub mod browser;
 pub mod client;
+pub mod link;
 
 use render_core::Scene;
 use std::net::SocketAddr;
