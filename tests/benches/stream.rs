@@ -116,6 +116,7 @@ async fn main() -> anyhow::Result<()> {
             ViewerOptions {
                 control: true,
                 decode: true,
+                ..Default::default()
             },
         )
         .await?;
@@ -128,6 +129,7 @@ async fn main() -> anyhow::Result<()> {
     let light = ViewerOptions {
         control: true,
         decode: false,
+        ..Default::default()
     };
     let mut viewers = vec![Viewer::connect_with(&server.base, light).await?];
     tokio::time::sleep(Duration::from_secs(3)).await;

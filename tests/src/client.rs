@@ -1,5 +1,6 @@
 //! A WHEP viewer for tests: a real WebRTC peer that decodes the video it receives.
 
+use crate::link::{Link, Relay, RelayStats};
 use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
 use encoder::{DecodedFrame, H264Decoder};
@@ -13,6 +14,8 @@ use rtc::rtp::packetizer::Depacketizer;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use serde_json::Value;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -40,6 +43,13 @@ pub struct ViewerOptions {
     /// Decode every access unit. Without decoding, access units are only counted
     /// (see [`Viewer::access_units`]), which keeps load tools light.
     pub decode: bool,
+    /// Route every packet through a [`Relay`] that impairs it as this link does. Both
+    /// SDPs are rewritten so that the client and the server only see the relay.
+    pub link: Option<Link>,
+    /// How long a hole in the RTP sequence numbers is waited on for a retransmission
+    /// (NACK) before its packets are given up. `None`: 200 ms plus the link's round-trip
+    /// delay.
+    pub reorder_patience: Option<Duration>,
 }
 
 impl Default for ViewerOptions {
@@ -47,8 +57,66 @@ impl Default for ViewerOptions {
         ViewerOptions {
             control: true,
             decode: true,
+            link: None,
+            reorder_patience: None,
         }
     }
+}
+
+impl ViewerOptions {
+    fn patience(&self) -> Duration {
+        self.reorder_patience.unwrap_or_else(|| {
+            let round_trip = self
+                .link
+                .map_or(Duration::ZERO, |l| l.down.delay + l.up.delay);
+            Duration::from_millis(200) + round_trip
+        })
+    }
+}
+
+/// What the viewer's receive path counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReceiveStats {
+    /// Access units received whole and passed on (decoded, or only counted).
+    pub access_units_complete: u64,
+    /// Access units dropped: incomplete, or a delta frame while waiting for a keyframe.
+    pub access_units_dropped: u64,
+    /// Picture Loss Indications sent after giving up on lost packets.
+    pub plis_sent: u64,
+    /// Packets that filled a hole in the sequence numbers (retransmissions).
+    pub packets_recovered: u64,
+    /// Packets given up on after waiting for them.
+    pub packets_lost: u64,
+    /// Packets that came after they were given up on, or twice.
+    pub packets_late: u64,
+}
+
+#[derive(Default)]
+struct ReceiveCounters {
+    access_units_complete: AtomicU64,
+    access_units_dropped: AtomicU64,
+    plis_sent: AtomicU64,
+    packets_recovered: AtomicU64,
+    packets_lost: AtomicU64,
+    packets_late: AtomicU64,
+}
+
+impl ReceiveCounters {
+    fn snapshot(&self) -> ReceiveStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ReceiveStats {
+            access_units_complete: get(&self.access_units_complete),
+            access_units_dropped: get(&self.access_units_dropped),
+            plis_sent: get(&self.plis_sent),
+            packets_recovered: get(&self.packets_recovered),
+            packets_lost: get(&self.packets_lost),
+            packets_late: get(&self.packets_late),
+        }
+    }
+}
+
+fn bump(counter: &AtomicU64, by: u64) {
+    counter.fetch_add(by, Ordering::Relaxed);
 }
 
 struct Events {
@@ -57,7 +125,8 @@ struct Events {
     frames: mpsc::UnboundedSender<Frame>,
     track: Arc<Mutex<Option<Arc<dyn TrackRemote>>>>,
     decode: bool,
-    access_units: Arc<AtomicU64>,
+    patience: Duration,
+    counters: Arc<ReceiveCounters>,
 }
 
 #[async_trait::async_trait]
@@ -77,18 +146,237 @@ impl PeerConnectionEventHandler for Events {
             track,
             frames,
             self.decode,
-            self.access_units.clone(),
+            self.patience,
+            self.counters.clone(),
         ));
     }
 }
 
-/// Reassembles access units from RTP (an access unit ends at the marker bit) and
-/// decodes them on a blocking thread.
+/// Most packets held behind a hole in the sequence numbers.
+const MAX_HELD: usize = 4096;
+
+/// Shortest time between two PLIs while the picture is broken.
+const PLI_INTERVAL: Duration = Duration::from_millis(300);
+
+/// Puts RTP packets back in sequence-number order. A lost packet retransmitted after a
+/// NACK arrives late, with its original sequence number: the packets after it wait for
+/// it here, up to `patience`, and are then released without it.
+struct ReorderBuffer<T> {
+    patience: Duration,
+    /// The unwrapped sequence number released next; `None` before the first packet.
+    next: Option<u64>,
+    /// The highest unwrapped sequence number seen.
+    highest: u64,
+    /// Packets waiting for a hole before them to fill, with their arrival times.
+    held: BTreeMap<u64, (Instant, T)>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Pushed {
+    /// The packet is newer than every packet before it.
+    InOrder,
+    /// The packet fills a hole: a retransmission.
+    Recovered,
+    /// The packet was already released or given up on, or is held already.
+    Late,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Released<T> {
+    Packet(T),
+    /// This many packets were given up on just before the next one released.
+    Gap(u64),
+}
+
+impl<T> ReorderBuffer<T> {
+    fn new(patience: Duration) -> Self {
+        ReorderBuffer {
+            patience,
+            next: None,
+            highest: 0,
+            held: BTreeMap::new(),
+        }
+    }
+
+    /// The 64-bit sequence number nearest the highest seen with these low 16 bits.
+    fn unwrap(&self, seq: u16) -> u64 {
+        if self.next.is_none() {
+            // Far from zero, so that packets a little older than the first one do not
+            // underflow.
+            return (1 << 32) | u64::from(seq);
+        }
+        let delta = i64::from(seq.wrapping_sub(self.highest as u16) as i16);
+        self.highest.wrapping_add_signed(delta)
+    }
+
+    fn push(&mut self, now: Instant, seq: u16, item: T) -> Pushed {
+        let n = self.unwrap(seq);
+        let next = *self.next.get_or_insert_with(|| {
+            self.highest = n;
+            n
+        });
+        if n < next || self.held.contains_key(&n) {
+            return Pushed::Late;
+        }
+        let recovered = n < self.highest;
+        self.highest = self.highest.max(n);
+        self.held.insert(n, (now, item));
+        if recovered {
+            Pushed::Recovered
+        } else {
+            Pushed::InOrder
+        }
+    }
+
+    /// The next packet in order, or the news that the hole before the held packets
+    /// has been waited on long enough; `None` while there is nothing to release.
+    fn pop(&mut self, now: Instant) -> Option<Released<T>> {
+        let next = self.next?;
+        let (&first, _) = self.held.first_key_value()?;
+        if first == next {
+            let (_, (_, item)) = self.held.pop_first()?;
+            self.next = Some(next + 1);
+            return Some(Released::Packet(item));
+        }
+        let overdue = self.deadline().is_some_and(|d| now >= d) || self.held.len() > MAX_HELD;
+        if overdue {
+            self.next = Some(first);
+            return Some(Released::Gap(first - next));
+        }
+        None
+    }
+
+    /// When the hole before the held packets will be given up on: `patience` after the
+    /// first packet past it arrived.
+    fn deadline(&self) -> Option<Instant> {
+        let next = self.next?;
+        let (&first, _) = self.held.first_key_value()?;
+        if first == next {
+            return None;
+        }
+        let since = self.held.values().map(|(t, _)| *t).min()?;
+        Some(since + self.patience)
+    }
+}
+
+/// NAL unit types in an Annex B access unit.
+fn nal_types(au: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    au.windows(5)
+        .filter(|w| w[..4] == [0, 0, 0, 1])
+        .map(|w| w[4] & 0x1f)
+}
+
+/// An access unit carrying a sequence parameter set (7) or an IDR slice (5) can be
+/// decoded without the pictures before it.
+fn is_keyframe(au: &[u8]) -> bool {
+    nal_types(au).any(|t| t == 5 || t == 7)
+}
+
+/// Builds access units from in-order RTP packets: an access unit is the packets of one
+/// timestamp, ending at the marker bit. After a loss it drops the access units that
+/// lost packets and every delta frame until the next keyframe, as a decoder must.
+struct Assembler {
+    depacketizer: H264Packet,
+    au: Vec<u8>,
+    /// The timestamp of the access unit being built; `None` between access units.
+    au_ts: Option<u32>,
+    au_broken: bool,
+    /// The access unit of the next packet may have lost its beginning.
+    after_gap: bool,
+    /// Delta frames cannot be decoded: at the start, and after a loss.
+    need_keyframe: bool,
+    /// A loss broke the picture; PLIs are due until a keyframe arrives.
+    broken: bool,
+}
+
+impl Assembler {
+    fn new() -> Self {
+        Assembler {
+            depacketizer: H264Packet::default(),
+            au: Vec::new(),
+            au_ts: None,
+            au_broken: false,
+            after_gap: false,
+            need_keyframe: true,
+            broken: false,
+        }
+    }
+
+    /// Takes the next packet in order; returns an access unit once one is whole and
+    /// decodable.
+    fn packet(
+        &mut self,
+        timestamp: u32,
+        marker: bool,
+        payload: &[u8],
+        counters: &ReceiveCounters,
+    ) -> Option<Vec<u8>> {
+        if self.au_ts.is_some_and(|t| t != timestamp) {
+            // The previous access unit's last packet never came.
+            self.drop_au(counters);
+        }
+        if self.au_ts.is_none() {
+            self.au_ts = Some(timestamp);
+            self.au_broken = self.after_gap;
+        }
+        self.after_gap = false;
+        match self
+            .depacketizer
+            .depacketize(&Bytes::copy_from_slice(payload))
+        {
+            Ok(nals) => self.au.extend_from_slice(&nals),
+            Err(_) => self.au_broken = true,
+        }
+        if !marker {
+            return None;
+        }
+        if self.au_broken || self.au.is_empty() {
+            self.drop_au(counters);
+            return None;
+        }
+        self.au_ts = None;
+        let au = std::mem::take(&mut self.au);
+        if is_keyframe(&au) {
+            self.need_keyframe = false;
+            self.broken = false;
+        } else if self.need_keyframe {
+            bump(&counters.access_units_dropped, 1);
+            return None;
+        }
+        bump(&counters.access_units_complete, 1);
+        Some(au)
+    }
+
+    /// Packets were given up on before the next one.
+    fn gap(&mut self) {
+        self.au_broken = true;
+        self.after_gap = true;
+        self.need_keyframe = true;
+        self.broken = true;
+        self.depacketizer = H264Packet::default();
+    }
+
+    fn drop_au(&mut self, counters: &ReceiveCounters) {
+        bump(&counters.access_units_dropped, 1);
+        self.au.clear();
+        self.au_ts = None;
+        self.au_broken = false;
+        self.need_keyframe = true;
+        self.broken = true;
+        self.depacketizer = H264Packet::default();
+    }
+}
+
+/// Puts RTP packets in order, reassembles access units from them and decodes those on
+/// a blocking thread. Lost packets get a chance to be retransmitted (the NACK
+/// interceptor asks for them); once given up on, the picture waits for a keyframe,
+/// asked for with PLIs.
 async fn receive_video(
     track: Arc<dyn TrackRemote>,
     frames: mpsc::UnboundedSender<Frame>,
     decode: bool,
-    access_units: Arc<AtomicU64>,
+    patience: Duration,
+    counters: Arc<ReceiveCounters>,
 ) {
     let (au_tx, mut au_rx) = mpsc::unbounded_channel::<Vec<u8>>();
     let decoder = tokio::task::spawn_blocking(move || {
@@ -100,10 +388,8 @@ async fn receive_video(
             return;
         };
         while let Some(au) = au_rx.blocking_recv() {
-            // An IDR slice has NAL type 5; SPS (7) precedes it in a keyframe.
-            let keyframe = au
-                .windows(5)
-                .any(|w| w[..4] == [0, 0, 0, 1] && (w[4] & 0x1f) == 7);
+            // A keyframe starts with a sequence parameter set.
+            let keyframe = nal_types(&au).any(|t| t == 7);
             if let Ok(Some(picture)) = decoder.decode(&au) {
                 if frames
                     .send(Frame {
@@ -118,40 +404,118 @@ async fn receive_video(
             }
         }
     });
-    let mut depacketizer = H264Packet::default();
-    let mut au = Vec::new();
-    let mut last_seq: Option<u16> = None;
-    let mut broken = false;
-    while let Some(event) = track.poll().await {
+    let mut reorder = ReorderBuffer::new(patience);
+    let mut assembler = Assembler::new();
+    let mut media_ssrc = None;
+    let mut last_pli: Option<Instant> = None;
+    'receive: loop {
+        let deadline = reorder.deadline();
+        let event = tokio::select! {
+            event = track.poll() => match event {
+                Some(event) => Some(event),
+                None => break,
+            },
+            _ = tokio::time::sleep_until(
+                deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)).into()
+            ), if deadline.is_some() => None,
+        };
+        let now = Instant::now();
         match event {
-            TrackRemoteEvent::OnRtpPacket(packet) => {
-                let seq = packet.header.sequence_number;
-                if last_seq.is_some_and(|l| l.wrapping_add(1) != seq) {
-                    // A gap: the current access unit is incomplete.
-                    broken = true;
-                }
-                last_seq = Some(seq);
-                match depacketizer.depacketize(&Bytes::from(packet.payload.to_vec())) {
-                    Ok(nals) => au.extend_from_slice(&nals),
-                    Err(_) => broken = true,
-                }
-                if packet.header.marker {
-                    if !broken && !au.is_empty() {
-                        access_units.fetch_add(1, Ordering::Relaxed);
-                    }
-                    if !broken && !au.is_empty() && au_tx.send(std::mem::take(&mut au)).is_err() {
-                        break;
-                    }
-                    au.clear();
-                    broken = false;
+            Some(TrackRemoteEvent::OnRtpPacket(packet)) => {
+                media_ssrc = Some(packet.header.ssrc);
+                match reorder.push(now, packet.header.sequence_number, packet) {
+                    Pushed::InOrder => {}
+                    Pushed::Recovered => bump(&counters.packets_recovered, 1),
+                    Pushed::Late => bump(&counters.packets_late, 1),
                 }
             }
-            TrackRemoteEvent::OnEnded | TrackRemoteEvent::OnError => break,
-            _ => {}
+            Some(TrackRemoteEvent::OnEnded | TrackRemoteEvent::OnError) => break,
+            Some(_) | None => {}
+        }
+        while let Some(released) = reorder.pop(now) {
+            let au = match released {
+                Released::Packet(p) => {
+                    assembler.packet(p.header.timestamp, p.header.marker, &p.payload, &counters)
+                }
+                Released::Gap(missing) => {
+                    bump(&counters.packets_lost, missing);
+                    assembler.gap();
+                    None
+                }
+            };
+            if let Some(au) = au {
+                if au_tx.send(au).is_err() {
+                    break 'receive;
+                }
+            }
+        }
+        if let Some(media_ssrc) = media_ssrc.filter(|_| assembler.broken) {
+            if last_pli.is_none_or(|t| now.duration_since(t) >= PLI_INTERVAL) {
+                last_pli = Some(now);
+                let pli =
+                    rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication {
+                        sender_ssrc: 0,
+                        media_ssrc,
+                    };
+                if track.write_rtcp(vec![Box::new(pli)]).await.is_ok() {
+                    bump(&counters.plis_sent, 1);
+                }
+            }
         }
     }
     drop(au_tx);
     let _ = decoder.await;
+}
+
+/// The RTP (component 1) UDP candidate of an SDP `a=candidate` line, if it names an IP
+/// address: `a=candidate:<foundation> <component> <transport> <priority> <address>
+/// <port> typ <type> ...`.
+fn parse_candidate(line: &str) -> Option<SocketAddr> {
+    let fields: Vec<&str> = line
+        .trim_end()
+        .strip_prefix("a=candidate:")?
+        .split_whitespace()
+        .collect();
+    if fields.len() < 8 || fields[1] != "1" || !fields[2].eq_ignore_ascii_case("udp") {
+        return None;
+    }
+    let ip: IpAddr = fields[4].parse().ok()?;
+    Some(SocketAddr::new(ip, fields[5].parse().ok()?))
+}
+
+/// The candidate of an SDP to relay: a loopback IPv4 one if there is one, else the
+/// first IPv4 one.
+fn relayed_candidate(sdp: &str) -> anyhow::Result<SocketAddr> {
+    let candidates: Vec<SocketAddr> = sdp.lines().filter_map(parse_candidate).collect();
+    candidates
+        .iter()
+        .find(|c| c.ip() == IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .or_else(|| candidates.iter().find(|c| c.is_ipv4()))
+        .copied()
+        .ok_or_else(|| anyhow!("no IPv4 UDP candidate to relay in\n{sdp}"))
+}
+
+/// Rewrites the candidate lines naming `from` to name `to` and removes every other
+/// candidate, so that the relay is the only path.
+fn rewrite_candidates(sdp: &str, from: SocketAddr, to: SocketAddr) -> String {
+    let mut out = String::with_capacity(sdp.len());
+    for line in sdp.split_inclusive('\n') {
+        if !line.starts_with("a=candidate:") {
+            out.push_str(line);
+            continue;
+        }
+        if parse_candidate(line) != Some(from) {
+            continue;
+        }
+        let body = line.trim_end();
+        let ending = &line[body.len()..];
+        let mut fields: Vec<String> = body.split(' ').map(str::to_owned).collect();
+        fields[4] = to.ip().to_string();
+        fields[5] = to.port().to_string();
+        out.push_str(&fields.join(" "));
+        out.push_str(ending);
+    }
+    out
 }
 
 /// A connected viewer.
@@ -160,7 +524,9 @@ pub struct Viewer {
     /// The `control` data channel; `None` for a plain WHEP player.
     pub control: Option<Arc<dyn DataChannel>>,
     track: Arc<Mutex<Option<Arc<dyn TrackRemote>>>>,
-    access_units: Arc<AtomicU64>,
+    counters: Arc<ReceiveCounters>,
+    /// The relay every packet crosses, with [`ViewerOptions::link`].
+    relay: Option<Relay>,
     /// The session resource from the `Location` header.
     pub location: String,
     pub frames: mpsc::UnboundedReceiver<Frame>,
@@ -189,14 +555,15 @@ impl Viewer {
         let (state_tx, states) = mpsc::unbounded_channel();
         let (frames_tx, frames) = mpsc::unbounded_channel();
         let track = Arc::new(Mutex::new(None));
-        let access_units = Arc::new(AtomicU64::new(0));
+        let counters = Arc::new(ReceiveCounters::default());
         let events = Events {
             gathered: gathered_tx,
             state: state_tx,
             frames: frames_tx,
             track: track.clone(),
             decode: options.decode,
-            access_units: access_units.clone(),
+            patience: options.patience(),
+            counters: counters.clone(),
         };
         let runtime =
             webrtc::runtime::default_runtime().ok_or_else(|| anyhow!("no async runtime"))?;
@@ -250,10 +617,22 @@ impl Viewer {
             .local_description()
             .await
             .ok_or_else(|| anyhow!("no local description"))?;
+        // With a link, the server is told the relay's server-facing socket is the
+        // client; its answer is rewritten once it names the server's socket.
+        let (offer, relay) = match options.link {
+            Some(link) => {
+                let client = relayed_candidate(&local.sdp)?;
+                let relay = Relay::bind(link.down, link.up)?;
+                relay.set_client_addr(client);
+                let offer = rewrite_candidates(&local.sdp, client, relay.server_facing_addr());
+                (offer, Some(relay))
+            }
+            None => (local.sdp, None),
+        };
         let response = reqwest::Client::new()
             .post(format!("{base}/whep"))
             .header("content-type", "application/sdp")
-            .body(local.sdp)
+            .body(offer)
             .send()
             .await?;
         let status = response.status();
@@ -267,13 +646,22 @@ impl Viewer {
             bail!("POST /whep answered {status}: {body}");
         }
         let location = location.ok_or_else(|| anyhow!("201 without Location"))?;
-        pc.set_remote_description(RTCSessionDescription::answer(body)?)
+        let answer = match &relay {
+            Some(relay) => {
+                let server = relayed_candidate(&body)?;
+                relay.set_server_addr(server);
+                rewrite_candidates(&body, server, relay.client_facing_addr())
+            }
+            None => body,
+        };
+        pc.set_remote_description(RTCSessionDescription::answer(answer)?)
             .await?;
         Ok(Viewer {
             pc,
             control,
             track,
-            access_units,
+            counters,
+            relay,
             location,
             frames,
             messages,
@@ -285,7 +673,22 @@ impl Viewer {
 
     /// Complete access units received so far (decoded or not).
     pub fn access_units(&self) -> u64 {
-        self.access_units.load(Ordering::Relaxed)
+        self.counters.access_units_complete.load(Ordering::Relaxed)
+    }
+
+    /// What the receive path counted: access units, losses, PLIs.
+    pub fn receive_stats(&self) -> ReceiveStats {
+        self.counters.snapshot()
+    }
+
+    /// The relay every packet crosses, with [`ViewerOptions::link`].
+    pub fn relay(&self) -> Option<&Relay> {
+        self.relay.as_ref()
+    }
+
+    /// The relay's counters, with [`ViewerOptions::link`].
+    pub fn link_stats(&self) -> Option<RelayStats> {
+        self.relay.as_ref().map(Relay::stats)
     }
 
     /// Waits for the next decoded frame.
@@ -362,5 +765,158 @@ impl Viewer {
             bail!("DELETE answered {status}");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PATIENCE: Duration = Duration::from_millis(150);
+
+    fn drain<T>(buffer: &mut ReorderBuffer<T>, now: Instant) -> Vec<Released<T>> {
+        std::iter::from_fn(|| buffer.pop(now)).collect()
+    }
+
+    #[test]
+    fn reorder_buffer_is_transparent_in_order_and_across_the_wrap() {
+        let mut buffer = ReorderBuffer::new(PATIENCE);
+        let now = Instant::now();
+        for i in 0..100u16 {
+            let seq = 65500u16.wrapping_add(i);
+            assert_eq!(buffer.push(now, seq, seq), Pushed::InOrder);
+            assert_eq!(drain(&mut buffer, now), vec![Released::Packet(seq)]);
+            assert_eq!(buffer.deadline(), None);
+        }
+    }
+
+    #[test]
+    fn reorder_buffer_waits_for_a_retransmission() {
+        let mut buffer = ReorderBuffer::new(PATIENCE);
+        let t0 = Instant::now();
+        buffer.push(t0, 10, 10);
+        assert_eq!(drain(&mut buffer, t0), vec![Released::Packet(10)]);
+        // 11 and 12 are lost; 13 and 14 wait for them.
+        buffer.push(t0, 13, 13);
+        buffer.push(t0, 14, 14);
+        assert!(drain(&mut buffer, t0).is_empty());
+        assert_eq!(buffer.deadline(), Some(t0 + PATIENCE));
+        let t1 = t0 + Duration::from_millis(100);
+        assert_eq!(buffer.push(t1, 12, 12), Pushed::Recovered);
+        assert!(drain(&mut buffer, t1).is_empty());
+        // The hole's clock started when 13 arrived, not when 12 did.
+        assert_eq!(buffer.deadline(), Some(t0 + PATIENCE));
+        assert_eq!(buffer.push(t1, 11, 11), Pushed::Recovered);
+        assert_eq!(
+            drain(&mut buffer, t1),
+            [11, 12, 13, 14].map(Released::Packet)
+        );
+        assert_eq!(buffer.push(t1, 12, 12), Pushed::Late);
+        assert_eq!(buffer.push(t1, 15, 15), Pushed::InOrder);
+        assert_eq!(buffer.push(t1, 15, 15), Pushed::Late);
+    }
+
+    #[test]
+    fn reorder_buffer_gives_up_after_its_patience() {
+        let mut buffer = ReorderBuffer::new(PATIENCE);
+        let t0 = Instant::now();
+        buffer.push(t0, 65534, 1);
+        drain(&mut buffer, t0);
+        // 65535, 0 and 1 are lost; 4 is also lost, later.
+        buffer.push(t0, 2, 2);
+        buffer.push(t0, 3, 3);
+        buffer.push(t0 + Duration::from_millis(50), 5, 5);
+        assert!(drain(&mut buffer, t0 + PATIENCE - Duration::from_millis(1)).is_empty());
+        let late = t0 + PATIENCE;
+        assert_eq!(
+            drain(&mut buffer, late),
+            vec![Released::Gap(3), Released::Packet(2), Released::Packet(3)]
+        );
+        // The second hole showed when 5 arrived, 50 ms later.
+        assert_eq!(
+            buffer.deadline(),
+            Some(t0 + Duration::from_millis(50) + PATIENCE)
+        );
+        assert!(drain(&mut buffer, late + Duration::from_millis(49)).is_empty());
+        let later = late + Duration::from_millis(50);
+        assert_eq!(
+            drain(&mut buffer, later),
+            vec![Released::Gap(1), Released::Packet(5)]
+        );
+        assert_eq!(buffer.deadline(), None);
+        assert_eq!(buffer.push(late, 0, 0), Pushed::Late);
+        assert_eq!(buffer.push(late, 4, 4), Pushed::Late);
+    }
+
+    /// An RTP payload holding one NAL unit of the given type.
+    fn nal(kind: u8) -> Vec<u8> {
+        vec![0x60 | kind, 1, 2, 3]
+    }
+
+    #[test]
+    fn assembler_drops_broken_access_units_until_a_keyframe() {
+        let counters = ReceiveCounters::default();
+        let mut a = Assembler::new();
+        // A keyframe in three packets (SPS, PPS, IDR), then two delta frames.
+        assert!(a.packet(0, false, &nal(7), &counters).is_none());
+        assert!(a.packet(0, false, &nal(8), &counters).is_none());
+        let key = a.packet(0, true, &nal(5), &counters).expect("keyframe");
+        assert!(is_keyframe(&key));
+        assert_eq!(nal_types(&key).collect::<Vec<_>>(), vec![7, 8, 5]);
+        assert!(a.packet(1, true, &nal(1), &counters).is_some());
+        assert!(!a.broken);
+        // A delta frame loses its last packet: it and the delta frames after it are
+        // dropped, and the picture is broken until the next keyframe.
+        assert!(a.packet(2, false, &nal(1), &counters).is_none());
+        a.gap();
+        assert!(a.broken);
+        assert!(a.packet(3, true, &nal(1), &counters).is_none());
+        assert!(a.packet(4, true, &nal(1), &counters).is_none());
+        assert!(a.packet(5, false, &nal(7), &counters).is_none());
+        assert!(a.packet(5, true, &nal(5), &counters).is_some());
+        assert!(!a.broken);
+        assert!(a.packet(6, true, &nal(1), &counters).is_some());
+        let stats = counters.snapshot();
+        assert_eq!(stats.access_units_complete, 4);
+        // Frames 2 and 3 (either may have lost packets), then 4 awaiting a keyframe.
+        assert_eq!(stats.access_units_dropped, 3);
+    }
+
+    #[test]
+    fn assembler_skips_delta_frames_before_the_first_keyframe_without_asking() {
+        let counters = ReceiveCounters::default();
+        let mut a = Assembler::new();
+        assert!(a.packet(0, true, &nal(1), &counters).is_none());
+        assert!(!a.broken, "no loss, so no PLI");
+        assert!(a.packet(1, true, &nal(5), &counters).is_some());
+    }
+
+    const OFFER: &str = "v=0\r\n\
+        o=- 1 2 IN IP4 0.0.0.0\r\n\
+        m=video 9 UDP/TLS/RTP/SAVPF 102\r\n\
+        a=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host\r\n\
+        a=candidate:2 1 udp 2130706431 ::1 40001 typ host\r\n\
+        a=candidate:3 1 udp 2130706431 abc.local 40002 typ host\r\n\
+        a=end-of-candidates\r\n\
+        m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n\
+        a=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host\r\n";
+
+    #[test]
+    fn candidates_are_rewritten_to_the_relay_and_others_removed() {
+        let from = relayed_candidate(OFFER).unwrap();
+        assert_eq!(from, "127.0.0.1:40000".parse::<SocketAddr>().unwrap());
+        let to: SocketAddr = "127.0.0.1:5555".parse().unwrap();
+        let rewritten = rewrite_candidates(OFFER, from, to);
+        let candidates: Vec<&str> = rewritten
+            .lines()
+            .filter(|l| l.starts_with("a=candidate"))
+            .collect();
+        assert_eq!(
+            candidates,
+            vec!["a=candidate:1 1 udp 2130706431 127.0.0.1 5555 typ host"; 2]
+        );
+        assert!(rewritten.ends_with("\r\n"));
+        assert_eq!(rewritten.lines().count(), OFFER.lines().count() - 2);
+        assert!(relayed_candidate("v=0\r\n").is_err());
     }
 }

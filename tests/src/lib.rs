@@ -5,11 +5,17 @@
 //! - [`client::Viewer`] is a WHEP client built on the same `webrtc` crate: it offers a
 //!   receive-only video transceiver and the `control` data channel, reassembles the
 //!   H.264 access units from RTP and decodes them with OpenH264, so tests check the
-//!   pictures that were actually sent.
+//!   pictures that were actually sent. Like a browser, it puts RTP packets back in
+//!   order, waits a little for NACK retransmissions, and after a loss drops frames
+//!   until a keyframe it asks for with PLIs.
+//! - [`link::Relay`] is a userspace link emulator (the kernel here has no `netem`): a
+//!   UDP relay that loses, rate-limits and delays packets. A viewer with
+//!   [`client::ViewerOptions::link`] sends and receives everything through one.
 //! - [`browser::Browser`] drives headless Debian Chromium through chromedriver.
 
 pub mod browser;
 pub mod client;
+pub mod link;
 
 use render_core::Scene;
 use std::net::SocketAddr;

@@ -384,6 +384,7 @@ async fn plain_whep_player_without_data_channel_gets_video() -> anyhow::Result<(
         ViewerOptions {
             control: false,
             decode: true,
+            ..Default::default()
         },
     )
     .await?;
