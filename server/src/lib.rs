@@ -14,6 +14,7 @@
 pub mod config;
 mod keyframe;
 pub mod metrics;
+mod nack;
 pub mod offline;
 pub mod protocol;
 pub mod scenes;

@@ -54,6 +54,12 @@ pub fn render(sessions: &Sessions, view: &View) -> String {
             count(&s.target_bitrate),
         ),
         (
+            "streamtracer_frames_dropped_total",
+            "counter",
+            "Frames not encoded because the video had run ahead of its target bitrate (the link could not carry more).",
+            count(&s.frames_dropped),
+        ),
+        (
             "streamtracer_still_refreshes_total",
             "counter",
             "Still-quality refreshes started.",

@@ -7,6 +7,7 @@
 //! the server shuts down; a failing session is logged and dropped, never the server.
 
 use crate::keyframe::{self, KeyframeRequestForwarder};
+use crate::nack::{self, NackLimiter};
 use crate::protocol::{self, ClientMessage, ServerMessage, PROTOCOL_VERSION};
 use crate::view::{View, ViewEvent};
 use rtc::interceptor::{
@@ -278,10 +279,12 @@ impl Sessions {
         };
         estimator.publish();
         let registry = congestion_control(Registry::new(), &mut media, estimator)?;
-        let registry = register_default_interceptors(registry, &mut media)?.with(
-            Slot::from(keyframe::SLOT),
-            KeyframeRequestForwarder::default(),
-        );
+        let registry = register_default_interceptors(registry, &mut media)?
+            .with(
+                Slot::from(keyframe::SLOT),
+                KeyframeRequestForwarder::default(),
+            )
+            .with(Slot::from(nack::SLOT), NackLimiter::default());
         let runtime =
             webrtc::runtime::default_runtime().ok_or(webrtc::error::Error::ErrConnectionClosed)?;
         let pc: Arc<dyn PeerConnection> = Arc::new(

@@ -78,6 +78,8 @@ pub struct ViewStats {
     pub target_bitrate: AtomicU64,
     /// Still-quality refreshes started.
     pub refreshes: AtomicU64,
+    /// Frames not encoded because the encoder had run ahead of its target rate.
+    pub frames_dropped: AtomicU64,
 }
 
 struct Control {
@@ -457,10 +459,27 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_spp: u32, max_time: 
 /// A request inside the interval is kept and served when it ends.
 pub const MIN_KEYFRAME_INTERVAL: Duration = Duration::from_millis(250);
 
+/// The longest a requested keyframe waits, however slow the link.
+pub const MAX_KEYFRAME_INTERVAL: Duration = Duration::from_secs(3);
+
+/// How soon after a keyframe of `bytes` another may be sent at `bitrate`: no sooner
+/// than [`MIN_KEYFRAME_INTERVAL`], and not before twice its transmission time, so that
+/// keyframes take at most half the link. On a poor, lossy link every keyframe risks
+/// losing a packet and drawing another request; without this, keyframes would fill
+/// the link and leave no room for the frames after them.
+fn keyframe_spacing(bytes: usize, bitrate: u32) -> Duration {
+    let transmission = bytes as f64 * 8.0 / bitrate.max(1) as f64;
+    Duration::from_secs_f64(2.0 * transmission).clamp(MIN_KEYFRAME_INTERVAL, MAX_KEYFRAME_INTERVAL)
+}
+
 /// A picture that has not changed for this long counts as still (see
 /// [`ViewSettings::idle_interval`]): longer than a full pass at the sizes served. A
 /// converged picture counts as still at once.
 pub const STILL_AFTER: Duration = Duration::from_millis(1000);
+
+/// How much the encoder may run ahead of its target rate, in time at that rate,
+/// before frames are dropped to let the link catch up.
+pub const DEBT_LIMIT: Duration = Duration::from_millis(250);
 
 /// The longest still-quality refresh, in frames.
 pub const REFRESH_MAX_FRAMES: u32 = 45;
@@ -495,7 +514,8 @@ fn target_bitrate(settings: &ViewSettings, lowest_link: Option<f64>, refreshing:
 
 fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings) {
     let period = Duration::from_secs_f64(1.0 / settings.fps as f64);
-    let mut last_keyframe: Option<Instant> = None;
+    // When the last keyframe was sent, and how soon the next may follow it.
+    let mut last_keyframe: Option<(Instant, Duration)> = None;
     let mut next = Instant::now();
     // The revision of the last frame encoded, and when: a frame showing a newer
     // revision (an edit) is encoded as soon as it is ready, if half a period has
@@ -506,6 +526,9 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
     let mut changed_at = Instant::now();
     let mut last_encode = Instant::now();
     let mut refresh = Refresh::Waiting;
+    // Bits sent beyond the target rate, as of `debt_at` (see the frame dropper below).
+    let mut debt = 0.0f64;
+    let mut debt_at = Instant::now();
     shared
         .stats
         .target_bitrate
@@ -553,7 +576,7 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
             encoded_revision = Some(frame.revision);
             continue;
         }
-        let keyframe_allowed = last_keyframe.is_none_or(|at| at.elapsed() >= MIN_KEYFRAME_INTERVAL);
+        let keyframe_allowed = last_keyframe.is_none_or(|(at, spacing)| at.elapsed() >= spacing);
         let keyframe_due = keyframe_allowed && shared.keyframe_requested.load(Ordering::Acquire);
         // While the render produces passes, frames go out on every tick, repeating
         // the picture between passes. Once it is still, a refresh makes it sharp;
@@ -576,12 +599,28 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
                 continue;
             }
         }
+        let refreshing = matches!(refresh, Refresh::Running { .. });
+        let target = target_bitrate(&settings, shared.lowest_link(), refreshing);
+        // The frame dropper: bits sent beyond the target rate are a debt that drains
+        // at the target rate. While more than DEBT_LIMIT of it is outstanding (the
+        // encoder overshot, as it does with a large picture at a low rate, or a
+        // keyframe was sent) frames wait for the next tick instead of queueing in the
+        // pacer and the network: the frame rate drops, the latency does not grow.
+        // Keyframes go through; their spacing has its own limit.
+        debt =
+            (debt - target as f64 * now.saturating_duration_since(debt_at).as_secs_f64()).max(0.0);
+        debt_at = now;
+        if debt > target as f64 * DEBT_LIMIT.as_secs_f64() && !keyframe_due {
+            shared.stats.frames_dropped.fetch_add(1, Ordering::Relaxed);
+            // Handled for the early-edit rule, so the wait above sleeps until the
+            // next tick instead of retrying at once.
+            encoded_revision = Some(frame.revision);
+            continue;
+        }
         encoded_revision = Some(frame.revision);
         encoded_serial = Some(frame.serial);
         last_encode = now;
         let start = Instant::now();
-        let refreshing = matches!(refresh, Refresh::Running { .. });
-        let target = target_bitrate(&settings, shared.lowest_link(), refreshing);
         let size = (frame.i420.width as u32, frame.i420.height as u32);
         if size != (encoder.settings().width, encoder.settings().height) {
             // A new size: a new encoder, whose first frame is a keyframe carrying the
@@ -624,7 +663,8 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
             }
         };
         if keyframe {
-            last_keyframe = Some(Instant::now());
+            let spacing = keyframe_spacing(data.len(), encoder.settings().bitrate);
+            last_keyframe = Some((Instant::now(), spacing));
         }
         refresh = match refresh {
             // A keyframe restarts the refresh: it was coded from scratch, at the
@@ -659,6 +699,7 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
             .fetch_add(keyframe as u64, Ordering::Relaxed);
         s.bytes_encoded
             .fetch_add(data.len() as u64, Ordering::Relaxed);
+        debt += data.len() as f64 * 8.0;
         s.encode_micros
             .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
         let _ = shared.frames.send(Arc::new(EncodedFrame {
@@ -690,6 +731,17 @@ mod tests {
             max_time: None,
             idle_interval: None,
         }
+    }
+
+    #[test]
+    fn keyframes_take_at_most_half_the_link() {
+        // 100 kB at 4 Mbit/s: 0.2 s on the wire.
+        assert_eq!(
+            keyframe_spacing(100_000, 4_000_000),
+            Duration::from_millis(400)
+        );
+        assert_eq!(keyframe_spacing(10_000, 4_000_000), MIN_KEYFRAME_INTERVAL);
+        assert_eq!(keyframe_spacing(1_000_000, 300_000), MAX_KEYFRAME_INTERVAL);
     }
 
     #[test]
