@@ -143,7 +143,12 @@ impl H264Encoder {
             // repeated frames never refine what the first one lost; with it off, rate
             // control spends its budget on the remaining error until it is below the
             // quantiser's reach, which is how a still picture becomes near-lossless.
-            .background_detection(false);
+            .background_detection(false)
+            // A scene change (a camera jump) would otherwise become an intra frame as
+            // large as a keyframe, beyond what rate control can bound per frame: on a
+            // slow link a burst that stalls the frames behind it. As a P frame, its
+            // blocks are still coded intra where that is cheaper, within budget.
+            .scene_change_detect(false);
         let inner = Encoder::with_api_config(OpenH264API::from_source(), config)?;
         Ok(H264Encoder {
             settings,

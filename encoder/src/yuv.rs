@@ -33,6 +33,38 @@ impl I420Frame {
     }
 }
 
+impl I420Frame {
+    /// The picture at half the width and height (each output sample the rounded mean
+    /// of a 2x2 block, in every plane), or `None` when a half size would not be even
+    /// or would be under 16 pixels.
+    pub fn half(&self) -> Option<I420Frame> {
+        let (w, h) = (self.width / 2, self.height / 2);
+        if !self.width.is_multiple_of(4) || !self.height.is_multiple_of(4) || w < 16 || h < 16 {
+            return None;
+        }
+        let mut out = I420Frame::new(w, h);
+        half_plane(&self.y, self.width, &mut out.y, w);
+        half_plane(&self.u, self.width / 2, &mut out.u, w / 2);
+        half_plane(&self.v, self.width / 2, &mut out.v, w / 2);
+        Some(out)
+    }
+}
+
+/// 2x2 box filter from a plane `width` wide into one `out_width` wide (half).
+fn half_plane(plane: &[u8], width: usize, out: &mut [u8], out_width: usize) {
+    for (y, row) in out.chunks_exact_mut(out_width).enumerate() {
+        let top = &plane[2 * y * width..][..width];
+        let bottom = &plane[(2 * y + 1) * width..][..width];
+        for (x, o) in row.iter_mut().enumerate() {
+            let sum = top[2 * x] as u16
+                + top[2 * x + 1] as u16
+                + bottom[2 * x] as u16
+                + bottom[2 * x + 1] as u16;
+            *o = ((sum + 2) / 4) as u8;
+        }
+    }
+}
+
 impl openh264::formats::YUVSource for I420Frame {
     fn dimensions(&self) -> (usize, usize) {
         (self.width, self.height)
@@ -231,6 +263,25 @@ pub fn i420_to_rgb(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn half_averages_blocks_in_every_plane() {
+        let mut f = I420Frame::new(32, 32);
+        for (i, p) in f.y.iter_mut().enumerate() {
+            // Columns alternate 10 and 20, rows add 0 or 4: each block averages to 17.
+            *p = if i % 2 == 0 { 10 } else { 20 } + if (i / 32) % 2 == 0 { 0 } else { 4 };
+        }
+        f.u.fill(200);
+        f.v[0] = 60;
+        let h = f.half().unwrap();
+        assert_eq!((h.width, h.height), (16, 16));
+        assert!(h.y.iter().all(|&p| p == 17));
+        assert!(h.u.iter().all(|&p| p == 200));
+        // (60 + 128 * 3) / 4, rounded.
+        assert_eq!(h.v[0], 111);
+        assert!(h.half().is_none(), "16x16 has no even half of at least 16");
+        assert!(I420Frame::new(34, 32).half().is_none());
+    }
 
     fn convert_solid(rgb: [u8; 3]) -> (u8, u8, u8) {
         let mut frame = I420Frame::new(4, 2);

@@ -60,6 +60,18 @@ pub fn render(sessions: &Sessions, view: &View) -> String {
             count(&s.frames_dropped),
         ),
         (
+            "streamtracer_stream_width_pixels",
+            "gauge",
+            "Width of the stream: the picture's, or smaller while the bitrate is low.",
+            count(&s.stream_width),
+        ),
+        (
+            "streamtracer_stream_height_pixels",
+            "gauge",
+            "Height of the stream.",
+            count(&s.stream_height),
+        ),
+        (
             "streamtracer_still_refreshes_total",
             "counter",
             "Still-quality refreshes started.",

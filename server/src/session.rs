@@ -66,7 +66,16 @@ const PACING_FACTOR: f64 = 2.5;
 struct LinkEstimator {
     gcc: Gcc,
     published: Arc<AtomicU64>,
+    /// Reports held back until there are enough to judge loss by (see `on_reports`).
+    pending: Vec<PacketReport>,
+    pending_since: Option<Instant>,
 }
+
+/// Feedback is passed to the estimator in batches of at least this many packets, or
+/// after this long: its loss half judges each batch by the fraction lost, and at a low
+/// packet rate one random loss among three packets would read as 33% loss, a collapse.
+const MIN_REPORT_BATCH: usize = 50;
+const MAX_REPORT_WAIT: Duration = Duration::from_millis(300);
 
 impl LinkEstimator {
     fn publish(&self) {
@@ -77,7 +86,16 @@ impl LinkEstimator {
 
 impl BandwidthEstimator for LinkEstimator {
     fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
-        self.gcc.on_reports(now, reports);
+        self.pending.extend_from_slice(reports);
+        let since = *self.pending_since.get_or_insert(now);
+        if self.pending.len() < MIN_REPORT_BATCH
+            && now.saturating_duration_since(since) < MAX_REPORT_WAIT
+        {
+            return;
+        }
+        self.pending_since = None;
+        let batch = std::mem::take(&mut self.pending);
+        self.gcc.on_reports(now, &batch);
         self.publish();
     }
     fn target_bitrate(&self) -> f64 {
@@ -276,6 +294,8 @@ impl Sessions {
                 settings.max_bitrate as f64,
             ),
             published: link,
+            pending: Vec::new(),
+            pending_since: None,
         };
         estimator.publish();
         let registry = congestion_control(Registry::new(), &mut media, estimator)?;

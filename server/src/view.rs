@@ -80,6 +80,9 @@ pub struct ViewStats {
     pub refreshes: AtomicU64,
     /// Frames not encoded because the encoder had run ahead of its target rate.
     pub frames_dropped: AtomicU64,
+    /// The size of the stream: the picture's, or smaller while the bitrate is low.
+    pub stream_width: AtomicU64,
+    pub stream_height: AtomicU64,
 }
 
 struct Control {
@@ -477,9 +480,34 @@ fn keyframe_spacing(bytes: usize, bitrate: u32) -> Duration {
 /// converged picture counts as still at once.
 pub const STILL_AFTER: Duration = Duration::from_millis(1000);
 
-/// How much the encoder may run ahead of its target rate, in time at that rate,
-/// before frames are dropped to let the link catch up.
+/// How far the video may run ahead of what the poorest link carries, in time at its
+/// rate, before frames are dropped to let the link catch up.
 pub const DEBT_LIMIT: Duration = Duration::from_millis(250);
+
+/// Below this many bits per pixel and frame the stream halves its width and height
+/// (at most twice), and above [`UPSCALE_BPP`] at the larger size it goes back: a
+/// smaller picture coded well looks better, and its frames are small enough to keep
+/// the frame rate on a slow link. At 1280x720 and 30 fps: half size under
+/// 1.4 Mbit/s, back above 2.8 Mbit/s; quarter size under 350 kbit/s.
+pub const DOWNSCALE_BPP: f64 = 0.05;
+pub const UPSCALE_BPP: f64 = 0.1;
+
+/// The stream size changes at most this often (each change costs a keyframe).
+pub const SCALE_HOLD: Duration = Duration::from_secs(2);
+
+/// How many times to halve a `size` picture for `bitrate` at `fps`, starting from
+/// `current`.
+fn halvings(bitrate: u32, (width, height): (usize, usize), fps: f32, current: u32) -> u32 {
+    let bpp = |n: u32| bitrate as f64 / ((width >> n) * (height >> n)) as f64 / fps as f64;
+    let mut n = current.min(2);
+    while n < 2 && bpp(n) < DOWNSCALE_BPP {
+        n += 1;
+    }
+    while n > 0 && bpp(n - 1) > UPSCALE_BPP {
+        n -= 1;
+    }
+    n
+}
 
 /// The longest still-quality refresh, in frames.
 pub const REFRESH_MAX_FRAMES: u32 = 45;
@@ -526,7 +554,17 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
     let mut changed_at = Instant::now();
     let mut last_encode = Instant::now();
     let mut refresh = Refresh::Waiting;
-    // Bits sent beyond the target rate, as of `debt_at` (see the frame dropper below).
+    // Times the picture is halved for the stream, and when that last changed.
+    let mut scale: (u32, Option<Instant>) = (0, None);
+    shared
+        .stats
+        .stream_width
+        .store(settings.width as u64, Ordering::Relaxed);
+    shared
+        .stats
+        .stream_height
+        .store(settings.height as u64, Ordering::Relaxed);
+    // Bits sent and not yet drained, as of `debt_at` (see the frame dropper below).
     let mut debt = 0.0f64;
     let mut debt_at = Instant::now();
     shared
@@ -600,17 +638,22 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
             }
         }
         let refreshing = matches!(refresh, Refresh::Running { .. });
-        let target = target_bitrate(&settings, shared.lowest_link(), refreshing);
-        // The frame dropper: bits sent beyond the target rate are a debt that drains
-        // at the target rate. While more than DEBT_LIMIT of it is outstanding (the
-        // encoder overshot, as it does with a large picture at a low rate, or a
-        // keyframe was sent) frames wait for the next tick instead of queueing in the
-        // pacer and the network: the frame rate drops, the latency does not grow.
-        // Keyframes go through; their spacing has its own limit.
-        debt =
-            (debt - target as f64 * now.saturating_duration_since(debt_at).as_secs_f64()).max(0.0);
+        let lowest_link = shared.lowest_link();
+        let target = target_bitrate(&settings, lowest_link, refreshing);
+        // The frame dropper: bits sent are a debt that drains at the rate the poorest
+        // link carries (without estimates, the ceiling). While more than DEBT_LIMIT of
+        // it is outstanding (the encoder overshot, as it does with a large picture at
+        // a low rate, or a keyframe was sent), frames wait for the next tick instead
+        // of queueing in the pacer and the network: the frame rate drops, the latency
+        // does not grow. On a good link the encoder's target is below the estimate,
+        // so its usual overshoot drains without dropping anything. Keyframes go
+        // through; their spacing has its own limit.
+        let drain = lowest_link
+            .unwrap_or(settings.max_bitrate as f64)
+            .max(settings.min_bitrate as f64);
+        debt = (debt - drain * now.saturating_duration_since(debt_at).as_secs_f64()).max(0.0);
         debt_at = now;
-        if debt > target as f64 * DEBT_LIMIT.as_secs_f64() && !keyframe_due {
+        if debt > drain * DEBT_LIMIT.as_secs_f64() && !keyframe_due {
             shared.stats.frames_dropped.fetch_add(1, Ordering::Relaxed);
             // Handled for the early-edit rule, so the wait above sleeps until the
             // next tick instead of retrying at once.
@@ -621,7 +664,25 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
         encoded_serial = Some(frame.serial);
         last_encode = now;
         let start = Instant::now();
-        let size = (frame.i420.width as u32, frame.i420.height as u32);
+        // Too few bits for the picture's size: stream it smaller (see `halvings`).
+        let wanted = halvings(
+            target,
+            (frame.i420.width, frame.i420.height),
+            settings.fps,
+            scale.0,
+        );
+        if wanted != scale.0 && scale.1.is_none_or(|at| at.elapsed() >= SCALE_HOLD) {
+            scale = (wanted, Some(now));
+        }
+        let mut scaled = None;
+        for _ in 0..scale.0 {
+            match scaled.as_ref().unwrap_or(&frame.i420).half() {
+                Some(half) => scaled = Some(half),
+                None => break,
+            }
+        }
+        let picture = scaled.as_ref().unwrap_or(&frame.i420);
+        let size = (picture.width as u32, picture.height as u32);
         if size != (encoder.settings().width, encoder.settings().height) {
             // A new size: a new encoder, whose first frame is a keyframe carrying the
             // new parameter sets.
@@ -637,7 +698,15 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
                     continue;
                 }
             }
-            tracing::info!("streaming at {}x{}", size.0, size.1);
+            tracing::info!(
+                "streaming at {}x{} ({} kbit/s)",
+                size.0,
+                size.1,
+                target / 1000
+            );
+            let s = &shared.stats;
+            s.stream_width.store(size.0 as u64, Ordering::Relaxed);
+            s.stream_height.store(size.1 as u64, Ordering::Relaxed);
         }
         // Small moves are not worth disturbing rate control for.
         let current = encoder.settings().bitrate;
@@ -654,7 +723,7 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
         if keyframe_due && shared.keyframe_requested.swap(false, Ordering::AcqRel) {
             encoder.request_keyframe();
         }
-        let AccessUnit { data, keyframe } = match encoder.encode(&frame.i420) {
+        let AccessUnit { data, keyframe } = match encoder.encode(picture) {
             Ok(au) => au,
             Err(e) => {
                 tracing::error!("encoding failed: {e}");
@@ -731,6 +800,21 @@ mod tests {
             max_time: None,
             idle_interval: None,
         }
+    }
+
+    #[test]
+    fn the_stream_shrinks_when_bits_are_few_and_grows_back_with_hysteresis() {
+        let hd = (1280, 720);
+        assert_eq!(halvings(4_000_000, hd, 30.0, 0), 0);
+        assert_eq!(halvings(1_000_000, hd, 30.0, 0), 1);
+        assert_eq!(halvings(300_000, hd, 30.0, 0), 2);
+        // Between the thresholds the size stays what it is.
+        assert_eq!(halvings(2_000_000, hd, 30.0, 1), 1);
+        assert_eq!(halvings(2_000_000, hd, 30.0, 0), 0);
+        assert_eq!(halvings(500_000, hd, 30.0, 2), 2);
+        assert_eq!(halvings(3_000_000, hd, 30.0, 2), 0);
+        // A small picture has bits enough.
+        assert_eq!(halvings(300_000, (320, 240), 30.0, 0), 0);
     }
 
     #[test]

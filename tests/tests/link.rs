@@ -151,9 +151,9 @@ async fn metric(server: &TestServer, name: &str) -> anyhow::Result<f64> {
 }
 
 /// A viewer behind a 1 Mbit/s bottleneck that also loses 2% of packets both ways,
-/// while the picture keeps moving (the camera orbits): congestion control brings the
-/// encoder's bitrate under the link's, so the bottleneck's queue stops overflowing,
-/// and the video never stops for a second.
+/// while a 720p picture keeps moving (the camera orbits): congestion control brings
+/// the encoder's bitrate under the link's (and the stream's size down with it), so the
+/// bottleneck's queue stops overflowing, and the video never stops for a second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_1_mbits_lossy_link_keeps_flowing_and_the_bitrate_settles_under_it() -> anyhow::Result<()>
 {
@@ -227,14 +227,20 @@ async fn a_1_mbits_lossy_link_keeps_flowing_and_the_bitrate_settles_under_it() -
     let sent = after.down.received_packets - before.down.received_packets;
     let target = metric(&server, "streamtracer_target_bitrate_bits").await?;
     let dropped = metric(&server, "streamtracer_frames_dropped_total").await?;
+    let stream = (
+        metric(&server, "streamtracer_stream_width_pixels").await?,
+        metric(&server, "streamtracer_stream_height_pixels").await?,
+    );
     let received = viewer.receive_stats();
     eprintln!(
         "settling: {settle_frames} frames in 8 s; then {frames} frames in {seconds:.1} s, longest wait {longest:?}; \
          offered {:.0} kbit/s, {overflow} of {sent} packets over the queue; encoder target {:.0} kbit/s now, \
-         {:.0} kbit/s at the lowest; {dropped} frames dropped to keep to it\n{after:?}\n{received:?}",
+         {:.0} kbit/s at the lowest; {dropped} frames dropped to keep to it; streaming at {}x{}\n{after:?}\n{received:?}",
         offered / 1000.0,
         target / 1000.0,
         lowest_target / 1000.0,
+        stream.0,
+        stream.1,
     );
     assert!(
         longest <= Duration::from_secs(1),
