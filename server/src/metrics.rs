@@ -54,6 +54,12 @@ pub fn render(sessions: &Sessions, view: &View) -> String {
             count(&s.target_bitrate),
         ),
         (
+            "streamtracer_lowest_link_estimate_bits",
+            "gauge",
+            "The lowest congestion-control estimate among the viewers' links (0 without viewers).",
+            count(&s.lowest_link),
+        ),
+        (
             "streamtracer_frames_dropped_total",
             "counter",
             "Frames not encoded because the video had run ahead of its target bitrate (the link could not carry more).",

@@ -76,6 +76,8 @@ pub struct ViewStats {
     pub bytes_encoded: AtomicU64,
     /// The encoder's current target bitrate, in bit/s.
     pub target_bitrate: AtomicU64,
+    /// The lowest link estimate among the viewers, in bit/s (0 without viewers).
+    pub lowest_link: AtomicU64,
     /// Still-quality refreshes started.
     pub refreshes: AtomicU64,
     /// Frames not encoded because the encoder had run ahead of its target rate.
@@ -639,6 +641,10 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
         }
         let refreshing = matches!(refresh, Refresh::Running { .. });
         let lowest_link = shared.lowest_link();
+        shared
+            .stats
+            .lowest_link
+            .store(lowest_link.unwrap_or(0.0) as u64, Ordering::Relaxed);
         let target = target_bitrate(&settings, lowest_link, refreshing);
         // The frame dropper: bits sent are a debt that drains at the rate the poorest
         // link carries (without estimates, the ceiling). While more than DEBT_LIMIT of
