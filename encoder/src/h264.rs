@@ -13,7 +13,8 @@ use openh264_sys2::{
 };
 use std::os::raw::{c_int, c_void};
 
-/// How the encoder is set up. All of it applies from the next keyframe.
+/// How the encoder is set up. The bitrate can change at any frame
+/// ([`H264Encoder::set_bitrate`]); the rest is fixed for the encoder's life.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EncoderSettings {
     pub width: u32,
@@ -198,8 +199,9 @@ impl H264Encoder {
                 iLayer: SPATIAL_LAYER_0,
                 iBitrate: bitrate as c_int,
             };
-            // SAFETY: the encoder is initialised (a frame was encoded), and both
-            // options take a pointer to an SBitrateInfo that outlives the call.
+            // SAFETY: both options take a pointer to an SBitrateInfo, which outlives
+            // the call. The encoder was initialised by the first encode (had that
+            // failed, OpenH264 refuses the option with a status, handled below).
             let status = unsafe {
                 self.inner
                     .raw_api()

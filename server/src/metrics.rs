@@ -62,7 +62,7 @@ pub fn render(sessions: &Sessions, view: &View) -> String {
         (
             "streamtracer_frames_dropped_total",
             "counter",
-            "Frames not encoded because the video had run ahead of its target bitrate (the link could not carry more).",
+            "Frames not encoded because the video had run ahead of what the poorest viewer link carries.",
             count(&s.frames_dropped),
         ),
         (

@@ -36,10 +36,26 @@ pub const MAX_RESENDS: u8 = 3;
 /// such packets either).
 const FORGET_AFTER: Duration = Duration::from_secs(5);
 
+/// The most packets remembered: a few seconds of video at the highest bitrates. A
+/// peer asking for more (numbers it was never sent) finds older ones forgotten.
+const MAX_REMEMBERED: usize = 16_384;
+
+#[derive(Clone, Copy)]
+struct Resent {
+    at: Instant,
+    count: u8,
+    asked: Instant,
+}
+
 #[derive(Default)]
 pub struct NackLimiter {
-    /// Per (media SSRC, sequence number): the last resend allowed and how many.
-    resent: HashMap<(u32, u16), (Instant, u8)>,
+    /// The streams this connection sends; NACKs for others are dropped here (the
+    /// responder has nothing to resend for them), so a peer cannot fill the map
+    /// with SSRCs of its choosing.
+    local: Vec<u32>,
+    /// Per (media SSRC, sequence number): the last resend allowed, how many, and
+    /// when the number was last asked for.
+    resent: HashMap<(u32, u16), Resent>,
     last_prune: Option<Instant>,
     read: VecDeque<TaggedPacket>,
     write: VecDeque<TaggedPacket>,
@@ -47,11 +63,29 @@ pub struct NackLimiter {
 
 impl NackLimiter {
     fn allow(&mut self, ssrc: u32, seq: u16, now: Instant) -> bool {
-        let entry = self.resent.entry((ssrc, seq)).or_insert((now, 0));
-        let (last, count) = *entry;
-        if count == 0 || (count < MAX_RESENDS && now.saturating_duration_since(last) >= RESEND_GAP)
-        {
-            *entry = (now, count + 1);
+        if self.resent.len() >= MAX_REMEMBERED {
+            self.last_prune = None;
+            self.prune(now);
+            if self.resent.len() >= MAX_REMEMBERED {
+                self.resent.clear();
+            }
+        }
+        let entry = self.resent.entry((ssrc, seq)).or_insert(Resent {
+            at: now,
+            count: 0,
+            asked: now,
+        });
+        // A number nobody asked for in a long while is a new packet that reuses it
+        // (the sequence wrapped). One asked for again and again (a receiver still
+        // missing it) stays spent.
+        if now.saturating_duration_since(entry.asked) >= FORGET_AFTER {
+            entry.count = 0;
+        }
+        entry.asked = now;
+        let since = now.saturating_duration_since(entry.at);
+        if entry.count == 0 || (entry.count < MAX_RESENDS && since >= RESEND_GAP) {
+            entry.at = now;
+            entry.count += 1;
             true
         } else {
             false
@@ -67,11 +101,14 @@ impl NackLimiter {
         }
         self.last_prune = Some(now);
         self.resent
-            .retain(|_, (at, _)| now.saturating_duration_since(*at) < FORGET_AFTER);
+            .retain(|_, r| now.saturating_duration_since(r.asked) < FORGET_AFTER);
     }
 
     /// The NACK with only the sequence numbers that may be resent now, or `None`.
     fn limit(&mut self, nack: &TransportLayerNack, now: Instant) -> Option<TransportLayerNack> {
+        if !self.local.contains(&nack.media_ssrc) {
+            return None;
+        }
         let mut allowed: Vec<u16> = nack
             .nacks
             .iter()
@@ -142,8 +179,15 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for NackLimiter {
 }
 
 impl Interceptor for NackLimiter {
-    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_local_stream(&mut self, info: &StreamInfo) {
+        if !self.local.contains(&info.ssrc) {
+            self.local.push(info.ssrc);
+        }
+    }
+    fn unbind_local_stream(&mut self, info: &StreamInfo) {
+        self.local.retain(|&s| s != info.ssrc);
+        self.resent.retain(|(s, _), _| *s != info.ssrc);
+    }
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
@@ -164,9 +208,16 @@ mod tests {
         n.nacks.iter().flat_map(|p| p.packet_list()).collect()
     }
 
+    fn limiter() -> NackLimiter {
+        NackLimiter {
+            local: vec![7, 8],
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn repeated_requests_are_spaced_and_bounded() {
-        let mut limiter = NackLimiter::default();
+        let mut limiter = limiter();
         let t0 = Instant::now();
         let first = limiter.limit(&nack(&[10, 11, 30]), t0).unwrap();
         assert_eq!(list(&first), vec![10, 11, 30]);
@@ -190,11 +241,41 @@ mod tests {
             ..nack(&[10])
         };
         assert!(limiter.limit(&other, soon).is_some());
+        // A stream this connection does not send: nothing to resend, nothing kept.
+        let stranger = TransportLayerNack {
+            media_ssrc: 99,
+            ..nack(&[10])
+        };
+        assert!(limiter.limit(&stranger, soon).is_none());
+        assert!(!limiter.resent.keys().any(|(s, _)| *s == 99));
+        // Asked for again and again, it stays spent; after a silence, the same
+        // number is a new packet (the sequence wrapped).
+        for _ in 0..8 {
+            at += Duration::from_secs(1);
+            assert!(limiter.limit(&nack(&[30]), at).is_none());
+        }
+        assert!(limiter.limit(&nack(&[30]), at + FORGET_AFTER).is_some());
+    }
+
+    #[test]
+    fn memory_is_bounded_whatever_is_asked() {
+        let mut limiter = limiter();
+        let t0 = Instant::now();
+        for round in 0..4u16 {
+            let seqs: Vec<u16> = (0..u16::MAX)
+                .step_by(2)
+                .map(|s| s.wrapping_add(round))
+                .collect();
+            for chunk in seqs.chunks(500) {
+                limiter.limit(&nack(chunk), t0);
+            }
+        }
+        assert!(limiter.resent.len() <= MAX_REMEMBERED);
     }
 
     #[test]
     fn old_requests_are_forgotten() {
-        let mut limiter = NackLimiter::default();
+        let mut limiter = limiter();
         let t0 = Instant::now();
         limiter.prune(t0);
         for seq in 0..100u16 {

@@ -80,7 +80,8 @@ pub struct ViewStats {
     pub lowest_link: AtomicU64,
     /// Still-quality refreshes started.
     pub refreshes: AtomicU64,
-    /// Frames not encoded because the encoder had run ahead of its target rate.
+    /// Frames not encoded because the video had run ahead of what the poorest link
+    /// carries (see [`DEBT_LIMIT`]).
     pub frames_dropped: AtomicU64,
     /// The size of the stream: the picture's, or smaller while the bitrate is low.
     pub stream_width: AtomicU64,
@@ -551,7 +552,8 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
     // revision (an edit) is encoded as soon as it is ready, if half a period has
     // passed since the last frame, instead of waiting for the tick.
     let mut encoded_revision = None;
-    let mut encoded_serial = None;
+    // The serial of the latest picture seen (encoded or not).
+    let mut seen_serial = None;
     // When the latest picture last changed.
     let mut changed_at = Instant::now();
     let mut last_encode = Instant::now();
@@ -609,6 +611,7 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
             continue;
         };
         if shared.frames.receiver_count() == 0 {
+            shared.stats.lowest_link.store(0, Ordering::Relaxed);
             // Nobody is watching: the next viewer gets a keyframe to start from. The
             // frame counts as handled, so the wait above sleeps until the next tick
             // or edit instead of spinning on it.
@@ -622,7 +625,8 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
         // the picture between passes. Once it is still, a refresh makes it sharp;
         // after that it is sent again only to keep the stream alive or when a
         // keyframe is due.
-        if encoded_serial != Some(frame.serial) {
+        if seen_serial != Some(frame.serial) {
+            seen_serial = Some(frame.serial);
             changed_at = now;
             refresh = Refresh::Waiting;
         }
@@ -667,16 +671,23 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
             continue;
         }
         encoded_revision = Some(frame.revision);
-        encoded_serial = Some(frame.serial);
         last_encode = now;
         let start = Instant::now();
         // Too few bits for the picture's size: stream it smaller (see `halvings`).
-        let wanted = halvings(
-            target,
-            (frame.i420.width, frame.i420.height),
-            settings.fps,
-            scale.0,
-        );
+        // Judged on the live rate only, so that a refresh does not flip the size;
+        // and only while a link holds the rate under the configured one, which is
+        // taken as right for the configured size.
+        let live = target_bitrate(&settings, lowest_link, false);
+        let wanted = if live >= settings.bitrate {
+            0
+        } else {
+            halvings(
+                live,
+                (frame.i420.width, frame.i420.height),
+                settings.fps,
+                scale.0,
+            )
+        };
         if wanted != scale.0 && scale.1.is_none_or(|at| at.elapsed() >= SCALE_HOLD) {
             scale = (wanted, Some(now));
         }
@@ -716,7 +727,8 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
         }
         // Small moves are not worth disturbing rate control for.
         let current = encoder.settings().bitrate;
-        if target.abs_diff(current) > current / 32 {
+        let wanted_rate = target.min(encoder.settings().level_max_bitrate());
+        if wanted_rate.abs_diff(current) > current / 32 {
             match encoder.set_bitrate(target) {
                 Ok(now) => tracing::debug!("bitrate {} → {} kbit/s", current / 1000, now / 1000),
                 Err(e) => tracing::warn!("could not change the bitrate: {e}"),

@@ -217,10 +217,13 @@ async fn a_1_mbits_lossy_link_keeps_flowing_and_the_bitrate_settles_under_it() -
     // Congestion control starts at 4 Mbit/s and has to find the link.
     let (settle_frames, _) = orbit(&mut viewer, Duration::from_secs(8)).await?;
     let before = viewer.link_stats().expect("a relay");
+    let video_before = metric(&server, "streamtracer_video_bytes_total").await?;
     let measured = Instant::now();
     let (frames, longest) = orbit(&mut viewer, Duration::from_secs(10)).await?;
     let after = viewer.link_stats().expect("a relay");
+    let video_after = metric(&server, "streamtracer_video_bytes_total").await?;
     let seconds = measured.elapsed().as_secs_f64();
+    let video = (video_after - video_before) * 8.0 / seconds;
     // What the server sent into the bottleneck, and what the bottleneck had to drop.
     let offered = (after.down.received_bytes - before.down.received_bytes) as f64 * 8.0 / seconds;
     let overflow = after.down.overflow_packets - before.down.overflow_packets;
@@ -234,8 +237,9 @@ async fn a_1_mbits_lossy_link_keeps_flowing_and_the_bitrate_settles_under_it() -
     let received = viewer.receive_stats();
     eprintln!(
         "settling: {settle_frames} frames in 8 s; then {frames} frames in {seconds:.1} s, longest wait {longest:?}; \
-         offered {:.0} kbit/s, {overflow} of {sent} packets over the queue; encoder target {:.0} kbit/s now, \
+         video {:.0} kbit/s, offered {:.0} kbit/s (with retransmissions), {overflow} of {sent} packets over the queue; encoder target {:.0} kbit/s now, \
          {:.0} kbit/s at the lowest; {dropped} frames dropped to keep to it; streaming at {}x{}\n{after:?}\n{received:?}",
+        video / 1000.0,
         offered / 1000.0,
         target / 1000.0,
         lowest_target / 1000.0,
