@@ -294,6 +294,7 @@ impl H264Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::psnr;
     use crate::yuv::rgb_to_i420;
 
     fn settings() -> EncoderSettings {
@@ -317,16 +318,6 @@ mod tests {
             }
         }
         rgb
-    }
-
-    fn psnr(a: &[u8], b: &[u8]) -> f64 {
-        let mse = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
-            .sum::<f64>()
-            / a.len() as f64;
-        10.0 * (255.0f64 * 255.0 / mse.max(1e-10)).log10()
     }
 
     #[test]

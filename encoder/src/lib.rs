@@ -19,5 +19,18 @@ mod yuv;
 pub use h264::{AccessUnit, DecodedFrame, EncoderError, EncoderSettings, H264Decoder, H264Encoder};
 pub use yuv::{i420_to_rgb, rgb_to_i420, rows_to_i420, I420Frame, RgbRows};
 
+/// Peak signal-to-noise ratio of picture `b` against picture `a` (bytes of the same
+/// layout, 8 bits each), over all samples, in dB; identical pictures give about 120.
+pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len(), "pictures of different sizes");
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        .sum::<f64>()
+        / a.len().max(1) as f64;
+    10.0 * (255.0f64 * 255.0 / mse.max(1e-12)).log10()
+}
+
 /// Whether OpenH264 was built with its SIMD assembly (nasm was found at build time).
 pub const ASSEMBLY: bool = cfg!(openh264_asm);

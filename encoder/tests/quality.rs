@@ -2,7 +2,7 @@
 //! 1280x720, 4 Mbit/s, 30 fps, on the frames a viewer sees while orbiting (each a
 //! preview of a new camera, as the server sends them).
 
-use encoder::{rows_to_i420, EncoderSettings, H264Decoder, H264Encoder, I420Frame, RgbRows};
+use encoder::{psnr, rows_to_i420, EncoderSettings, H264Decoder, H264Encoder, I420Frame, RgbRows};
 use render_core::{Camera, Picture, Renderer, Scene};
 
 struct Rows<'a>(Picture<'a>);
@@ -11,17 +11,6 @@ impl RgbRows for Rows<'_> {
     fn row(&self, y: usize, r: &mut [u8], g: &mut [u8], b: &mut [u8]) {
         self.0.row(y, r, g, b);
     }
-}
-
-/// Peak signal-to-noise ratio of `b` against `a`, over all channels, in dB.
-fn psnr(a: &[u8], b: &[u8]) -> f64 {
-    let mse = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-        .sum::<f64>()
-        / a.len() as f64;
-    10.0 * (255.0f64 * 255.0 / mse.max(1e-12)).log10()
 }
 
 #[test]

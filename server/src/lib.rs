@@ -12,6 +12,7 @@
 //! only wires them to threads, sockets and clocks.
 
 pub mod config;
+mod filter;
 mod keyframe;
 pub mod metrics;
 mod nack;

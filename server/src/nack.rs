@@ -11,13 +11,12 @@
 //! from each incoming NACK, the sequence numbers resent within [`RESEND_GAP`] or
 //! already resent [`MAX_RESENDS`] times. What remains reaches the responder.
 
-use rtc::interceptor::{Interceptor, Packet, StreamInfo, TaggedPacket};
+use crate::filter::{Filter, ReadFilter};
+use rtc::interceptor::{Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::{
     nack_pairs_from_sequence_numbers, TransportLayerNack,
 };
-use rtc::sansio::Protocol;
-use rtc::shared::error::Error;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// Between the pacer (3 000) and the NACK responder (4 000): on the read leg a NACK
@@ -48,7 +47,7 @@ struct Resent {
 }
 
 #[derive(Default)]
-pub struct NackLimiter {
+pub struct NackLimits {
     /// The streams this connection sends; NACKs for others are dropped here (the
     /// responder has nothing to resend for them), so a peer cannot fill the map
     /// with SSRCs of its choosing.
@@ -57,11 +56,12 @@ pub struct NackLimiter {
     /// when the number was last asked for.
     resent: HashMap<(u32, u16), Resent>,
     last_prune: Option<Instant>,
-    read: VecDeque<TaggedPacket>,
-    write: VecDeque<TaggedPacket>,
 }
 
-impl NackLimiter {
+/// The interceptor.
+pub type NackLimiter = Filter<NackLimits>;
+
+impl NackLimits {
     fn allow(&mut self, ssrc: u32, seq: u16, now: Instant) -> bool {
         if self.resent.len() >= MAX_REMEMBERED {
             self.last_prune = None;
@@ -128,14 +128,8 @@ impl NackLimiter {
     }
 }
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for NackLimiter {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Error> {
+impl ReadFilter for NackLimits {
+    fn read(&mut self, mut msg: TaggedPacket) -> Option<TaggedPacket> {
         if let Packet::Rtcp(packets) = &msg.message.packet {
             let has_nack = packets
                 .iter()
@@ -155,41 +149,24 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for NackLimiter {
                     }
                 }
                 if kept.is_empty() {
-                    return Ok(());
+                    return None;
                 }
                 msg.message.packet = Packet::Rtcp(kept);
             }
         }
-        self.read.push_back(msg);
-        Ok(())
+        Some(msg)
     }
 
-    fn poll_read(&mut self) -> Option<TaggedPacket> {
-        self.read.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Error> {
-        self.write.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<TaggedPacket> {
-        self.write.pop_front()
-    }
-}
-
-impl Interceptor for NackLimiter {
-    fn bind_local_stream(&mut self, info: &StreamInfo) {
+    fn bind_local(&mut self, info: &StreamInfo) {
         if !self.local.contains(&info.ssrc) {
             self.local.push(info.ssrc);
         }
     }
-    fn unbind_local_stream(&mut self, info: &StreamInfo) {
+
+    fn unbind_local(&mut self, info: &StreamInfo) {
         self.local.retain(|&s| s != info.ssrc);
         self.resent.retain(|(s, _), _| *s != info.ssrc);
     }
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
 #[cfg(test)]
@@ -208,8 +185,8 @@ mod tests {
         n.nacks.iter().flat_map(|p| p.packet_list()).collect()
     }
 
-    fn limiter() -> NackLimiter {
-        NackLimiter {
+    fn limiter() -> NackLimits {
+        NackLimits {
             local: vec![7, 8],
             ..Default::default()
         }

@@ -3,19 +3,9 @@
 //! bitrate until the picture is sharp, then only keep-alives follow. What a viewer
 //! decodes at the end is compared with the picture the view rendered.
 
-use encoder::{i420_to_rgb, H264Decoder};
+use encoder::{i420_to_rgb, psnr, H264Decoder};
 use std::time::{Duration, Instant};
 use streamtracer::view::{View, ViewSettings};
-
-fn psnr(a: &[u8], b: &[u8]) -> f64 {
-    let mse = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-        .sum::<f64>()
-        / a.len() as f64;
-    10.0 * (255.0f64 * 255.0 / mse.max(1e-12)).log10()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_converged_720p_picture_is_refreshed_beyond_38_db_then_goes_quiet() {
