@@ -33,6 +33,8 @@ pub struct Frame {
     pub picture: DecodedFrame,
     pub received: Instant,
     pub keyframe: bool,
+    /// The RTP timestamp of its packets (90 kHz).
+    pub rtp_timestamp: u32,
 }
 
 /// How a [`Viewer`] connects.
@@ -310,7 +312,7 @@ impl Assembler {
         marker: bool,
         payload: &[u8],
         counters: &ReceiveCounters,
-    ) -> Option<Vec<u8>> {
+    ) -> Option<(u32, Vec<u8>)> {
         if self.au_ts.is_some_and(|t| t != timestamp) {
             // The previous access unit's last packet never came.
             self.drop_au(counters);
@@ -344,7 +346,7 @@ impl Assembler {
             return None;
         }
         bump(&counters.access_units_complete, 1);
-        Some(au)
+        Some((timestamp, au))
     }
 
     /// Packets were given up on before the next one.
@@ -378,7 +380,7 @@ async fn receive_video(
     patience: Duration,
     counters: Arc<ReceiveCounters>,
 ) {
-    let (au_tx, mut au_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let (au_tx, mut au_rx) = mpsc::unbounded_channel::<(u32, Vec<u8>)>();
     let decoder = tokio::task::spawn_blocking(move || {
         if !decode {
             while au_rx.blocking_recv().is_some() {}
@@ -387,7 +389,7 @@ async fn receive_video(
         let Ok(mut decoder) = H264Decoder::new() else {
             return;
         };
-        while let Some(au) = au_rx.blocking_recv() {
+        while let Some((rtp_timestamp, au)) = au_rx.blocking_recv() {
             // A keyframe starts with a sequence parameter set.
             let keyframe = nal_types(&au).any(|t| t == 7);
             if let Ok(Some(picture)) = decoder.decode(&au) {
@@ -396,6 +398,7 @@ async fn receive_video(
                         picture,
                         received: Instant::now(),
                         keyframe,
+                        rtp_timestamp,
                     })
                     .is_err()
                 {
@@ -860,7 +863,8 @@ mod tests {
         // A keyframe in three packets (SPS, PPS, IDR), then two delta frames.
         assert!(a.packet(0, false, &nal(7), &counters).is_none());
         assert!(a.packet(0, false, &nal(8), &counters).is_none());
-        let key = a.packet(0, true, &nal(5), &counters).expect("keyframe");
+        let (ts, key) = a.packet(0, true, &nal(5), &counters).expect("keyframe");
+        assert_eq!(ts, 0);
         assert!(is_keyframe(&key));
         assert_eq!(nal_types(&key).collect::<Vec<_>>(), vec![7, 8, 5]);
         assert!(a.packet(1, true, &nal(1), &counters).is_some());

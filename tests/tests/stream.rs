@@ -354,6 +354,17 @@ async fn a_still_picture_is_sent_only_to_keep_the_stream_alive() -> anyhow::Resu
         (1..=3).contains(&still),
         "{still} frames in 4 s of a still picture (keep-alive every 2 s)"
     );
+    // RTP timestamps tell when frames were made, not how many came before: two
+    // keep-alives are two seconds apart on the 90 kHz clock as on the wall clock.
+    while viewer.frames.try_recv().is_ok() {}
+    let a = viewer.next_frame(WAIT).await?;
+    let b = viewer.next_frame(WAIT).await?;
+    let rtp = b.rtp_timestamp.wrapping_sub(a.rtp_timestamp) as f64 / 90_000.0;
+    let wall = (b.received - a.received).as_secs_f64();
+    assert!(
+        rtp > 1.5 && (rtp - wall).abs() < 0.25,
+        "keep-alives {wall:.3} s apart carry timestamps {rtp:.3} s apart"
+    );
     // An edit: the new picture's frames follow at once, not at the next keep-alive.
     let camera = Camera {
         fov: 45.0,
