@@ -34,6 +34,18 @@ impl I420Frame {
 }
 
 impl I420Frame {
+    /// The picture as packed RGB bytes (see [`i420_to_rgb`]).
+    pub fn to_rgb(&self) -> Vec<u8> {
+        let mut rgb = vec![0u8; self.width * self.height * 3];
+        i420_to_rgb(
+            (&self.y, &self.u, &self.v),
+            (self.width, self.width / 2),
+            (self.width, self.height),
+            &mut rgb,
+        );
+        rgb
+    }
+
     /// The picture at half the width and height (each output sample the rounded mean
     /// of a 2x2 block, in every plane), or `None` when a half size would not be even
     /// or would be under 16 pixels.

@@ -13,19 +13,25 @@ impl RgbRows for Rows<'_> {
     }
 }
 
+/// OpenH264 as the server sets it up by default: 30 fps, 4 Mbit/s, no periodic
+/// keyframes.
+fn default_encoder(width: u32, height: u32) -> H264Encoder {
+    H264Encoder::new(EncoderSettings {
+        width,
+        height,
+        fps: 30.0,
+        bitrate: 4_000_000,
+        keyframe_interval: 0,
+    })
+    .unwrap()
+}
+
 #[test]
 fn moving_frames_at_4_mbits_720p_keep_30_db() {
     let (w, h) = (1280u32, 720u32);
     let scene = Scene::cornell_box();
     let mut renderer = Renderer::new(&scene, w, h).unwrap();
-    let mut encoder = H264Encoder::new(EncoderSettings {
-        width: w,
-        height: h,
-        fps: 30.0,
-        bitrate: 4_000_000,
-        keyframe_interval: 0,
-    })
-    .unwrap();
+    let mut encoder = default_encoder(w, h);
     let mut decoder = H264Decoder::new().unwrap();
     let mut scores = Vec::new();
     let mut bytes = 0;
@@ -82,21 +88,8 @@ fn a_repeated_still_frame_refines_beyond_38_db_then_stops_spending() {
     let mut frame = I420Frame::new(w as usize, h as usize);
     rows_to_i420(&Rows(renderer.picture()), &mut frame);
     // What the encoder was given, as RGB: the reference for its losses alone.
-    let mut source = vec![0u8; (w * h * 3) as usize];
-    encoder::i420_to_rgb(
-        (&frame.y, &frame.u, &frame.v),
-        (frame.width, frame.width / 2),
-        (frame.width, frame.height),
-        &mut source,
-    );
-    let mut encoder = H264Encoder::new(EncoderSettings {
-        width: w,
-        height: h,
-        fps: 30.0,
-        bitrate: 4_000_000,
-        keyframe_interval: 0,
-    })
-    .unwrap();
+    let source = frame.to_rgb();
+    let mut encoder = default_encoder(w, h);
     let mut decoder = H264Decoder::new().unwrap();
     let mut trace = Vec::new();
     for i in 0..30 {

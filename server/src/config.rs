@@ -152,6 +152,25 @@ impl Config {
             .unwrap_or_else(|| self.bitrate.saturating_mul(2).min(100_000_000))
     }
 
+    /// The view these flags describe.
+    pub fn view_settings(&self) -> crate::view::ViewSettings {
+        let (max_width, max_height) = self.max_size();
+        crate::view::ViewSettings {
+            width: self.width,
+            height: self.height,
+            max_width,
+            max_height,
+            fps: self.fps,
+            bitrate: self.bitrate,
+            min_bitrate: self.min_bitrate,
+            max_bitrate: self.max_bitrate(),
+            keyframe_interval: self.keyframe_interval,
+            max_spp: self.max_spp,
+            max_time: self.max_time(),
+            idle_interval: self.idle_interval(),
+        }
+    }
+
     /// The largest picture size a `resize` may ask for (never below the start size).
     pub fn max_size(&self) -> (u32, u32) {
         (

@@ -30,7 +30,7 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use view::{View, ViewSettings};
+use view::View;
 
 /// How long shutdown waits for sessions to close.
 const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -51,21 +51,7 @@ pub async fn run(
     scene: Scene,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let (max_width, max_height) = config.max_size();
-    let settings = ViewSettings {
-        width: config.width,
-        height: config.height,
-        max_width,
-        max_height,
-        fps: config.fps,
-        bitrate: config.bitrate,
-        min_bitrate: config.min_bitrate,
-        max_bitrate: config.max_bitrate(),
-        keyframe_interval: config.keyframe_interval,
-        max_spp: config.max_spp,
-        max_time: config.max_time(),
-        idle_interval: config.idle_interval(),
-    };
+    let settings = config.view_settings();
     // Starting the view compiles the scene and spawns threads: keep it off the runtime.
     let view = Arc::new(
         tokio::task::spawn_blocking(move || View::start(&scene, settings))

@@ -6,7 +6,8 @@
 #![cfg(target_os = "linux")]
 
 use std::time::Duration;
-use streamtracer::view::{View, ViewSettings};
+use streamtracer::view::View;
+use streamtracer::Config;
 
 /// CPU time (user + system, in clock ticks) of this process's threads named `name`.
 fn thread_ticks(name: &str) -> u64 {
@@ -27,20 +28,14 @@ fn thread_ticks(name: &str) -> u64 {
 
 #[test]
 fn an_unwatched_view_does_not_spin() {
-    let settings = ViewSettings {
+    let settings = Config {
         width: 64,
         height: 48,
-        max_width: 64,
-        max_height: 48,
-        fps: 30.0,
         bitrate: 500_000,
-        min_bitrate: 300_000,
-        max_bitrate: 8_000_000,
-        keyframe_interval: 0,
         max_spp: 4,
-        max_time: None,
-        idle_interval: Some(Duration::from_secs(1)),
-    };
+        ..Config::default()
+    }
+    .view_settings();
     let view = View::start(&render_core::Scene::cornell_box(), settings).unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     assert!(view.latest_frame().is_some(), "the view rendered");

@@ -3,27 +3,23 @@
 //! bitrate until the picture is sharp, then only keep-alives follow. What a viewer
 //! decodes at the end is compared with the picture the view rendered.
 
-use encoder::{i420_to_rgb, psnr, H264Decoder};
+use encoder::{psnr, H264Decoder};
 use std::time::{Duration, Instant};
-use streamtracer::view::{View, ViewSettings};
+use streamtracer::view::View;
+use streamtracer::Config;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_converged_720p_picture_is_refreshed_beyond_38_db_then_goes_quiet() {
-    let settings = ViewSettings {
+    // The server's defaults (30 fps, 4 Mbit/s live, 8 Mbit/s refresh, keep-alive
+    // every second) at 720p, converging after few samples: early, and noisy, the
+    // hard case for an encoder.
+    let settings = Config {
         width: 1280,
         height: 720,
-        max_width: 1280,
-        max_height: 720,
-        fps: 30.0,
-        bitrate: 4_000_000,
-        min_bitrate: 300_000,
-        max_bitrate: 8_000_000,
-        keyframe_interval: 0,
-        // Few samples: converged early, and noisy, the hard case for an encoder.
         max_spp: 8,
-        max_time: None,
-        idle_interval: Some(Duration::from_secs(1)),
-    };
+        ..Config::default()
+    }
+    .view_settings();
     let view = View::start(&render_core::Scene::cornell_box(), settings).unwrap();
     let mut frames = view.subscribe();
     let mut decoder = H264Decoder::new().unwrap();
@@ -58,14 +54,7 @@ async fn a_converged_720p_picture_is_refreshed_beyond_38_db_then_goes_quiet() {
     let converged_at = converged_at.expect("the render converged");
     let rendered = view.latest_frame().unwrap();
     assert!(rendered.converged);
-    let i420 = &rendered.i420;
-    let mut source = vec![0u8; i420.width * i420.height * 3];
-    i420_to_rgb(
-        (&i420.y, &i420.u, &i420.v),
-        (i420.width, i420.width / 2),
-        (i420.width, i420.height),
-        &mut source,
-    );
+    let source = rendered.i420.to_rgb();
     let decoded = last.unwrap();
     let quality = psnr(&source, &decoded.rgb);
     let refresh: Vec<usize> = after_convergence

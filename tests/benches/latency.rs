@@ -5,7 +5,8 @@
 
 use render_core::Scene;
 use std::time::{Duration, Instant};
-use streamtracer::view::{View, ViewSettings};
+use streamtracer::view::View;
+use streamtracer::Config;
 
 /// The next encoded frame; frames the bench was too slow to take (while it slept
 /// between edits) are skipped, not an error.
@@ -29,20 +30,15 @@ fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let scene = Scene::cornell_box();
-    let settings = ViewSettings {
+    // The server's defaults at 720p, with a frame on every tick (no keep-alive
+    // pacing: the pacing figure is of a picture that keeps refining).
+    let settings = Config {
         width: 1280,
         height: 720,
-        max_width: 1280,
-        max_height: 720,
-        fps: 30.0,
-        bitrate: 4_000_000,
-        min_bitrate: 300_000,
-        max_bitrate: 8_000_000,
-        keyframe_interval: 0,
-        max_spp: 1024,
-        max_time: None,
-        idle_interval: None,
-    };
+        idle_interval: 0.0,
+        ..Config::default()
+    }
+    .view_settings();
     let view = View::start(&scene, settings)?;
     let mut frames = view.subscribe();
     // Warm up: the first frames, and the renderer's preview-rate estimate.

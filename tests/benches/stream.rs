@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use streamtracer_tests::client::{Viewer, ViewerOptions};
+use streamtracer_tests::metric_value;
 
 const VIEWERS: usize = 5;
 
@@ -149,14 +150,7 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .text()
         .await?;
-    let metric = |name: &str| -> f64 {
-        metrics
-            .lines()
-            .find(|l| l.starts_with(&format!("{name} ")))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(f64::NAN)
-    };
+    let metric = |name: &str| metric_value(&metrics, name).unwrap_or(f64::NAN);
     let encode_ms = metric("streamtracer_encode_seconds_total")
         / metric("streamtracer_frames_encoded_total")
         * 1e3;

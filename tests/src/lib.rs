@@ -76,6 +76,12 @@ impl TestServer {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The server's current value of a gauge or counter in `/metrics`.
+    pub async fn metric(&self, name: &str) -> anyhow::Result<f64> {
+        let text = reqwest::get(self.url("/metrics")).await?.text().await?;
+        metric_value(&text, name).ok_or_else(|| anyhow::anyhow!("no {name} in /metrics"))
+    }
+
     /// Shuts the server down and waits for it to finish.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(s) = self.stop.take() {
@@ -98,6 +104,13 @@ impl Drop for TestServer {
 
 /// Mean absolute difference per channel between two RGB images of the same size, in
 /// code values (0 to 255).
+/// The value of a gauge or counter `name` in a `/metrics` text.
+pub fn metric_value(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 pub fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
     assert_eq!(a.len(), b.len(), "images must have the same size");
     a.iter()

@@ -126,12 +126,9 @@ async fn viewer_page_plays_orbits_on_drag_zooms_on_wheel_and_a_second_window_pla
 
     // Chromium reports arrivals (transport-wide congestion control feedback), so the
     // server's estimate of its link has moved from where it started.
-    let metrics = reqwest::get(server.url("/metrics")).await?.text().await?;
-    let estimate: f64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("streamtracer_lowest_link_estimate_bits "))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
+    let estimate = server
+        .metric("streamtracer_lowest_link_estimate_bits")
+        .await?;
     assert!(
         estimate > 0.0 && estimate != server.config.bitrate as f64,
         "the link estimate is {estimate}: no congestion-control feedback from the browser"

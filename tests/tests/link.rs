@@ -142,14 +142,6 @@ async fn without_retransmissions_losses_are_repaired_by_keyframes() -> anyhow::R
     server.stop().await
 }
 
-/// The server's current value of a gauge or counter in `/metrics`.
-async fn metric(server: &TestServer, name: &str) -> anyhow::Result<f64> {
-    let text = reqwest::get(server.url("/metrics")).await?.text().await?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no {name} in /metrics"))
-}
-
 /// A viewer behind a 1 Mbit/s bottleneck that also loses 2% of packets both ways,
 /// while a 720p picture keeps moving (the camera orbits): congestion control brings
 /// the encoder's bitrate under the link's (and the stream's size down with it), so the
@@ -198,7 +190,7 @@ async fn a_1_mbits_lossy_link_keeps_flowing_and_the_bitrate_settles_under_it() -
                     viewer
                         .send_camera(&render_core::Camera { eye, ..base })
                         .await?;
-                    let target = metric(&server, "streamtracer_target_bitrate_bits").await?;
+                    let target = server.metric("streamtracer_target_bitrate_bits").await?;
                     lowest_target = lowest_target.min(target);
                     moved = Instant::now();
                 }
@@ -217,22 +209,22 @@ async fn a_1_mbits_lossy_link_keeps_flowing_and_the_bitrate_settles_under_it() -
     // Congestion control starts at 4 Mbit/s and has to find the link.
     let (settle_frames, _) = orbit(&mut viewer, Duration::from_secs(8)).await?;
     let before = viewer.link_stats().expect("a relay");
-    let video_before = metric(&server, "streamtracer_video_bytes_total").await?;
+    let video_before = server.metric("streamtracer_video_bytes_total").await?;
     let measured = Instant::now();
     let (frames, longest) = orbit(&mut viewer, Duration::from_secs(10)).await?;
     let after = viewer.link_stats().expect("a relay");
-    let video_after = metric(&server, "streamtracer_video_bytes_total").await?;
+    let video_after = server.metric("streamtracer_video_bytes_total").await?;
     let seconds = measured.elapsed().as_secs_f64();
     let video = (video_after - video_before) * 8.0 / seconds;
     // What the server sent into the bottleneck, and what the bottleneck had to drop.
     let offered = (after.down.received_bytes - before.down.received_bytes) as f64 * 8.0 / seconds;
     let overflow = after.down.overflow_packets - before.down.overflow_packets;
     let sent = after.down.received_packets - before.down.received_packets;
-    let target = metric(&server, "streamtracer_target_bitrate_bits").await?;
-    let dropped = metric(&server, "streamtracer_frames_dropped_total").await?;
+    let target = server.metric("streamtracer_target_bitrate_bits").await?;
+    let dropped = server.metric("streamtracer_frames_dropped_total").await?;
     let stream = (
-        metric(&server, "streamtracer_stream_width_pixels").await?,
-        metric(&server, "streamtracer_stream_height_pixels").await?,
+        server.metric("streamtracer_stream_width_pixels").await?,
+        server.metric("streamtracer_stream_height_pixels").await?,
     );
     let received = viewer.receive_stats();
     eprintln!(

@@ -19,12 +19,7 @@ async fn post(
 }
 
 async fn sessions(server: &TestServer) -> anyhow::Result<u64> {
-    let text = reqwest::get(server.url("/metrics")).await?.text().await?;
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("streamtracer_sessions "))
-        .ok_or_else(|| anyhow::anyhow!("no session gauge in /metrics"))?;
-    Ok(line.split_whitespace().nth(1).unwrap_or("").parse()?)
+    Ok(server.metric("streamtracer_sessions").await? as u64)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
