@@ -8,11 +8,15 @@
 //! and every session has been told to end. `main` only parses [`Config`], binds and
 //! calls it; tests bind `127.0.0.1:0` and pass their own shutdown.
 //!
+//! [`journal::Journal`] is the durable transaction log behind `--state-dir`: records
+//! synced before their ack, snapshots, and recovery that cuts off a torn last write.
+//!
 //! Core algorithms live in `render-core` (rendering) and `encoder` (video); this crate
 //! only wires them to threads, sockets and clocks.
 
 pub mod config;
 mod filter;
+pub mod journal;
 mod keyframe;
 pub mod metrics;
 mod nack;
