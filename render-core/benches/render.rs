@@ -71,7 +71,7 @@ fn main() {
     let (w, h) = (1280u32, 720u32);
     let threads = rayon::current_num_threads();
     let dense = dense_scene(100_000);
-    let knot = Arc::new(dense.meshes.last().expect("the knot").clone());
+    let knot = Arc::clone(dense.meshes.last().expect("the knot"));
 
     let mut build = Vec::new();
     let mut triangles = 0;

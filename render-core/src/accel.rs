@@ -13,6 +13,7 @@ use crate::geometry::{Ray, Sphere, Triangle, TrianglePack};
 use crate::scene::{Mesh, Scene, Shape};
 use glam::{Affine3A, Mat3A, Vec2, Vec3};
 use rayon::prelude::*;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A mesh ready for tracing: triangles in leaf order, four to a pack, and their
@@ -143,33 +144,55 @@ impl Accel {
     /// Builds geometries for the scene (in parallel), reusing those of `previous`
     /// whose mesh is unchanged, and the top level over all objects. The scene must
     /// be valid.
+    ///
+    /// A mesh is recognised first as the very same `Arc` (what a scene built from the
+    /// editable document hands over after an edit: a cheap pointer test, so a large
+    /// scene's unchanged meshes cost nothing), then by comparing contents (a scene
+    /// deserialised or loaded again holds equal meshes in new allocations).
     pub fn build(scene: &Scene, previous: Option<&Accel>) -> Accel {
-        let reusable = |mesh: &Mesh| -> Option<Arc<Geometry>> {
-            previous?
-                .instances
-                .iter()
-                .find_map(|inst| match &*inst.geometry {
-                    Geometry::Mesh(m) if *m.mesh == *mesh => Some(inst.geometry.clone()),
-                    _ => None,
-                })
+        // Previous geometries by mesh address, and by size for the comparison of
+        // contents, so that finding them stays linear in a scene of many meshes.
+        // (Addresses as integers: raw pointers are not `Sync`, and this map is shared by the
+        // parallel build below.)
+        let mut by_address: HashMap<usize, &Arc<Geometry>> = HashMap::new();
+        let mut by_size: HashMap<(usize, usize), Vec<(&Mesh, &Arc<Geometry>)>> = HashMap::new();
+        for inst in previous.into_iter().flat_map(|p| &p.instances) {
+            if let Geometry::Mesh(m) = &*inst.geometry {
+                by_address.insert(Arc::as_ptr(&m.mesh) as usize, &inst.geometry);
+                by_size
+                    .entry((m.mesh.positions.len(), m.mesh.indices.len()))
+                    .or_default()
+                    .push((&m.mesh, &inst.geometry));
+            }
+        }
+        let reusable = |mesh: &Arc<Mesh>| -> Option<Arc<Geometry>> {
+            let found = by_address
+                .get(&(Arc::as_ptr(mesh) as usize))
+                .copied()
+                .or_else(|| {
+                    by_size
+                        .get(&(mesh.positions.len(), mesh.indices.len()))?
+                        .iter()
+                        .find(|(m, _)| *m == &**mesh)
+                        .map(|(_, g)| *g)
+                });
+            found.map(Arc::clone)
         };
+        // Only meshes some object uses are built.
+        let mut used = vec![false; scene.meshes.len()];
+        for o in &scene.objects {
+            if let Shape::Mesh { mesh } = o.shape {
+                used[mesh] = true;
+            }
+        }
         let mesh_geometries: Vec<Option<Arc<Geometry>>> = scene
             .meshes
             .par_iter()
-            .enumerate()
-            .map(|(i, mesh)| {
-                // Only meshes some object uses are built.
-                if !scene
-                    .objects
-                    .iter()
-                    .any(|o| o.shape == Shape::Mesh { mesh: i })
-                {
-                    return None;
-                }
-                Some(
-                    reusable(mesh)
-                        .unwrap_or_else(|| Arc::new(Geometry::mesh(Arc::new(mesh.clone())))),
-                )
+            .zip(&used)
+            .map(|(mesh, &used)| {
+                used.then(|| {
+                    reusable(mesh).unwrap_or_else(|| Arc::new(Geometry::mesh(Arc::clone(mesh))))
+                })
             })
             .collect();
         let mut instances: Vec<Instance> = scene
@@ -502,7 +525,7 @@ mod tests {
                     },
                     transform,
                 });
-                scene.meshes.push(mesh);
+                scene.meshes.push(Arc::new(mesh));
             }
         }
         (scene, (tris, spheres))

@@ -4,6 +4,7 @@
 use crate::scene::{Material, Mesh, Object, Scene, Shape, Transform};
 use glam::{Vec2, Vec3};
 use std::f32::consts::TAU;
+use std::sync::Arc;
 
 /// A (p, q) torus knot swept by a tube: `segments` steps along the knot and `sides`
 /// around the tube give `2 * segments * sides` triangles, with smooth normals and
@@ -75,7 +76,9 @@ pub fn dense_scene(min_triangles: u32) -> Scene {
         },
         transform: Transform::translate(Vec3::new(0.0, 0.8, 0.0)),
     });
-    scene.meshes.push(torus_knot(2, 3, segments, sides, 0.12));
+    scene
+        .meshes
+        .push(Arc::new(torus_knot(2, 3, segments, sides, 0.12)));
     scene
 }
 

@@ -613,7 +613,7 @@ mod tests {
             albedo: Vec3::splat(albedo),
             texture: None,
         });
-        scene.meshes.push(crate::scene::quad(
+        scene.meshes.push(std::sync::Arc::new(crate::scene::quad(
             "ground",
             [
                 Vec3::new(-100., 0., -100.),
@@ -621,7 +621,7 @@ mod tests {
                 Vec3::new(100., 0., 100.),
                 Vec3::new(100., 0., -100.),
             ],
-        ));
+        )));
         scene.objects.push(Object {
             name: "ground".into(),
             material: 0,
@@ -705,7 +705,7 @@ mod tests {
             radiance: Vec3::splat(100.0),
         });
         let (s, h) = (0.05, 3.0);
-        scene.meshes.push(crate::scene::quad(
+        scene.meshes.push(std::sync::Arc::new(crate::scene::quad(
             "panel",
             [
                 Vec3::new(-s, h, -s),
@@ -713,7 +713,7 @@ mod tests {
                 Vec3::new(s, h, s),
                 Vec3::new(-s, h, s),
             ],
-        ));
+        )));
         scene.objects.push(Object {
             name: "panel".into(),
             material: 1,
@@ -746,7 +746,7 @@ mod tests {
     fn large_area_light_with_one_bounce_matches_the_view_factor() {
         let (mut scene, _) = plane_under_panel(0.5);
         let (s, h, radiance) = (2.0f32, 1.0f32, 100.0f32);
-        scene.meshes[1] = crate::scene::quad(
+        scene.meshes[1] = std::sync::Arc::new(crate::scene::quad(
             "panel",
             [
                 Vec3::new(-s, h, -s),
@@ -754,7 +754,7 @@ mod tests {
                 Vec3::new(s, h, s),
                 Vec3::new(-s, h, s),
             ],
-        );
+        ));
         scene.camera.eye = Vec3::new(0.0, 0.5, 0.0);
         scene.max_bounces = 1;
         // View factor from a point under one corner of an a x b rectangle at height h.
@@ -795,7 +795,8 @@ mod tests {
     #[test]
     fn tilted_shading_normals_do_not_leak_light_from_below() {
         let mut scene = ground(0.8);
-        scene.meshes[0].normals = vec![Vec3::new(1.0, 0.3, 0.0).normalize(); 4];
+        std::sync::Arc::make_mut(&mut scene.meshes[0]).normals =
+            vec![Vec3::new(1.0, 0.3, 0.0).normalize(); 4];
         scene.lights.push(Light::Point {
             position: Vec3::new(50.0, -1.0, 0.0),
             intensity: Vec3::splat(1e4),
@@ -814,12 +815,12 @@ mod tests {
         scene.materials.push(Material::Emissive {
             radiance: Vec3::splat(5.0),
         });
-        scene.meshes.push(crate::scene::Mesh::default());
-        scene.meshes.push(crate::scene::Mesh {
+        scene.meshes.push(Default::default());
+        scene.meshes.push(std::sync::Arc::new(crate::scene::Mesh {
             positions: vec![Vec3::ZERO, Vec3::ZERO, Vec3::X],
             indices: vec![[0, 1, 2]],
             ..Default::default()
-        });
+        }));
         for (mesh, material) in [(1, 0), (2, 1)] {
             scene.objects.push(Object {
                 name: String::new(),

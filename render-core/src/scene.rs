@@ -6,6 +6,14 @@
 //! material, so moving an object changes one transform and nothing is rebuilt but the
 //! top level of the hierarchy. [`Scene::validate`] is the single gate that turns
 //! untrusted data into something the renderer can trace.
+//!
+//! The types that refer to other parts of the scene ([`Material`] to a texture,
+//! [`Object`] and [`Shape`] to a material and a mesh, [`Environment`] to a texture) are
+//! generic over how they refer: by index (`usize`, the default, what the renderer and
+//! scene files use) or by a stable key (the editable [`crate::edit::Document`] uses
+//! `Material<Key>` and so on). One definition then gives both JSON forms, and the rules
+//! about values (the `problem` functions) are shared; only the reference checks differ,
+//! since an index and a key are looked up differently.
 
 use crate::camera::{Camera, CameraError};
 use crate::texture::{TextureError, TextureImage};
@@ -23,8 +31,10 @@ pub struct Scene {
     pub materials: Vec<Material>,
     #[serde(default)]
     pub textures: Vec<Texture>,
+    /// Shared, so that a scene built from the editable document, or handed to the
+    /// renderer again after an edit, never copies geometry.
     #[serde(default)]
-    pub meshes: Vec<Mesh>,
+    pub meshes: Vec<Arc<Mesh>>,
     #[serde(default)]
     pub objects: Vec<Object>,
     /// Lights that are not geometry: the sun, point and spot lights. Emissive objects
@@ -54,16 +64,23 @@ fn white() -> Vec3 {
     Vec3::ONE
 }
 
-/// How a surface scatters or emits light.
+/// The default of an optional reference. A plain `#[serde(default)]` would make serde
+/// require `T: Default` of the reference type, which a key has no sensible value for.
+fn none<T>() -> Option<T> {
+    None
+}
+
+/// How a surface scatters or emits light. `T` is how a texture is referred to: an
+/// index into [`Scene::textures`], or a key in the editable document.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Material {
+pub enum Material<T = usize> {
     /// Lambertian reflection. `albedo` (each channel in [0, 1]) is multiplied by the
     /// texture's colour where a `texture` is given.
     Diffuse {
         albedo: Vec3,
-        #[serde(default)]
-        texture: Option<usize>,
+        #[serde(default = "none")]
+        texture: Option<T>,
     },
     /// A conductor (metal) with GGX microfacet roughness: `color` is the reflectance at
     /// normal incidence, `roughness` the perceptual roughness in [0, 1] (0 is a mirror).
@@ -71,8 +88,8 @@ pub enum Material {
         color: Vec3,
         #[serde(default)]
         roughness: f32,
-        #[serde(default)]
-        texture: Option<usize>,
+        #[serde(default = "none")]
+        texture: Option<T>,
     },
     /// A dielectric (glass, water) with index of refraction `ior`, GGX roughness (0 is
     /// smooth), and a `tint` multiplying transmitted light.
@@ -105,14 +122,15 @@ pub struct Mesh {
     pub indices: Vec<[u32; 3]>,
 }
 
-/// One object of the scene: a shape placed by a transform, with a material.
+/// One object of the scene: a shape placed by a transform, with a material. `R` is how
+/// materials and meshes are referred to (an index, or a key in the editable document).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Object {
+pub struct Object<R = usize> {
     #[serde(default)]
     pub name: String,
-    pub material: usize,
-    pub shape: Shape,
+    pub material: R,
+    pub shape: Shape<R>,
     #[serde(default)]
     pub transform: Transform,
 }
@@ -120,14 +138,14 @@ pub struct Object {
 /// The geometry of an object, in object coordinates.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Shape {
+pub enum Shape<R = usize> {
     Sphere {
         center: Vec3,
         radius: f32,
     },
     /// An instance of `meshes[mesh]`.
     Mesh {
-        mesh: usize,
+        mesh: R,
     },
 }
 
@@ -224,17 +242,18 @@ pub enum Light {
     },
 }
 
-/// Radiance arriving from every direction that hits nothing.
+/// Radiance arriving from every direction that hits nothing. `R` is how the image
+/// texture is referred to (an index, or a key in the editable document).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Environment {
+pub enum Environment<R = usize> {
     Constant {
         radiance: Vec3,
     },
     /// An equirectangular image (`textures[texture]`) scaled by `intensity`, turned
     /// by `rotation` degrees about the up (+y) axis.
     Image {
-        texture: usize,
+        texture: R,
         #[serde(default = "one")]
         intensity: f32,
         #[serde(default)]
@@ -242,7 +261,7 @@ pub enum Environment {
     },
 }
 
-impl Default for Environment {
+impl<R> Default for Environment<R> {
     fn default() -> Self {
         Environment::Constant {
             radiance: Vec3::ZERO,
@@ -287,36 +306,105 @@ fn direction(v: Vec3) -> bool {
     v.is_finite() && v.length_squared() > 1e-12
 }
 
-impl Material {
-    fn problem(&self, textures: usize) -> Option<String> {
-        let texture_ok = |t: &Option<usize>| t.is_none_or(|t| t < textures);
+/// What is wrong with one value: the field at fault, as a path relative to the value
+/// (`albedo`, `transform.scale`, `positions[4]`), and a sentence saying what is wrong.
+/// Scene validation and the editable document share these rules, so an edit that is
+/// refused names the same field a bad scene file would.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Problem {
+    pub field: String,
+    pub message: String,
+}
+
+impl Problem {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The same problem, one level further down: `transform` + `scale` is
+    /// `transform.scale`.
+    fn within(self, parent: &str) -> Problem {
+        let field = if self.field.is_empty() {
+            parent.to_owned()
+        } else if self.field.starts_with('[') {
+            format!("{parent}{}", self.field)
+        } else {
+            format!("{parent}.{}", self.field)
+        };
+        Problem { field, ..self }
+    }
+}
+
+impl<T> Material<T> {
+    /// The texture the material reads, if any.
+    pub fn texture(&self) -> Option<&T> {
         match self {
-            Material::Diffuse { albedo, texture } => {
-                if !reflectance(*albedo) {
-                    return Some("albedo must be finite and within [0, 1]".into());
-                }
-                if !texture_ok(texture) {
-                    return Some(format!(
-                        "texture {} does not exist ({textures} textures)",
-                        texture.unwrap_or(0)
-                    ));
-                }
+            Material::Diffuse { texture, .. } | Material::Conductor { texture, .. } => {
+                texture.as_ref()
             }
+            Material::Dielectric { .. } | Material::Emissive { .. } => None,
+        }
+    }
+
+    /// The same material with its texture reference converted by `f`.
+    pub fn map_refs<U>(&self, f: impl FnOnce(&T) -> U) -> Material<U> {
+        match self {
+            Material::Diffuse { albedo, texture } => Material::Diffuse {
+                albedo: *albedo,
+                texture: texture.as_ref().map(f),
+            },
             Material::Conductor {
                 color,
                 roughness,
                 texture,
+            } => Material::Conductor {
+                color: *color,
+                roughness: *roughness,
+                texture: texture.as_ref().map(f),
+            },
+            Material::Dielectric {
+                ior,
+                roughness,
+                tint,
+            } => Material::Dielectric {
+                ior: *ior,
+                roughness: *roughness,
+                tint: *tint,
+            },
+            Material::Emissive { radiance } => Material::Emissive {
+                radiance: *radiance,
+            },
+        }
+    }
+
+    /// What is wrong with the material's values; its texture reference is checked by
+    /// whoever knows what it refers to.
+    pub fn problem(&self) -> Option<Problem> {
+        match self {
+            Material::Diffuse { albedo, .. } => {
+                if !reflectance(*albedo) {
+                    return Some(Problem::new(
+                        "albedo",
+                        "albedo must be finite and within [0, 1]",
+                    ));
+                }
+            }
+            Material::Conductor {
+                color, roughness, ..
             } => {
                 if !reflectance(*color) {
-                    return Some("color must be finite and within [0, 1]".into());
+                    return Some(Problem::new(
+                        "color",
+                        "color must be finite and within [0, 1]",
+                    ));
                 }
                 if !unit_interval(*roughness) {
-                    return Some(format!("roughness must be within [0, 1], got {roughness}"));
-                }
-                if !texture_ok(texture) {
-                    return Some(format!(
-                        "texture {} does not exist ({textures} textures)",
-                        texture.unwrap_or(0)
+                    return Some(Problem::new(
+                        "roughness",
+                        format!("roughness must be within [0, 1], got {roughness}"),
                     ));
                 }
             }
@@ -326,18 +414,30 @@ impl Material {
                 tint,
             } => {
                 if !(ior.is_finite() && (1.0..=4.0).contains(ior)) {
-                    return Some(format!("ior must be between 1 and 4, got {ior}"));
+                    return Some(Problem::new(
+                        "ior",
+                        format!("ior must be between 1 and 4, got {ior}"),
+                    ));
                 }
                 if !unit_interval(*roughness) {
-                    return Some(format!("roughness must be within [0, 1], got {roughness}"));
+                    return Some(Problem::new(
+                        "roughness",
+                        format!("roughness must be within [0, 1], got {roughness}"),
+                    ));
                 }
                 if !reflectance(*tint) {
-                    return Some("tint must be finite and within [0, 1]".into());
+                    return Some(Problem::new(
+                        "tint",
+                        "tint must be finite and within [0, 1]",
+                    ));
                 }
             }
             Material::Emissive { radiance } => {
                 if !finite_non_negative(*radiance) {
-                    return Some("radiance must be finite and non-negative".into());
+                    return Some(Problem::new(
+                        "radiance",
+                        "radiance must be finite and non-negative",
+                    ));
                 }
             }
         }
@@ -346,35 +446,54 @@ impl Material {
 }
 
 impl Mesh {
-    fn problem(&self) -> Option<String> {
+    /// What is wrong with the mesh, if anything.
+    pub fn problem(&self) -> Option<Problem> {
         if let Some(i) = self.positions.iter().position(|p| !p.is_finite()) {
-            return Some(format!("position {i} is not finite"));
+            return Some(Problem::new(
+                format!("positions[{i}]"),
+                format!("position {i} is not finite"),
+            ));
         }
         if !self.normals.is_empty() && self.normals.len() != self.positions.len() {
-            return Some(format!(
-                "{} normals for {} positions",
-                self.normals.len(),
-                self.positions.len()
+            return Some(Problem::new(
+                "normals",
+                format!(
+                    "{} normals for {} positions",
+                    self.normals.len(),
+                    self.positions.len()
+                ),
             ));
         }
         if let Some(i) = self.normals.iter().position(|n| !direction(*n)) {
-            return Some(format!("normal {i} is zero or not finite"));
+            return Some(Problem::new(
+                format!("normals[{i}]"),
+                format!("normal {i} is zero or not finite"),
+            ));
         }
         if !self.uvs.is_empty() && self.uvs.len() != self.positions.len() {
-            return Some(format!(
-                "{} uvs for {} positions",
-                self.uvs.len(),
-                self.positions.len()
+            return Some(Problem::new(
+                "uvs",
+                format!(
+                    "{} uvs for {} positions",
+                    self.uvs.len(),
+                    self.positions.len()
+                ),
             ));
         }
         if let Some(i) = self.uvs.iter().position(|uv| !uv.is_finite()) {
-            return Some(format!("uv {i} is not finite"));
+            return Some(Problem::new(
+                format!("uvs[{i}]"),
+                format!("uv {i} is not finite"),
+            ));
         }
         for (t, tri) in self.indices.iter().enumerate() {
             if let Some(&v) = tri.iter().find(|&&v| v as usize >= self.positions.len()) {
-                return Some(format!(
-                    "triangle {t} refers to vertex {v} but there are {} positions",
-                    self.positions.len()
+                return Some(Problem::new(
+                    format!("indices[{t}]"),
+                    format!(
+                        "triangle {t} refers to vertex {v} but there are {} positions",
+                        self.positions.len()
+                    ),
                 ));
             }
         }
@@ -383,42 +502,119 @@ impl Mesh {
 }
 
 impl Transform {
-    fn problem(&self) -> Option<String> {
-        if !(self.translation.is_finite() && self.rotation.is_finite() && self.scale.is_finite()) {
-            return Some("transform must contain only finite numbers".into());
+    /// What is wrong with the transform, if anything.
+    pub fn problem(&self) -> Option<Problem> {
+        for (field, finite) in [
+            ("translation", self.translation.is_finite()),
+            ("rotation", self.rotation.is_finite()),
+            ("scale", self.scale.is_finite()),
+        ] {
+            if !finite {
+                return Some(Problem::new(
+                    field,
+                    format!("transform {field} must contain only finite numbers"),
+                ));
+            }
         }
         if (self.rotation.length() - 1.0).abs() > 1e-3 {
-            return Some("transform rotation must be a unit quaternion".into());
+            return Some(Problem::new(
+                "rotation",
+                "transform rotation must be a unit quaternion",
+            ));
         }
         if self.scale.abs().min_element() < 1e-6 {
-            return Some("transform scale must not be zero".into());
+            return Some(Problem::new("scale", "transform scale must not be zero"));
+        }
+        None
+    }
+}
+
+impl<R> Shape<R> {
+    /// The mesh the shape instances, if it is a mesh.
+    pub fn mesh(&self) -> Option<&R> {
+        match self {
+            Shape::Mesh { mesh } => Some(mesh),
+            Shape::Sphere { .. } => None,
+        }
+    }
+
+    /// The same shape with its mesh reference converted by `f`.
+    pub fn map_refs<U>(&self, f: impl FnOnce(&R) -> U) -> Shape<U> {
+        match self {
+            Shape::Sphere { center, radius } => Shape::Sphere {
+                center: *center,
+                radius: *radius,
+            },
+            Shape::Mesh { mesh } => Shape::Mesh { mesh: f(mesh) },
+        }
+    }
+}
+
+impl<R> Object<R> {
+    /// The same object with its material and mesh references converted by `f`.
+    pub fn map_refs<U>(&self, mut f: impl FnMut(&R) -> U) -> Object<U> {
+        Object {
+            name: self.name.clone(),
+            material: f(&self.material),
+            shape: self.shape.map_refs(&mut f),
+            transform: self.transform,
+        }
+    }
+
+    /// What is wrong with the object's values; its references are checked by whoever
+    /// knows what they refer to.
+    pub fn problem(&self) -> Option<Problem> {
+        if let Some(problem) = self.transform.problem() {
+            return Some(problem.within("transform"));
+        }
+        if let Shape::Sphere { center, radius } = &self.shape {
+            if !center.is_finite() {
+                return Some(Problem::new("shape.center", "sphere center must be finite"));
+            }
+            if !(radius.is_finite() && *radius > 0.0) {
+                return Some(Problem::new(
+                    "shape.radius",
+                    format!("sphere radius must be positive and finite, got {radius}"),
+                ));
+            }
         }
         None
     }
 }
 
 impl Light {
-    fn problem(&self) -> Option<String> {
+    /// What is wrong with the light, if anything.
+    pub fn problem(&self) -> Option<Problem> {
         match *self {
             Light::Directional {
                 direction: d,
                 irradiance,
             } => {
                 if !direction(d) {
-                    return Some("direction must be finite and non-zero".into());
+                    return Some(Problem::new(
+                        "direction",
+                        "direction must be finite and non-zero",
+                    ));
                 }
                 if !finite_non_negative(irradiance) {
-                    return Some("irradiance must be finite and non-negative".into());
+                    return Some(Problem::new(
+                        "irradiance",
+                        "irradiance must be finite and non-negative",
+                    ));
                 }
             }
             Light::Point {
                 position,
                 intensity,
             } => {
-                if !position.is_finite() || !finite_non_negative(intensity) {
-                    return Some(
-                        "position must be finite and intensity finite and non-negative".into(),
-                    );
+                if !position.is_finite() {
+                    return Some(Problem::new("position", "position must be finite"));
+                }
+                if !finite_non_negative(intensity) {
+                    return Some(Problem::new(
+                        "intensity",
+                        "intensity must be finite and non-negative",
+                    ));
                 }
             }
             Light::Spot {
@@ -428,11 +624,20 @@ impl Light {
                 inner_angle,
                 outer_angle,
             } => {
-                if !position.is_finite() || !direction(d) || !finite_non_negative(intensity) {
-                    return Some(
-                        "position, direction and intensity must be finite, direction non-zero"
-                            .into(),
-                    );
+                if !position.is_finite() {
+                    return Some(Problem::new("position", "position must be finite"));
+                }
+                if !direction(d) {
+                    return Some(Problem::new(
+                        "direction",
+                        "direction must be finite and non-zero",
+                    ));
+                }
+                if !finite_non_negative(intensity) {
+                    return Some(Problem::new(
+                        "intensity",
+                        "intensity must be finite and non-negative",
+                    ));
                 }
                 if !(inner_angle.is_finite()
                     && outer_angle.is_finite()
@@ -440,13 +645,100 @@ impl Light {
                     && inner_angle <= outer_angle
                     && outer_angle <= 90.0)
                 {
-                    return Some(
-                        "angles must satisfy 0 <= inner_angle <= outer_angle <= 90 degrees".into(),
-                    );
+                    let field = if inner_angle.is_finite() && (0.0..=90.0).contains(&inner_angle) {
+                        "outer_angle"
+                    } else {
+                        "inner_angle"
+                    };
+                    return Some(Problem::new(
+                        field,
+                        "angles must satisfy 0 <= inner_angle <= outer_angle <= 90 degrees",
+                    ));
                 }
             }
         }
         None
+    }
+}
+
+impl Texture {
+    /// What is wrong with the texture's description (not its image), if anything.
+    pub fn problem(&self) -> Option<Problem> {
+        if let TextureSource::Checker { squares, a, b } = self.source {
+            if squares == 0 || squares > 4096 {
+                return Some(Problem::new(
+                    "source.squares",
+                    format!("a checker needs 1 to 4096 squares, got {squares}"),
+                ));
+            }
+            if !finite_non_negative(a) || !finite_non_negative(b) {
+                let field = if finite_non_negative(a) {
+                    "source.b"
+                } else {
+                    "source.a"
+                };
+                return Some(Problem::new(
+                    field,
+                    "a checker needs finite, non-negative colours",
+                ));
+            }
+        }
+        None
+    }
+}
+
+impl<R> Environment<R> {
+    /// The texture the environment shows, if it is an image.
+    pub fn texture(&self) -> Option<&R> {
+        match self {
+            Environment::Image { texture, .. } => Some(texture),
+            Environment::Constant { .. } => None,
+        }
+    }
+
+    /// The same environment with its texture reference converted by `f`.
+    pub fn map_refs<U>(&self, f: impl FnOnce(&R) -> U) -> Environment<U> {
+        match self {
+            Environment::Constant { radiance } => Environment::Constant {
+                radiance: *radiance,
+            },
+            Environment::Image {
+                texture,
+                intensity,
+                rotation,
+            } => Environment::Image {
+                texture: f(texture),
+                intensity: *intensity,
+                rotation: *rotation,
+            },
+        }
+    }
+
+    /// What is wrong with the environment's values; its texture reference is checked
+    /// by whoever knows what it refers to.
+    pub fn problem(&self) -> Option<Problem> {
+        match self {
+            Environment::Constant { radiance } if !finite_non_negative(*radiance) => Some(
+                Problem::new("radiance", "radiance must be finite and non-negative"),
+            ),
+            Environment::Image {
+                intensity,
+                rotation,
+                ..
+            } => {
+                if !(intensity.is_finite() && *intensity >= 0.0) {
+                    Some(Problem::new(
+                        "intensity",
+                        "intensity must be finite and non-negative",
+                    ))
+                } else if !rotation.is_finite() {
+                    Some(Problem::new("rotation", "rotation must be finite"))
+                } else {
+                    None
+                }
+            }
+            Environment::Constant { .. } => None,
+        }
     }
 }
 
@@ -461,14 +753,22 @@ impl Scene {
                 value: self.max_bounces,
             });
         }
+        let textures = self.textures.len();
         for (index, m) in self.materials.iter().enumerate() {
-            if let Some(problem) = m.problem(self.textures.len()) {
-                return Err(SceneError::Material { index, problem });
+            let fail = |problem: String| Err(SceneError::Material { index, problem });
+            if let Some(problem) = m.problem() {
+                return fail(problem.message);
+            }
+            if let Some(t) = m.texture().filter(|&&t| t >= textures) {
+                return fail(format!("texture {t} does not exist ({textures} textures)"));
             }
         }
         for (index, m) in self.meshes.iter().enumerate() {
             if let Some(problem) = m.problem() {
-                return Err(SceneError::Mesh { index, problem });
+                return Err(SceneError::Mesh {
+                    index,
+                    problem: problem.message,
+                });
             }
         }
         for (index, o) in self.objects.iter().enumerate() {
@@ -480,49 +780,30 @@ impl Scene {
                     self.materials.len()
                 ));
             }
-            if let Some(problem) = o.transform.problem() {
-                return fail(problem);
+            if let Some(problem) = o.problem() {
+                return fail(problem.message);
             }
-            match &o.shape {
-                Shape::Sphere { center, radius } => {
-                    if !center.is_finite() {
-                        return fail("sphere center must be finite".into());
-                    }
-                    if !(radius.is_finite() && *radius > 0.0) {
-                        return fail(format!(
-                            "sphere radius must be positive and finite, got {radius}"
-                        ));
-                    }
-                }
-                Shape::Mesh { mesh } => {
-                    if *mesh >= self.meshes.len() {
-                        return fail(format!(
-                            "mesh {mesh} does not exist ({} meshes)",
-                            self.meshes.len()
-                        ));
-                    }
-                }
+            if let Some(mesh) = o.shape.mesh().filter(|&&m| m >= self.meshes.len()) {
+                return fail(format!(
+                    "mesh {mesh} does not exist ({} meshes)",
+                    self.meshes.len()
+                ));
             }
         }
         for (index, l) in self.lights.iter().enumerate() {
             if let Some(problem) = l.problem() {
-                return Err(SceneError::Light { index, problem });
+                return Err(SceneError::Light {
+                    index,
+                    problem: problem.message,
+                });
             }
         }
         for (index, t) in self.textures.iter().enumerate() {
-            if let TextureSource::Checker { squares, a, b } = t.source {
-                if squares == 0
-                    || squares > 4096
-                    || !finite_non_negative(a)
-                    || !finite_non_negative(b)
-                {
-                    return Err(SceneError::Texture {
-                        index,
-                        problem:
-                            "a checker needs 1 to 4096 squares and finite, non-negative colours"
-                                .into(),
-                    });
-                }
+            if let Some(problem) = t.problem() {
+                return Err(SceneError::Texture {
+                    index,
+                    problem: problem.message,
+                });
             }
         }
         if self.images.len() != self.textures.len() {
@@ -531,30 +812,13 @@ impl Scene {
                 problem: "texture images are not loaded (call Scene::load_textures)".into(),
             });
         }
-        match self.environment {
-            Environment::Constant { radiance } if !finite_non_negative(radiance) => {
-                return Err(SceneError::Environment(
-                    "radiance must be finite and non-negative".into(),
-                ));
-            }
-            Environment::Image {
-                texture,
-                intensity,
-                rotation,
-            } => {
-                if texture >= self.textures.len() {
-                    return Err(SceneError::Environment(format!(
-                        "texture {texture} does not exist ({} textures)",
-                        self.textures.len()
-                    )));
-                }
-                if !(intensity.is_finite() && intensity >= 0.0 && rotation.is_finite()) {
-                    return Err(SceneError::Environment(
-                        "intensity must be finite and non-negative, rotation finite".into(),
-                    ));
-                }
-            }
-            _ => {}
+        if let Some(problem) = self.environment.problem() {
+            return Err(SceneError::Environment(problem.message));
+        }
+        if let Some(t) = self.environment.texture().filter(|&&t| t >= textures) {
+            return Err(SceneError::Environment(format!(
+                "texture {t} does not exist ({textures} textures)"
+            )));
         }
         Ok(())
     }
@@ -701,7 +965,7 @@ impl Scene {
                 shape: Shape::Mesh { mesh: meshes.len() },
                 transform: Transform::default(),
             });
-            meshes.push(quad(name, corners));
+            meshes.push(Arc::new(quad(name, corners)));
         }
         let sphere = |name: &str, material, center: Vec3, radius| Object {
             name: name.into(),
@@ -801,7 +1065,7 @@ mod tests {
             .contains("material 99 does not exist"));
 
         let mut s = Scene::cornell_box();
-        s.meshes[0].indices = vec![[0, 0, 5]];
+        Arc::make_mut(&mut s.meshes[0]).indices = vec![[0, 0, 5]];
         assert!(s.validate().unwrap_err().to_string().contains("vertex 5"));
 
         let mut s = Scene::cornell_box();

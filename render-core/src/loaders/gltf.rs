@@ -539,7 +539,7 @@ impl Loader<'_> {
                         bake(&mut data, world);
                         data.name = format!("{} (baked for {name})", data.name);
                     }
-                    self.scene.meshes.push(data);
+                    self.scene.meshes.push(Arc::new(data));
                     self.meshes.insert(key, self.scene.meshes.len() - 1);
                     self.scene.meshes.len() - 1
                 }

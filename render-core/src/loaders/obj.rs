@@ -13,6 +13,7 @@ use crate::scene::{Material, Mesh, Object, Scene, Shape, Texture, TextureSource,
 use glam::{Vec2, Vec3};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The albedo of surfaces without a usable material.
 const DEFAULT_GREY: f32 = 0.7;
@@ -510,7 +511,7 @@ pub(super) fn load(path: &Path) -> Result<LoadedScene, LoadError> {
             },
             transform: Transform::default(),
         });
-        scene.meshes.push(mesh);
+        scene.meshes.push(Arc::new(mesh));
     }
 
     scene
