@@ -152,17 +152,22 @@ impl Accel {
     pub fn build(scene: &Scene, previous: Option<&Accel>) -> Accel {
         // Previous geometries by mesh address, and by size for the comparison of
         // contents, so that finding them stays linear in a scene of many meshes.
-        // (Addresses as integers: raw pointers are not `Sync`, and this map is shared by the
-        // parallel build below.)
+        // (Addresses as integers: raw pointers are not `Sync`, and the parallel build
+        // below shares these maps.)
         let mut by_address: HashMap<usize, &Arc<Geometry>> = HashMap::new();
-        let mut by_size: HashMap<(usize, usize), Vec<(&Mesh, &Arc<Geometry>)>> = HashMap::new();
+        let mut by_size: HashMap<(usize, usize), Vec<&MeshGeometry>> = HashMap::new();
         for inst in previous.into_iter().flat_map(|p| &p.instances) {
             if let Geometry::Mesh(m) = &*inst.geometry {
-                by_address.insert(Arc::as_ptr(&m.mesh) as usize, &inst.geometry);
-                by_size
-                    .entry((m.mesh.positions.len(), m.mesh.indices.len()))
-                    .or_default()
-                    .push((&m.mesh, &inst.geometry));
+                // Instances share geometries; each is listed once.
+                if by_address
+                    .insert(Arc::as_ptr(&m.mesh) as usize, &inst.geometry)
+                    .is_none()
+                {
+                    by_size
+                        .entry((m.mesh.positions.len(), m.mesh.indices.len()))
+                        .or_default()
+                        .push(m);
+                }
             }
         }
         let reusable = |mesh: &Arc<Mesh>| -> Option<Arc<Geometry>> {
@@ -173,8 +178,9 @@ impl Accel {
                     by_size
                         .get(&(mesh.positions.len(), mesh.indices.len()))?
                         .iter()
-                        .find(|(m, _)| *m == &**mesh)
-                        .map(|(_, g)| *g)
+                        .find(|m| *m.mesh == **mesh)
+                        .and_then(|m| by_address.get(&(Arc::as_ptr(&m.mesh) as usize)))
+                        .copied()
                 });
             found.map(Arc::clone)
         };
@@ -591,5 +597,38 @@ mod tests {
             })
             .count();
         assert_eq!(shared, 8, "every mesh geometry is shared, none rebuilt");
+    }
+
+    /// Reuse counts geometries shared between the two structures.
+    fn shared(first: &Accel, second: &Accel) -> usize {
+        second
+            .instances()
+            .iter()
+            .filter(|i| matches!(*i.geometry, Geometry::Mesh(_)))
+            .filter(|i| {
+                first
+                    .instances()
+                    .iter()
+                    .any(|j| Arc::ptr_eq(&i.geometry, &j.geometry))
+            })
+            .count()
+    }
+
+    /// A scene loaded again holds equal meshes in new allocations: they are found by
+    /// their contents. A changed mesh is rebuilt.
+    #[test]
+    fn equal_meshes_in_new_allocations_are_reused_and_changed_ones_rebuilt() {
+        let (scene, _) = scenes();
+        let first = Accel::build(&scene, None);
+        let mut copy = scene.clone();
+        copy.meshes = scene
+            .meshes
+            .iter()
+            .map(|m| Arc::new(Mesh::clone(m)))
+            .collect();
+        assert!(!Arc::ptr_eq(&copy.meshes[0], &scene.meshes[0]));
+        assert_eq!(shared(&first, &Accel::build(&copy, Some(&first))), 8);
+        Arc::make_mut(&mut copy.meshes[0]).positions[0] += Vec3::X;
+        assert_eq!(shared(&first, &Accel::build(&copy, Some(&first))), 7);
     }
 }
