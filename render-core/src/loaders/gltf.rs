@@ -9,6 +9,10 @@
 //! [`Object`] referring to that mesh with the node's world transform, so instancing is
 //! kept. World transforms that scale, rotation and translation cannot express (shear,
 //! mirroring) are baked into a private copy of the mesh instead.
+//!
+//! [`mesh_from_bytes`] reads a model a client uploaded, from memory, into one merged
+//! mesh. It reads nothing else: buffers must be inside the upload (a `.glb`, or data
+//! URIs), since a file reference would let a client read the server's disk.
 
 use super::{base_dir, display, framing_camera, io_reason, light_if_unlit, validated};
 use super::{LoadError, LoadedScene};
@@ -55,7 +59,9 @@ struct MeshKey {
 
 struct Loader<'a> {
     path: &'a Path,
-    dir: PathBuf,
+    /// The directory relative URIs are read from; `None` for an upload, which may not
+    /// refer to files.
+    dir: Option<PathBuf>,
     /// The file name used in the origin of embedded images.
     file_name: String,
     document: &'a ::gltf::Document,
@@ -72,16 +78,10 @@ struct Loader<'a> {
     warned: Vec<String>,
 }
 
-/// Loads a `.gltf` or `.glb` file.
-pub(super) fn load(path: &Path) -> Result<LoadedScene, LoadError> {
-    let bytes = super::read(path)?;
-    let binary_extension = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("glb"));
-    if binary_extension && !bytes.starts_with(b"glTF") {
-        return Err(invalid(path, "not a glTF binary (bad magic)"));
-    }
-    let unchecked = ::gltf::Gltf::from_slice_without_validation(&bytes)
+/// Parses and validates a glTF document (JSON or binary), returning it with the
+/// binary chunk, if any. Errors are attributed to `path`.
+fn parse(bytes: &[u8], path: &Path) -> Result<(::gltf::Document, Option<Vec<u8>>), LoadError> {
+    let unchecked = ::gltf::Gltf::from_slice_without_validation(bytes)
         .map_err(|e| invalid(path, describe(&e)))?;
     check_position_indices(unchecked.document.as_json()).map_err(|p| invalid(path, p))?;
     let blob = unchecked.blob;
@@ -95,31 +95,24 @@ pub(super) fn load(path: &Path) -> Result<LoadedScene, LoadError> {
             ));
         }
     }
-    let mut loader = Loader {
-        path,
-        dir: base_dir(path),
-        file_name: path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| display(path)),
-        document: &document,
-        buffers: Vec::new(),
-        scene: Scene::empty(Camera {
-            eye: Vec3::Z,
-            target: Vec3::ZERO,
-            up: Vec3::Y,
-            fov: 40.0,
-        }),
-        images: Vec::new(),
-        warnings: Vec::new(),
-        materials: HashMap::new(),
-        textures: HashMap::new(),
-        meshes: HashMap::new(),
-        camera: None,
-        warned: Vec::new(),
-    };
+    Ok((document, blob))
+}
+
+/// Loads a `.gltf` or `.glb` file.
+pub(super) fn load(path: &Path) -> Result<LoadedScene, LoadError> {
+    let bytes = super::read(path)?;
+    let binary_extension = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("glb"));
+    if binary_extension && !bytes.starts_with(b"glTF") {
+        return Err(invalid(path, "not a glTF binary (bad magic)"));
+    }
+    let (document, blob) = parse(&bytes, path)?;
+    let mut loader = Loader::new(path, Some(base_dir(path)), &document);
     loader.load_buffers(blob)?;
-    loader.traverse()?;
+    for (node, world) in loader.world_transforms()? {
+        loader.visit(&node, world)?;
+    }
     let Loader {
         mut scene,
         images,
@@ -238,7 +231,107 @@ enum UriData {
     File { relative: String, bytes: Vec<u8> },
 }
 
-impl Loader<'_> {
+/// Reads a glTF model held in memory (a `.glb`, or `.gltf` JSON whose buffers are
+/// data URIs; references to other files are refused) into one mesh: every triangle
+/// primitive of the default scene (or the first, or every root node's tree when there
+/// are no scenes), moved by its node's world transform, merged. Normals are kept when
+/// every primitive has them, texture coordinates (set 0) likewise. Other primitives
+/// (points, lines) are skipped; materials, cameras and lights are ignored.
+///
+/// The input is untrusted: every count is checked against the bytes actually present
+/// before anything is allocated for it, and more than `max_triangles` triangles in all
+/// is an error rather than a large allocation.
+pub fn mesh_from_bytes(bytes: &[u8], max_triangles: usize) -> Result<Mesh, LoadError> {
+    let path = Path::new("uploaded model");
+    let (document, blob) = parse(bytes, path)?;
+    let mut loader = Loader::new(path, None, &document);
+    loader.load_buffers(blob)?;
+    let mut merged = Mesh::default();
+    let (mut all_normals, mut all_uvs) = (true, true);
+    let mut names = Vec::new();
+    for (node, world) in loader.world_transforms()? {
+        let Some(mesh) = node.mesh() else {
+            continue;
+        };
+        for primitive in mesh.primitives().filter(|p| p.mode() == Mode::Triangles) {
+            let what = format!("mesh {} primitive {}", mesh.index(), primitive.index());
+            // The budget is checked on the declared counts, before anything is read.
+            let triangles = primitive
+                .indices()
+                .or_else(|| primitive.get(&Semantic::Positions))
+                .map_or(0, |a| a.count() / 3);
+            if merged.indices.len().saturating_add(triangles) > max_triangles {
+                return Err(loader.invalid(format!(
+                    "{what}: the model has more than {max_triangles} triangles, the most \
+                     an upload may have"
+                )));
+            }
+            let uv_set = primitive.get(&Semantic::TexCoords(0)).map(|_| 0);
+            let mut part = loader.read_primitive(&primitive, &what, uv_set)?;
+            bake(&mut part, world);
+            let offset = merged.positions.len();
+            if offset + part.positions.len() > u32::MAX as usize {
+                return Err(loader.invalid(format!("{what}: too many vertices")));
+            }
+            all_normals &= !part.normals.is_empty();
+            all_uvs &= !part.uvs.is_empty();
+            merged.positions.extend(&part.positions);
+            merged.normals.extend(&part.normals);
+            merged.uvs.extend(&part.uvs);
+            let offset = offset as u32;
+            merged
+                .indices
+                .extend(part.indices.iter().map(|t| t.map(|v| v + offset)));
+            names.push(mesh.name().unwrap_or_default().to_owned());
+        }
+    }
+    if merged.indices.is_empty() {
+        return Err(loader.invalid("the model has no triangles"));
+    }
+    if !all_normals {
+        merged.normals.clear();
+    }
+    if !all_uvs {
+        merged.uvs.clear();
+    }
+    // A model of one named mesh keeps its name.
+    names.dedup();
+    if let [name] = names.as_slice() {
+        merged.name = name.clone();
+    }
+    if let Some(problem) = merged.problem() {
+        return Err(loader.invalid(problem.message));
+    }
+    Ok(merged)
+}
+
+impl<'a> Loader<'a> {
+    fn new(path: &'a Path, dir: Option<PathBuf>, document: &'a ::gltf::Document) -> Self {
+        Loader {
+            path,
+            dir,
+            file_name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| display(path)),
+            document,
+            buffers: Vec::new(),
+            scene: Scene::empty(Camera {
+                eye: Vec3::Z,
+                target: Vec3::ZERO,
+                up: Vec3::Y,
+                fov: 40.0,
+            }),
+            images: Vec::new(),
+            warnings: Vec::new(),
+            materials: HashMap::new(),
+            textures: HashMap::new(),
+            meshes: HashMap::new(),
+            camera: None,
+            warned: Vec::new(),
+        }
+    }
+
     fn invalid(&self, problem: impl Into<String>) -> LoadError {
         invalid(self.path, problem)
     }
@@ -271,9 +364,15 @@ impl Loader<'_> {
                 "{what}: URI {uri:?} is not a relative file reference or data URI"
             )));
         }
+        let Some(dir) = &self.dir else {
+            return Err(self.invalid(format!(
+                "{what}: URI {uri:?} refers to another file, which an upload cannot; \
+                 embed the data (a .glb, or data URIs)"
+            )));
+        };
         let relative = percent_decode(uri)
             .ok_or_else(|| self.invalid(format!("{what}: URI {uri:?} is badly percent-encoded")))?;
-        let file = self.dir.join(&relative);
+        let file = dir.join(&relative);
         let bytes = std::fs::read(&file).map_err(|e| LoadError::Read {
             file: display(&file),
             reason: format!(
@@ -378,9 +477,11 @@ impl Loader<'_> {
     }
 
     /// Walks the node hierarchy of the default scene (or the first, or every root node
-    /// when the file has no scenes), accumulating world transforms.
-    fn traverse(&mut self) -> Result<(), LoadError> {
+    /// when the file has no scenes), accumulating world transforms: every node once,
+    /// parents before children, with its world transform.
+    fn world_transforms(&self) -> Result<Vec<(::gltf::Node<'a>, Mat4)>, LoadError> {
         let document = self.document;
+        let mut out = Vec::new();
         let roots: Vec<::gltf::Node> = match document
             .default_scene()
             .or_else(|| document.scenes().next())
@@ -421,11 +522,11 @@ impl Loader<'_> {
                     node.index()
                 )));
             }
-            self.visit(&node, world)?;
             let children: Vec<_> = node.children().collect();
             stack.extend(children.into_iter().rev().map(|c| (c, world)));
+            out.push((node, world));
         }
-        Ok(())
+        Ok(out)
     }
 
     fn visit(&mut self, node: &::gltf::Node, world: Mat4) -> Result<(), LoadError> {
@@ -529,7 +630,13 @@ impl Loader<'_> {
             let mesh_index = match self.meshes.get(&key) {
                 Some(&m) => m,
                 None => {
-                    let mut data = self.read_primitive(&primitive, &what)?;
+                    // Coordinates are read only for the set the base colour texture uses.
+                    let uv_set = primitive
+                        .material()
+                        .pbr_metallic_roughness()
+                        .base_color_texture()
+                        .map(|info| info.tex_coord());
+                    let mut data = self.read_primitive(&primitive, &what, uv_set)?;
                     data.name = match (mesh.name(), primitives) {
                         (Some(n), 1) => n.to_owned(),
                         (Some(n), _) => format!("{n}/{}", primitive.index()),
@@ -567,8 +674,14 @@ impl Loader<'_> {
         Ok(())
     }
 
-    /// Reads one triangle primitive in its own coordinates.
-    fn read_primitive(&self, primitive: &::gltf::Primitive, what: &str) -> Result<Mesh, LoadError> {
+    /// Reads one triangle primitive in its own coordinates, with texture coordinates
+    /// from set `uv_set` (which must exist) if one is given.
+    fn read_primitive(
+        &self,
+        primitive: &::gltf::Primitive,
+        what: &str,
+        uv_set: Option<u32>,
+    ) -> Result<Mesh, LoadError> {
         const VEC3: [(DataType, Dimensions); 1] = [(DataType::F32, Dimensions::Vec3)];
         let buffers = &self.buffers;
         let reader = primitive.reader(|b| buffers.get(b.index()).map(Vec::as_slice));
@@ -609,11 +722,8 @@ impl Loader<'_> {
             }
         }
 
-        // Coordinates are read only for the set the base colour texture uses.
         let mut uvs = Vec::new();
-        let material = primitive.material();
-        if let Some(info) = material.pbr_metallic_roughness().base_color_texture() {
-            let set = info.tex_coord();
+        if let Some(set) = uv_set {
             match primitive.get(&Semantic::TexCoords(set)) {
                 Some(accessor) => {
                     self.check_accessor(
@@ -804,5 +914,210 @@ fn bake(mesh: &mut Mesh, world: Mat4) {
         for t in &mut mesh.indices {
             t.swap(1, 2);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    /// A binary glTF: the header, the JSON chunk and the binary chunk, each padded to
+    /// four bytes as the format requires.
+    fn glb(document: &Value, bin: &[u8]) -> Vec<u8> {
+        let mut text = serde_json::to_vec(document).unwrap();
+        text.resize(text.len().next_multiple_of(4), b' ');
+        let mut bin = bin.to_vec();
+        bin.resize(bin.len().next_multiple_of(4), 0);
+        let total = 12 + 8 + text.len() + 8 + bin.len();
+        let mut out = Vec::new();
+        out.extend(b"glTF");
+        out.extend(2u32.to_le_bytes());
+        out.extend((total as u32).to_le_bytes());
+        out.extend((text.len() as u32).to_le_bytes());
+        out.extend(b"JSON");
+        out.extend(text);
+        out.extend((bin.len() as u32).to_le_bytes());
+        out.extend(b"BIN\0");
+        out.extend(bin);
+        out
+    }
+
+    fn base64(bytes: &[u8]) -> String {
+        const DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
+            for i in 0..=chunk.len() {
+                out.push(DIGITS[(n >> (18 - 6 * i) & 63) as usize] as char);
+            }
+        }
+        out
+    }
+
+    /// One triangle with normals and texture coordinates, placed by three nodes of
+    /// the scene (one moved, one inside a scaled parent, one mirrored) and one node
+    /// outside it; and its buffer.
+    fn triangle() -> (Value, Vec<u8>) {
+        let mut bin = Vec::new();
+        let floats = |bin: &mut Vec<u8>, values: &[f32]| {
+            values.iter().for_each(|v| bin.extend(v.to_le_bytes()))
+        };
+        floats(&mut bin, &[0., 0., 0., 1., 0., 0., 0., 1., 0.]);
+        floats(&mut bin, &[0., 0., 1., 0., 0., 1., 0., 0., 1.]);
+        floats(&mut bin, &[0., 0., 1., 0., 0., 1.]);
+        [0u16, 1, 2]
+            .iter()
+            .for_each(|i| bin.extend(i.to_le_bytes()));
+        let document = json!({
+            "asset": {"version": "2.0"},
+            "scene": 0,
+            "scenes": [{"nodes": [0, 1, 4]}],
+            "nodes": [
+                {"mesh": 0, "translation": [10, 0, 0]},
+                {"scale": [2, 2, 2], "children": [2]},
+                {"mesh": 0, "translation": [0, 1, 0]},
+                {"mesh": 0, "translation": [50, 0, 0]},
+                {"mesh": 0, "scale": [-1, 1, 1]}
+            ],
+            "meshes": [{"name": "tri", "primitives": [{
+                "attributes": {"POSITION": 0, "NORMAL": 1, "TEXCOORD_0": 2},
+                "indices": 3
+            }]}],
+            "buffers": [{"byteLength": bin.len()}],
+            "bufferViews": [
+                {"buffer": 0, "byteOffset": 0, "byteLength": 36},
+                {"buffer": 0, "byteOffset": 36, "byteLength": 36},
+                {"buffer": 0, "byteOffset": 72, "byteLength": 24},
+                {"buffer": 0, "byteOffset": 96, "byteLength": 6}
+            ],
+            "accessors": [
+                {"bufferView": 0, "componentType": 5126, "count": 3, "type": "VEC3",
+                 "min": [0, 0, 0], "max": [1, 1, 0]},
+                {"bufferView": 1, "componentType": 5126, "count": 3, "type": "VEC3"},
+                {"bufferView": 2, "componentType": 5126, "count": 3, "type": "VEC2"},
+                {"bufferView": 3, "componentType": 5123, "count": 3, "type": "SCALAR"}
+            ]
+        });
+        (document, bin)
+    }
+
+    #[test]
+    fn glb_meshes_are_merged_in_world_space() {
+        let (document, bin) = triangle();
+        let mesh = mesh_from_bytes(&glb(&document, &bin), 100).unwrap();
+        let v = Vec3::new;
+        assert_eq!(
+            mesh.positions,
+            [
+                // Moved.
+                v(10., 0., 0.),
+                v(11., 0., 0.),
+                v(10., 1., 0.),
+                // Moved up by one, then scaled by two with its parent.
+                v(0., 2., 0.),
+                v(2., 2., 0.),
+                v(0., 4., 0.),
+                // Mirrored.
+                v(0., 0., 0.),
+                v(-1., 0., 0.),
+                v(0., 1., 0.),
+            ]
+        );
+        // The mirrored copy's winding is reversed so its front still faces +z.
+        assert_eq!(mesh.indices, [[0, 1, 2], [3, 4, 5], [6, 8, 7]]);
+        assert_eq!(mesh.normals, [Vec3::Z; 9]);
+        assert_eq!(mesh.uvs.len(), 9);
+        assert_eq!(mesh.uvs[2], Vec2::new(0.0, 1.0));
+        assert_eq!(mesh.name, "tri");
+        assert!(mesh.problem().is_none());
+    }
+
+    #[test]
+    fn gltf_json_with_data_uris_loads_and_file_uris_are_refused() {
+        let (mut document, bin) = triangle();
+        document["buffers"][0]["uri"] = json!(format!(
+            "data:application/octet-stream;base64,{}",
+            base64(&bin)
+        ));
+        let text = serde_json::to_vec(&document).unwrap();
+        let from_json = mesh_from_bytes(&text, 100).unwrap();
+        assert_eq!(
+            from_json,
+            mesh_from_bytes(&glb(&triangle().0, &bin), 100).unwrap()
+        );
+
+        document["buffers"][0]["uri"] = json!("../../secret.bin");
+        let e = mesh_from_bytes(&serde_json::to_vec(&document).unwrap(), 100)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("uploaded model") && e.contains("refers to another file"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn normals_and_uvs_are_kept_only_when_every_primitive_has_them() {
+        let (mut document, bin) = triangle();
+        let mut bare = document["meshes"][0]["primitives"][0].clone();
+        bare["attributes"] = json!({"POSITION": 0});
+        document["meshes"][0]["primitives"]
+            .as_array_mut()
+            .unwrap()
+            .push(bare);
+        let mesh = mesh_from_bytes(&glb(&document, &bin), 100).unwrap();
+        assert_eq!(mesh.indices.len(), 6);
+        assert!(mesh.normals.is_empty() && mesh.uvs.is_empty());
+    }
+
+    #[test]
+    fn hostile_uploads_are_errors() {
+        let (document, bin) = triangle();
+        let good = glb(&document, &bin);
+        for cut in [0, 4, 12, 20, good.len() / 2, good.len() - 4] {
+            assert!(mesh_from_bytes(&good[..cut], 100).is_err(), "cut at {cut}");
+        }
+        let e = mesh_from_bytes(b"hello, world", 100)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("invalid glTF"), "{e}");
+        let mut garbage = good.clone();
+        garbage[30..60].fill(0xff);
+        assert!(mesh_from_bytes(&garbage, 100).is_err());
+        // Every byte changed in turn (digits, structure, data): errors or meshes, never
+        // a panic.
+        for i in 0..good.len() {
+            for byte in [b'0', b'9', b'-', b'"', 0x00, 0xff] {
+                let mut bytes = good.clone();
+                bytes[i] = byte;
+                if let Ok(mesh) = mesh_from_bytes(&bytes, 100) {
+                    assert!(mesh.problem().is_none() && mesh.indices.len() <= 100);
+                }
+            }
+        }
+
+        let e = mesh_from_bytes(&good, 2).unwrap_err().to_string();
+        assert!(e.contains("more than 2 triangles"), "{e}");
+
+        // Counts far beyond the data are refused before anything is allocated.
+        let mut huge = document.clone();
+        huge["accessors"][3]["count"] = json!(3_000_000_000u64);
+        let e = mesh_from_bytes(&glb(&huge, &bin), 10_000_000).unwrap_err();
+        assert!(e.to_string().contains("more than 10000000"), "{e}");
+        let e = mesh_from_bytes(&glb(&huge, &bin), usize::MAX).unwrap_err();
+        assert!(e.to_string().contains("run past the end"), "{e}");
+        let mut outside = document.clone();
+        outside["bufferViews"][0]["byteOffset"] = json!(1000);
+        let e = mesh_from_bytes(&glb(&outside, &bin), 100).unwrap_err();
+        assert!(e.to_string().contains("lies outside buffer"), "{e}");
+        let mut empty = document;
+        empty["scenes"][0]["nodes"] = json!([3]);
+        empty["nodes"][3] = json!({});
+        let e = mesh_from_bytes(&glb(&empty, &bin), 100).unwrap_err();
+        assert!(e.to_string().contains("no triangles"), "{e}");
     }
 }

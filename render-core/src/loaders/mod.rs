@@ -6,10 +6,14 @@
 //! it; features a loader cannot reproduce faithfully are errors, while features that
 //! are merely dropped without changing what is visible (a line primitive, an ignored
 //! camera) become warnings in [`LoadedScene::warnings`].
+//!
+//! [`mesh_from_bytes`] reads an uploaded glTF model from memory into one mesh.
 
 mod gltf;
 mod json;
 mod obj;
+
+pub use gltf::mesh_from_bytes;
 
 use crate::camera::Camera;
 use crate::scene::{Environment, Material, Scene, SceneError, Shape};
