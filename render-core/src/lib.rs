@@ -7,7 +7,16 @@
 //!   an equirectangular image). [`Scene::validate`] rejects anything the renderer could
 //!   not trace, naming the bad part. [`loaders`] reads scene files (glTF 2.0, OBJ with
 //!   MTL, the JSON form of [`Scene`]) into a validated [`Scene`]; [`generate`] makes
-//!   scenes in code.
+//!   scenes in code. Scenes share their meshes through `Arc`s.
+//! - [`edit::Document`] is the editable form clients see: the same entities under
+//!   stable string [`edit::Key`]s, referring to each other by key (the scene types are
+//!   generic over how they refer, so both forms share one definition and one set of
+//!   value rules). Clients change it with transactions of [`edit::Op`]s (add, update,
+//!   replace, remove) that [`edit::Document::apply`] applies all or nothing, returning
+//!   the net effect, its inverse (undo) and the changes to tell other clients; an
+//!   [`edit::EditError`] names the op and the JSON path of whatever was refused.
+//!   [`edit::Document::to_scene`] gives the renderer its [`Scene`] without copying
+//!   geometry. [`loaders::mesh_from_bytes`] reads an uploaded glTF model into a mesh.
 //! - [`integrator::SceneData`] compiles a scene: an [`accel::Accel`] (a bottom-level
 //!   [`bvh::Bvh`] per mesh, shared by instances, under a top level over the objects)
 //!   and [`lights::Lights`]. Its path tracer samples [`bsdf::Bsdf`]s and lights with
@@ -33,6 +42,7 @@ pub mod accel;
 pub mod bsdf;
 pub mod bvh;
 pub mod camera;
+pub mod edit;
 pub mod film;
 pub mod generate;
 pub mod geometry;

@@ -317,7 +317,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn new(field: impl Into<String>, message: impl Into<String>) -> Problem {
+    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Problem {
         Problem {
             field: field.into(),
             message: message.into(),
@@ -326,7 +326,7 @@ impl Problem {
 
     /// The same problem, one level further down: `transform` + `scale` is
     /// `transform.scale`.
-    fn within(self, parent: &str) -> Problem {
+    pub(crate) fn within(self, parent: &str) -> Problem {
         let field = if self.field.is_empty() {
             parent.to_owned()
         } else if self.field.starts_with('[') {
