@@ -199,6 +199,27 @@ impl Kind {
     }
 }
 
+/// The kinds, for error messages.
+const KINDS: &str = "expected material, texture, mesh, object, light, environment or settings";
+
+impl FromStr for Kind {
+    type Err = EditError;
+    /// A kind from its JSON name; the error lists the kinds.
+    fn from_str(name: &str) -> Result<Kind, EditError> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| {
+                EditError::new(
+                    EditErrorCode::UnknownKind,
+                    None,
+                    String::new(),
+                    format!("unknown kind {name:?}; {KINDS}"),
+                )
+            })
+    }
+}
+
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -747,16 +768,15 @@ fn parse_op(i: usize, item: &Value) -> Result<Op, EditError> {
         }
         Some(other) => return err(UnknownOp, at("op"), format!("unknown op {other}; {OPS}")),
     };
-    let kinds = "expected material, texture, mesh, object, light, environment or settings";
     let kind = match fields.get("kind") {
-        None => return err(MissingField, at("kind"), format!("missing kind; {kinds}")),
-        Some(value) => match Kind::ALL.iter().find(|k| value.as_str() == Some(k.name())) {
-            Some(&kind) => kind,
-            None => {
+        None => return err(MissingField, at("kind"), format!("missing kind; {KINDS}")),
+        Some(value) => match value.as_str().map(Kind::from_str) {
+            Some(Ok(kind)) => kind,
+            _ => {
                 return err(
                     UnknownKind,
                     at("kind"),
-                    format!("unknown kind {value}; {kinds}"),
+                    format!("unknown kind {value}; {KINDS}"),
                 )
             }
         },

@@ -540,6 +540,8 @@ fn op_errors_have_codes_and_name_op_and_field() {
         json!([{"op": "add", "kind": "shader", "key": "a", "value": {}}]),
     );
     assert_error(&e, UnknownKind, "ops[0].kind", &["shader"]);
+    assert_eq!("object".parse::<Kind>().unwrap(), Kind::Object);
+    assert_eq!("shader".parse::<Kind>().unwrap_err().code, UnknownKind);
     let e = refuse(
         &mut doc,
         json!([{"op": "remove", "kind": "light", "key": "light-0", "valeu": 1}]),
