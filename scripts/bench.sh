@@ -11,3 +11,4 @@ OPENH264_NO_ASM=1 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/no-asm" \
     cargo bench -p encoder --bench encode
 cargo bench -p streamtracer-tests --bench stream
 cargo bench -p streamtracer-tests --bench latency
+cargo bench -p streamtracer-tests --bench edits

@@ -23,6 +23,7 @@ const st = {
   framesPresented: 0,
   fps: 0,
   revision: null,
+  shownRevision: null,
   session: null,
   camera: null,
   lastError: null,
@@ -206,6 +207,11 @@ function handleMessage(msg) {
       // While the user is steering, our own pending messages win; otherwise follow the
       // shared camera so several tabs do not fight over it.
       if (!dragging && !sendPending && isValidCamera(msg.camera)) adoptCamera(msg.camera);
+      break;
+    case 'frame':
+      // The newest revision a frame sent to us shows (our edits are on screen once
+      // this reaches their ack's revision).
+      if (Number.isFinite(msg.revision)) st.shownRevision = Math.max(st.shownRevision ?? 0, msg.revision);
       break;
     case 'error':
       st.lastError = msg;

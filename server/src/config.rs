@@ -73,6 +73,12 @@ pub struct Config {
     /// (`builtin:cornell`, `builtin:dense`).
     #[arg(long, env = "STREAMTRACER_SCENE", default_value = "builtin:cornell")]
     pub scene: String,
+
+    /// A directory where every acknowledged scene change is saved (synced before it is
+    /// acknowledged); on restart the scene comes back from it as it was. Without it
+    /// the scene lives in memory only.
+    #[arg(long, env = "STREAMTRACER_STATE_DIR")]
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 /// The command line: serving is the default; `render` writes one image and exits.
@@ -134,6 +140,17 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The directory texture files of the scene are relative to.
+    pub fn scene_dir(&self) -> std::path::PathBuf {
+        match self.scene.strip_prefix("builtin:") {
+            Some(_) => std::path::PathBuf::from("."),
+            None => std::path::Path::new(&self.scene)
+                .parent()
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_default(),
+        }
+    }
+
     /// The render time limit after each change, if any.
     pub fn max_time(&self) -> Option<std::time::Duration> {
         (self.max_seconds > 0.0 && self.max_seconds.is_finite())

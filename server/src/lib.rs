@@ -8,13 +8,19 @@
 //! and every session has been told to end. `main` only parses [`Config`], binds and
 //! calls it; tests bind `127.0.0.1:0` and pass their own shutdown.
 //!
-//! [`journal::Journal`] is the durable transaction log behind `--state-dir`: records
-//! synced before their ack, snapshots, and recovery that cuts off a torn last write.
+//! Every client speaks the control protocol ([`protocol`]) through a
+//! [`control::Connection`], whatever carries it: a session's data channel, the
+//! WebSocket or HTTP routes of [`api`]. Scene edits go to the one
+//! [`store::SceneStore`], which applies them atomically to the keyed document, writes
+//! them to the [`journal::Journal`] behind `--state-dir` (synced before the ack), and
+//! hands the new scene to the view.
 //!
 //! Core algorithms live in `render-core` (rendering) and `encoder` (video); this crate
 //! only wires them to threads, sockets and clocks.
 
+pub mod api;
 pub mod config;
+pub mod control;
 mod filter;
 pub mod journal;
 mod keyframe;
@@ -24,6 +30,7 @@ pub mod offline;
 pub mod protocol;
 pub mod scenes;
 pub mod session;
+pub mod store;
 pub mod view;
 pub mod web;
 
@@ -32,6 +39,7 @@ pub use config::{Cli, Command, Config};
 use render_core::Scene;
 use std::future::Future;
 use std::sync::Arc;
+use store::SceneStore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use view::View;
@@ -44,6 +52,8 @@ const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 pub enum ServerError {
     #[error("could not start the view: {0}")]
     View(#[from] view::ViewError),
+    #[error("could not restore the scene: {0}")]
+    Store(#[from] store::StoreError),
     #[error("HTTP server: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -56,15 +66,30 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let settings = config.view_settings();
-    // Starting the view compiles the scene and spawns threads: keep it off the runtime.
-    let view = Arc::new(
-        tokio::task::spawn_blocking(move || View::start(&scene, settings))
-            .await
-            .map_err(std::io::Error::other)??,
-    );
+    // Restoring the scene reads files, and starting the view compiles the scene and
+    // spawns threads: keep both off the runtime.
+    let (store, view) = {
+        let (dir, state_dir, max_spp) =
+            (config.scene_dir(), config.state_dir.clone(), config.max_spp);
+        tokio::task::spawn_blocking(move || -> Result<_, ServerError> {
+            let store = Arc::new(SceneStore::open(
+                &scene,
+                &dir,
+                max_spp,
+                1.0,
+                state_dir.as_deref(),
+            )?);
+            let view = Arc::new(View::start_with(store.version(), store.camera(), settings)?);
+            store.add_view(&view);
+            Ok((store, view))
+        })
+        .await
+        .map_err(std::io::Error::other)??
+    };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let sessions = Arc::new(session::Sessions::new(
         view.clone(),
+        store.clone(),
         config.media_addrs(),
         shutdown_rx,
     ));
@@ -80,8 +105,13 @@ pub async fn run(
             )
         })
     };
+    let api = Arc::new(api::Api {
+        store: store.clone(),
+        view: view.clone(),
+    });
     let app = web::router()
         .route("/metrics", metrics)
+        .merge(api::router(api))
         .merge(signaling::router(sessions.clone()));
     tracing::info!(
         "serving on http://{} ({}x{} at {} fps, {} kbit/s live within {}..{}; WebRTC on {}; OpenH264 assembly: {})",

@@ -1,44 +1,70 @@
-//! The control protocol spoken on the `control` data channel, version 1.
+//! The control protocol, version 1: JSON messages with a `type` field, the same over
+//! the WebRTC data channel `control`, the WebSocket at `/api/control` and (one message
+//! per request) HTTP. `docs/protocol.md` is the reference; `docs/protocol.schema.json`
+//! describes every message, and the tests check that it and this module agree.
 //!
-//! Messages are JSON objects with a `type` field. This module only translates between
-//! text and typed messages and validates values; it holds no state and does no I/O,
-//! so every rule here is unit-tested without a socket.
+//! This module only translates between text and typed messages and validates values;
+//! it holds no state and does no I/O, so every rule here is unit-tested without a
+//! socket. What the messages do is `control.rs`'s business.
 //!
-//! Client to server:
-//! - `{"type":"camera","id":1,"eye":[x,y,z],"target":[x,y,z],"up":[x,y,z],"fov":40}`
-//!   moves the view's camera (fov is vertical, in degrees). `id` is optional and
-//!   echoed back so the client can match the reply.
-//! - `{"type":"resize","id":2,"width":960,"height":540}` changes the view's picture
-//!   size (render and stream). Both must be even integers of at least
-//!   [`MIN_DIMENSION`] and at most the server's configured maximum.
+//! Client to server: `camera`, `resize`, `edit` (a transaction of scene ops), `undo`,
+//! `redo`, `get_scene`, `get` (one entity), `upload` (a binary mesh follows).
+//! Server to client: `hello`, `ack`, `error`, `changed` (another client's transaction),
+//! `camera_changed`, `resized`, `scene`, `entity`, `frame` (the first frame of a new
+//! revision went out).
 //!
-//! Server to client:
-//! - `hello` once the channel opens: protocol version, session id, scene revision,
-//!   the camera, the picture size and the largest size a `resize` may ask for.
-//! - `resized` to every client after any client changed the picture size.
-//! - `ack` with the request's `id` and the scene revision once the change is
-//!   applied: a `camera` makes a new revision; a `resize` does not (the ack carries
-//!   the current one).
-//! - `camera_changed` to every client after any client moved the camera.
-//! - `error` with a stable `code`, a `message` naming the problem, and the `id` of the
-//!   request when it could be read. Nothing of a rejected request is applied.
+//! A rejected request gets one `error` with a stable `code`, a `message` naming the
+//! problem, the request's `id` when it could be read, and where it applies the op's
+//! index and the field's path. Nothing of a rejected request is applied.
 
+use render_core::edit::{EditError, EditErrorCode, Key, Kind, Op};
 use render_core::Camera;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// The smallest picture width or height a `resize` may ask for.
 pub const MIN_DIMENSION: u32 = 16;
 
-/// The largest message accepted, in bytes.
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// The largest JSON message accepted, in bytes: room for a small mesh inline (about
+/// 10,000 triangles); larger meshes come as binary uploads.
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
-/// A scene revision: increases by one with every accepted change.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// The deepest nesting of arrays and objects accepted in a message. The deepest
+/// legitimate message (an op's value holding a transform) nests five levels.
+pub const MAX_DEPTH: usize = 32;
+
+/// The largest binary upload (a glTF or GLB mesh), in bytes.
+pub const MAX_UPLOAD_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A revision: increases with every accepted change (a transaction, an undo or redo,
+/// a camera move). Frames name the revision they show.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Revision(pub u64);
+
+/// What a session may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Watches and moves its own view's camera.
+    Viewer,
+    /// Edits the scene too.
+    Controller,
+}
+
+/// The file formats of a mesh upload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeshFormat {
+    /// Binary glTF.
+    Glb,
+    /// glTF JSON with its buffers as data URIs.
+    Gltf,
+}
 
 /// A request from a client.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,6 +78,81 @@ pub enum ClientMessage {
         width: u32,
         height: u32,
     },
+    /// A transaction: every op applies, or none does.
+    Edit {
+        id: Option<Value>,
+        ops: Vec<Op>,
+        /// When given, the transaction applies only if the scene is still at this
+        /// revision (optimistic concurrency); otherwise it is a `conflict`.
+        base_revision: Option<Revision>,
+    },
+    Undo {
+        id: Option<Value>,
+    },
+    Redo {
+        id: Option<Value>,
+    },
+    GetScene {
+        id: Option<Value>,
+        /// Whole meshes instead of their sizes.
+        full_meshes: bool,
+    },
+    Get {
+        id: Option<Value>,
+        kind: Kind,
+        key: Option<Key>,
+    },
+    /// A mesh of `bytes` bytes follows in binary messages, to be added (or replaced)
+    /// under `key`.
+    Upload {
+        id: Option<Value>,
+        key: Key,
+        format: MeshFormat,
+        bytes: u64,
+    },
+}
+
+impl ClientMessage {
+    /// The request's `id`, echoed in the reply.
+    pub fn id(&self) -> Option<&Value> {
+        match self {
+            ClientMessage::Camera { id, .. }
+            | ClientMessage::Resize { id, .. }
+            | ClientMessage::Edit { id, .. }
+            | ClientMessage::Undo { id }
+            | ClientMessage::Redo { id }
+            | ClientMessage::GetScene { id, .. }
+            | ClientMessage::Get { id, .. }
+            | ClientMessage::Upload { id, .. } => id.as_ref(),
+        }
+    }
+
+    /// Whether the message changes the scene (and so needs the controller role).
+    pub fn edits_scene(&self) -> bool {
+        matches!(
+            self,
+            ClientMessage::Edit { .. }
+                | ClientMessage::Undo { .. }
+                | ClientMessage::Redo { .. }
+                | ClientMessage::Upload { .. }
+        )
+    }
+}
+
+/// The limits a client must respect, announced in `hello`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Limits {
+    pub max_message_bytes: usize,
+    pub max_upload_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: MAX_MESSAGE_BYTES,
+            max_upload_bytes: MAX_UPLOAD_BYTES,
+        }
+    }
 }
 
 /// A message to a client.
@@ -61,16 +162,30 @@ pub enum ServerMessage {
     Hello {
         protocol: u32,
         session: String,
+        role: Role,
+        view: String,
         revision: Revision,
         camera: Camera,
         width: u32,
         height: u32,
         max_width: u32,
         max_height: u32,
+        limits: Limits,
     },
     Ack {
         #[serde(skip_serializing_if = "Option::is_none")]
         id: Option<Value>,
+        revision: Revision,
+    },
+    /// A transaction (or an undo or redo) by `session` was applied.
+    Changed {
+        revision: Revision,
+        session: String,
+        changes: Vec<Value>,
+    },
+    /// This client missed some `changed` messages (it read too slowly): its copy
+    /// of the scene is stale; read it again with `get_scene`.
+    Resync {
         revision: Revision,
     },
     CameraChanged {
@@ -81,11 +196,42 @@ pub enum ServerMessage {
         width: u32,
         height: u32,
     },
+    Scene {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<Value>,
+        revision: Revision,
+        scene: Value,
+    },
+    Entity {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<Value>,
+        revision: Revision,
+        kind: Kind,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        key: Option<Key>,
+        value: Value,
+    },
+    /// The first frame showing `revision` (and every change before it) left for this
+    /// client. On WebRTC, `rtp_timestamp` is that frame's RTP timestamp on the video
+    /// track, so a player can tell exactly which picture it is.
+    Frame {
+        revision: Revision,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rtp_timestamp: Option<u32>,
+        width: u32,
+        height: u32,
+    },
     Error {
         #[serde(skip_serializing_if = "Option::is_none")]
         id: Option<Value>,
         code: ErrorCode,
         message: String,
+        /// The index of the op in an `edit` that was rejected.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        op: Option<usize>,
+        /// The path of the offending field, such as `ops[1].value.albedo`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        field: Option<String>,
     },
 }
 
@@ -100,18 +246,44 @@ impl ServerMessage {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
-    /// The message is not valid JSON, or not a JSON object.
+    /// The message is not valid JSON (or UTF-8), or not a JSON object.
     InvalidJson,
-    /// The message is larger than [`MAX_MESSAGE_BYTES`].
+    /// The message is larger than [`MAX_MESSAGE_BYTES`], or an upload than its limit.
     TooLarge,
-    /// The data channel message was binary; the protocol is JSON text.
+    /// Arrays and objects nest deeper than [`MAX_DEPTH`].
+    TooDeep,
+    /// A binary message arrived when no upload was announced.
     BinaryMessage,
     /// `type` names no message of this protocol.
     UnknownType,
+    /// A field this message does not have (often a misspelling).
+    UnknownField,
     /// A required field is absent.
     MissingField,
     /// A field has the wrong JSON type, or a value out of range.
     InvalidValue,
+    /// An op's `op` is not add, update, replace or remove.
+    UnknownOp,
+    /// An op's or a request's `kind` names no kind of entity.
+    UnknownKind,
+    /// A key that does not exist.
+    NotFound,
+    /// An `add` of a key that already exists.
+    DuplicateKey,
+    /// A `remove` of something another entity refers to.
+    InUse,
+    /// Too many ops, entities or triangles.
+    LimitExceeded,
+    /// `base_revision` is not the scene's revision any more.
+    Conflict,
+    /// `undo` with nothing to undo, or `redo` with nothing to redo.
+    NothingToUndo,
+    /// The session's role does not allow this request.
+    Forbidden,
+    /// The change could not be written to the state directory; nothing was applied.
+    StorageFailed,
+    /// A bug in the server (it is logged); nothing was applied.
+    Internal,
 }
 
 /// A rejected request: what to answer, and nothing else happens.
@@ -120,14 +292,40 @@ pub struct ProtocolError {
     pub id: Option<Value>,
     pub code: ErrorCode,
     pub message: String,
+    pub op: Option<usize>,
+    pub field: Option<String>,
 }
 
 impl ProtocolError {
-    fn new(id: &Option<Value>, code: ErrorCode, message: impl Into<String>) -> Self {
+    pub fn new(id: Option<&Value>, code: ErrorCode, message: impl Into<String>) -> Self {
         ProtocolError {
-            id: id.clone(),
+            id: id.cloned(),
             code,
             message: message.into(),
+            op: None,
+            field: None,
+        }
+    }
+
+    /// A rejected transaction, with the op and field the document named.
+    pub fn from_edit(id: Option<&Value>, e: EditError) -> Self {
+        let code = match e.code {
+            EditErrorCode::InvalidValue => ErrorCode::InvalidValue,
+            EditErrorCode::MissingField => ErrorCode::MissingField,
+            EditErrorCode::UnknownField => ErrorCode::UnknownField,
+            EditErrorCode::UnknownOp => ErrorCode::UnknownOp,
+            EditErrorCode::UnknownKind => ErrorCode::UnknownKind,
+            EditErrorCode::NotFound => ErrorCode::NotFound,
+            EditErrorCode::DuplicateKey => ErrorCode::DuplicateKey,
+            EditErrorCode::InUse => ErrorCode::InUse,
+            EditErrorCode::LimitExceeded => ErrorCode::LimitExceeded,
+        };
+        ProtocolError {
+            id: id.cloned(),
+            code,
+            message: e.message,
+            op: e.op,
+            field: (!e.path.is_empty()).then_some(e.path),
         }
     }
 
@@ -136,115 +334,239 @@ impl ProtocolError {
             id: self.id,
             code: self.code,
             message: self.message,
+            op: self.op,
+            field: self.field,
         }
     }
 }
 
-/// The answer to a binary data-channel message.
+/// The answer to a binary message when no upload was announced.
 pub fn binary_message_error() -> ProtocolError {
     ProtocolError::new(
-        &None,
+        None,
         ErrorCode::BinaryMessage,
-        "binary messages are not supported: send JSON text",
+        "unexpected binary message: send JSON text, or announce an upload first",
     )
+}
+
+/// Whether arrays and objects in `text` nest deeper than `limit`. Checked before
+/// parsing, so that a hostile message costs a linear scan and earns a clear code.
+fn nests_deeper_than(text: &str, limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Reads a message's fields, naming them in every error.
+struct Fields<'a> {
+    obj: &'a Map<String, Value>,
+    id: Option<&'a Value>,
+}
+
+impl<'a> Fields<'a> {
+    fn error(&self, code: ErrorCode, field: &str, message: impl Into<String>) -> ProtocolError {
+        ProtocolError {
+            field: Some(field.to_owned()),
+            ..ProtocolError::new(self.id, code, message)
+        }
+    }
+
+    fn required(&self, name: &str) -> Result<&'a Value, ProtocolError> {
+        self.obj.get(name).ok_or_else(|| {
+            self.error(
+                ErrorCode::MissingField,
+                name,
+                format!("missing field \"{name}\""),
+            )
+        })
+    }
+
+    fn invalid(&self, name: &str, expected: &str) -> ProtocolError {
+        self.error(
+            ErrorCode::InvalidValue,
+            name,
+            format!("field \"{name}\" must be {expected}"),
+        )
+    }
+
+    /// Rejects fields other than `type`, `id` and `allowed`.
+    fn only(&self, allowed: &[&str]) -> Result<(), ProtocolError> {
+        match self
+            .obj
+            .keys()
+            .find(|k| !matches!(k.as_str(), "type" | "id") && !allowed.contains(&k.as_str()))
+        {
+            Some(k) => Err(self.error(
+                ErrorCode::UnknownField,
+                k,
+                format!(
+                    "unknown field \"{k}\" (this message has {})",
+                    if allowed.is_empty() {
+                        "only \"type\" and \"id\"".to_owned()
+                    } else {
+                        allowed
+                            .iter()
+                            .map(|a| format!("\"{a}\""))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn vec3(&self, name: &str) -> Result<glam::Vec3, ProtocolError> {
+        let v = self.required(name)?;
+        let invalid = || self.invalid(name, "an array of 3 finite numbers");
+        let arr = v.as_array().filter(|a| a.len() == 3).ok_or_else(invalid)?;
+        let mut out = [0.0f32; 3];
+        for (o, x) in out.iter_mut().zip(arr) {
+            let f = x.as_f64().ok_or_else(invalid)?;
+            // Values beyond f32 would become infinite; reject them here by name.
+            if !f.is_finite() || f.abs() > 1e6 {
+                return Err(self.error(
+                    ErrorCode::InvalidValue,
+                    name,
+                    format!(
+                        "field \"{name}\" has a component out of range (|x| must be at most 1e6)"
+                    ),
+                ));
+            }
+            *o = f as f32;
+        }
+        Ok(glam::Vec3::from_array(out))
+    }
+
+    fn dimension(&self, name: &str) -> Result<u32, ProtocolError> {
+        let v = self.required(name)?;
+        let max = render_core::Renderer::MAX_DIMENSION;
+        v.as_u64()
+            .filter(|n| *n >= MIN_DIMENSION as u64 && *n <= max as u64 && n % 2 == 0)
+            .map(|n| n as u32)
+            .ok_or_else(|| {
+                self.error(
+                    ErrorCode::InvalidValue,
+                    name,
+                    format!(
+                        "field \"{name}\" must be an even integer from {MIN_DIMENSION} to {max}, not {v}"
+                    ),
+                )
+            })
+    }
+
+    fn key(&self, name: &str) -> Result<Key, ProtocolError> {
+        let v = self.required(name)?;
+        let s = v
+            .as_str()
+            .ok_or_else(|| self.invalid(name, "a string key"))?;
+        Key::new(s).map_err(|e| {
+            self.error(
+                ErrorCode::InvalidValue,
+                name,
+                format!("field \"{name}\": {e}"),
+            )
+        })
+    }
+
+    fn kind(&self) -> Result<Kind, ProtocolError> {
+        let v = self.required("kind")?;
+        let s = v.as_str().ok_or_else(|| self.invalid("kind", "a string"))?;
+        serde_json::from_value(Value::String(s.to_owned())).map_err(|_| {
+            self.error(
+                ErrorCode::UnknownKind,
+                "kind",
+                format!(
+                    "unknown kind {s:?} (kinds: material, texture, mesh, object, light, environment, settings)"
+                ),
+            )
+        })
+    }
 }
 
 /// Parses and validates one client message.
 pub fn parse(text: &str) -> Result<ClientMessage, ProtocolError> {
+    parse_value(&parse_json(text)?)
+}
+
+/// Parses a message's JSON within the size and nesting limits.
+pub fn parse_json(text: &str) -> Result<Value, ProtocolError> {
     if text.len() > MAX_MESSAGE_BYTES {
         return Err(ProtocolError::new(
-            &None,
+            None,
             ErrorCode::TooLarge,
             format!(
-                "message is {} bytes; the limit is {MAX_MESSAGE_BYTES}",
+                "message is {} bytes; the limit is {MAX_MESSAGE_BYTES} (upload large meshes as binary)",
                 text.len()
             ),
         ));
     }
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        ProtocolError::new(&None, ErrorCode::InvalidJson, format!("invalid JSON: {e}"))
-    })?;
+    if nests_deeper_than(text, MAX_DEPTH) {
+        return Err(ProtocolError::new(
+            None,
+            ErrorCode::TooDeep,
+            format!("arrays and objects nest deeper than {MAX_DEPTH} levels"),
+        ));
+    }
+    serde_json::from_str(text)
+        .map_err(|e| ProtocolError::new(None, ErrorCode::InvalidJson, format!("invalid JSON: {e}")))
+}
+
+/// Validates one client message already parsed as JSON.
+pub fn parse_value(value: &Value) -> Result<ClientMessage, ProtocolError> {
     let Value::Object(obj) = value else {
         return Err(ProtocolError::new(
-            &None,
+            None,
             ErrorCode::InvalidJson,
             "a message must be a JSON object",
         ));
     };
-    let id = obj.get("id").cloned();
-    if id
-        .as_ref()
-        .is_some_and(|v| !(v.is_number() || v.is_string()))
-    {
-        return Err(ProtocolError::new(
-            &None,
-            ErrorCode::InvalidValue,
-            "id must be a number or a string",
-        ));
-    }
-    let kind = match obj.get("type") {
-        None => {
-            return Err(ProtocolError::new(
-                &id,
-                ErrorCode::MissingField,
-                "missing field \"type\"",
-            ))
-        }
-        Some(Value::String(s)) => s.as_str(),
-        Some(_) => {
-            return Err(ProtocolError::new(
-                &id,
+    let id = obj.get("id");
+    if id.is_some_and(|v| !(v.is_number() || v.is_string())) {
+        return Err(ProtocolError {
+            field: Some("id".into()),
+            ..ProtocolError::new(
+                None,
                 ErrorCode::InvalidValue,
-                "field \"type\" must be a string",
-            ))
-        }
-    };
-    let required = |name: &str| -> Result<&Value, ProtocolError> {
-        obj.get(name).ok_or_else(|| {
-            ProtocolError::new(
-                &id,
-                ErrorCode::MissingField,
-                format!("missing field \"{name}\""),
+                "id must be a number or a string",
             )
-        })
+        });
+    }
+    let f = Fields { obj, id };
+    let kind = match f.required("type")? {
+        Value::String(s) => s.as_str(),
+        _ => return Err(f.invalid("type", "a string")),
     };
+    let id = id.cloned();
     match kind {
         "camera" => {
-            let vec3 = |name: &str| -> Result<glam::Vec3, ProtocolError> {
-                let v = required(name)?;
-                let invalid = || {
-                    ProtocolError::new(
-                        &id,
-                        ErrorCode::InvalidValue,
-                        format!("field \"{name}\" must be an array of 3 finite numbers"),
-                    )
-                };
-                let arr = v.as_array().filter(|a| a.len() == 3).ok_or_else(invalid)?;
-                let mut out = [0.0f32; 3];
-                for (o, x) in out.iter_mut().zip(arr) {
-                    let f = x.as_f64().ok_or_else(invalid)?;
-                    // Values beyond f32 would become infinite; reject them here by name.
-                    if !f.is_finite() || f.abs() > 1e6 {
-                        return Err(ProtocolError::new(
-                            &id,
-                            ErrorCode::InvalidValue,
-                            format!("field \"{name}\" has a component out of range (|x| must be at most 1e6)"),
-                        ));
-                    }
-                    *o = f as f32;
-                }
-                Ok(glam::Vec3::from_array(out))
-            };
-            let eye = vec3("eye")?;
-            let target = vec3("target")?;
-            let up = vec3("up")?;
-            let fov = required("fov")?.as_f64().ok_or_else(|| {
-                ProtocolError::new(
-                    &id,
-                    ErrorCode::InvalidValue,
-                    "field \"fov\" must be a number",
-                )
-            })?;
+            f.only(&["eye", "target", "up", "fov"])?;
+            let (eye, target, up) = (f.vec3("eye")?, f.vec3("target")?, f.vec3("up")?);
+            let fov = f
+                .required("fov")?
+                .as_f64()
+                .ok_or_else(|| f.invalid("fov", "a number"))?;
             let camera = Camera {
                 eye,
                 target,
@@ -252,38 +574,100 @@ pub fn parse(text: &str) -> Result<ClientMessage, ProtocolError> {
                 fov: fov as f32,
             };
             camera.validate().map_err(|e| {
-                ProtocolError::new(&id, ErrorCode::InvalidValue, format!("invalid camera: {e}"))
+                ProtocolError::new(
+                    f.id,
+                    ErrorCode::InvalidValue,
+                    format!("invalid camera: {e}"),
+                )
             })?;
             Ok(ClientMessage::Camera { id, camera })
         }
         "resize" => {
-            let dimension = |name: &str| -> Result<u32, ProtocolError> {
-                let v = required(name)?;
-                let n = v.as_u64().filter(|n| {
-                    *n >= MIN_DIMENSION as u64
-                        && *n <= render_core::Renderer::MAX_DIMENSION as u64
-                        && n % 2 == 0
-                });
-                n.map(|n| n as u32).ok_or_else(|| {
-                    ProtocolError::new(
-                        &id,
-                        ErrorCode::InvalidValue,
-                        format!(
-                            "field \"{name}\" must be an even integer from {MIN_DIMENSION} to {}, not {v}",
-                            render_core::Renderer::MAX_DIMENSION
-                        ),
-                    )
-                })
-            };
-            let width = dimension("width")?;
-            let height = dimension("height")?;
+            f.only(&["width", "height"])?;
+            let width = f.dimension("width")?;
+            let height = f.dimension("height")?;
             Ok(ClientMessage::Resize { id, width, height })
         }
-        other => Err(ProtocolError::new(
-            &id,
-            ErrorCode::UnknownType,
-            format!("unknown message type {other:?}"),
-        )),
+        "edit" => {
+            f.only(&["ops", "base_revision"])?;
+            let ops = render_core::edit::parse_ops(f.required("ops")?)
+                .map_err(|e| ProtocolError::from_edit(f.id, e))?;
+            let base_revision = match obj.get("base_revision") {
+                None | Some(Value::Null) => None,
+                Some(v) => {
+                    Some(Revision(v.as_u64().ok_or_else(|| {
+                        f.invalid("base_revision", "a non-negative integer")
+                    })?))
+                }
+            };
+            Ok(ClientMessage::Edit {
+                id,
+                ops,
+                base_revision,
+            })
+        }
+        "undo" => {
+            f.only(&[])?;
+            Ok(ClientMessage::Undo { id })
+        }
+        "redo" => {
+            f.only(&[])?;
+            Ok(ClientMessage::Redo { id })
+        }
+        "get_scene" => {
+            f.only(&["meshes"])?;
+            let full_meshes = match obj.get("meshes") {
+                None => false,
+                Some(Value::String(s)) if s == "summary" => false,
+                Some(Value::String(s)) if s == "full" => true,
+                Some(_) => return Err(f.invalid("meshes", "\"summary\" or \"full\"")),
+            };
+            Ok(ClientMessage::GetScene { id, full_meshes })
+        }
+        "get" => {
+            f.only(&["kind", "key"])?;
+            let kind = f.kind()?;
+            let key = match obj.get("key") {
+                None | Some(Value::Null) => None,
+                Some(_) => Some(f.key("key")?),
+            };
+            Ok(ClientMessage::Get { id, kind, key })
+        }
+        "upload" => {
+            f.only(&["key", "format", "bytes"])?;
+            let key = f.key("key")?;
+            let format = match f.required("format")? {
+                Value::String(s) if s == "glb" => MeshFormat::Glb,
+                Value::String(s) if s == "gltf" => MeshFormat::Gltf,
+                _ => return Err(f.invalid("format", "\"glb\" or \"gltf\"")),
+            };
+            let bytes = f
+                .required("bytes")?
+                .as_u64()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| f.invalid("bytes", "a positive integer"))?;
+            if bytes > MAX_UPLOAD_BYTES {
+                return Err(f.error(
+                    ErrorCode::TooLarge,
+                    "bytes",
+                    format!("an upload may be at most {MAX_UPLOAD_BYTES} bytes, not {bytes}"),
+                ));
+            }
+            Ok(ClientMessage::Upload {
+                id,
+                key,
+                format,
+                bytes,
+            })
+        }
+        other => Err(ProtocolError {
+            field: Some("type".into()),
+            ..ProtocolError::new(
+                f.id,
+                ErrorCode::UnknownType,
+                format!("unknown message type {other:?}"),
+            )
+        }),
     }
 }
 
@@ -426,7 +810,7 @@ mod tests {
             revision: Revision(9),
         };
         assert_eq!(m.to_json(), r#"{"type":"ack","id":5,"revision":9}"#);
-        let m = ProtocolError::new(&None, ErrorCode::InvalidJson, "bad").into_message();
+        let m = ProtocolError::new(None, ErrorCode::InvalidJson, "bad").into_message();
         assert_eq!(
             m.to_json(),
             r#"{"type":"error","code":"invalid_json","message":"bad"}"#
@@ -448,6 +832,98 @@ mod tests {
         assert_eq!(
             v,
             json!({"type":"camera_changed","revision":2,"camera":{"eye":[0.0,0.0,1.0],"target":[0.0,0.0,0.0],"up":[0.0,1.0,0.0],"fov":40.0}})
+        );
+    }
+
+    #[test]
+    fn unknown_fields_deep_nesting_and_ids_are_named() {
+        let e = err(r#"{"type":"camera","eyes":[0,1,5],"target":[0,0,0],"up":[0,1,0],"fov":40}"#);
+        assert_eq!(e.code, ErrorCode::UnknownField);
+        assert_eq!(e.field.as_deref(), Some("eyes"));
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert_eq!(err(&deep).code, ErrorCode::TooDeep);
+        // Brackets inside strings are not nesting.
+        let text = format!(r#"{{"type":"undo","id":"{}"}}"#, "[".repeat(100));
+        assert!(matches!(parse(&text), Ok(ClientMessage::Undo { .. })));
+        let e = err(r#"{"type":"undo","id":[1]}"#);
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            (ErrorCode::InvalidValue, Some("id"))
+        );
+    }
+
+    #[test]
+    fn edit_messages_parse_and_their_errors_name_the_op() {
+        let m = parse(
+            r#"{"type":"edit","id":1,"base_revision":4,"ops":[{"op":"update","kind":"settings","value":{"exposure":2}}]}"#,
+        )
+        .unwrap();
+        let ClientMessage::Edit {
+            id,
+            ops,
+            base_revision,
+        } = m
+        else {
+            panic!("not an edit: {m:?}")
+        };
+        assert_eq!(
+            (id, ops.len(), base_revision),
+            (Some(json!(1)), 1, Some(Revision(4)))
+        );
+        let e = err(r#"{"type":"edit","id":2,"ops":[{"op":"paint","kind":"object","key":"a"}]}"#);
+        assert_eq!(
+            (e.code, e.op, e.id),
+            (ErrorCode::UnknownOp, Some(0), Some(json!(2)))
+        );
+        assert_eq!(err(r#"{"type":"edit"}"#).code, ErrorCode::MissingField);
+        let e = err(r#"{"type":"edit","ops":[],"base_revision":-1}"#);
+        assert_eq!(e.field.as_deref(), Some("base_revision"));
+    }
+
+    #[test]
+    fn reads_and_uploads_parse() {
+        assert_eq!(
+            parse(r#"{"type":"get_scene","meshes":"full"}"#),
+            Ok(ClientMessage::GetScene {
+                id: None,
+                full_meshes: true
+            })
+        );
+        assert_eq!(
+            parse(r#"{"type":"get","kind":"object","key":"ball"}"#),
+            Ok(ClientMessage::Get {
+                id: None,
+                kind: Kind::Object,
+                key: Some(Key::new("ball").unwrap())
+            })
+        );
+        assert_eq!(
+            err(r#"{"type":"get","kind":"widget","key":"ball"}"#).code,
+            ErrorCode::UnknownKind
+        );
+        assert_eq!(
+            err(r#"{"type":"get","kind":"object","key":"no spaces"}"#).code,
+            ErrorCode::InvalidValue
+        );
+        assert_eq!(
+            parse(r#"{"type":"upload","id":"u","key":"knot","format":"glb","bytes":1000}"#),
+            Ok(ClientMessage::Upload {
+                id: Some(json!("u")),
+                key: Key::new("knot").unwrap(),
+                format: MeshFormat::Glb,
+                bytes: 1000
+            })
+        );
+        let huge = format!(
+            r#"{{"type":"upload","key":"k","format":"glb","bytes":{}}}"#,
+            MAX_UPLOAD_BYTES + 1
+        );
+        assert_eq!(err(&huge).code, ErrorCode::TooLarge);
+        assert_eq!(
+            err(r#"{"type":"upload","key":"k","format":"obj","bytes":10}"#)
+                .field
+                .as_deref(),
+            Some("format")
         );
     }
 }

@@ -6,10 +6,12 @@
 //! A session lives until the viewer deletes it, its transport fails or closes, or
 //! the server shuts down; a failing session is logged and dropped, never the server.
 
+use crate::control::Connection;
 use crate::keyframe::{self, KeyframeRequestForwarder};
 use crate::nack::{self, NackLimiter};
-use crate::protocol::{self, ClientMessage, ServerMessage, PROTOCOL_VERSION};
-use crate::view::{View, ViewEvent};
+use crate::protocol::{Revision, Role, ServerMessage};
+use crate::store::SceneStore;
+use crate::view::View;
 use rtc::interceptor::{
     BandwidthEstimator, CongestionControlBuilder, EstimatorStats, Gcc, PacerBuilder, PacketReport,
     Registry, Slot, TwccSenderBuilder,
@@ -224,6 +226,7 @@ struct Entry {
 /// Every live session of the server.
 pub struct Sessions {
     view: Arc<View>,
+    store: Arc<SceneStore>,
     /// UDP addresses each peer connection binds (one host candidate each).
     media_addrs: Vec<String>,
     /// Shared with session tasks (weakly), which remove themselves when they end.
@@ -296,11 +299,13 @@ const NEEDS_H264: &str = "the server sends H.264 (constrained baseline, packetiz
 impl Sessions {
     pub fn new(
         view: Arc<View>,
+        store: Arc<SceneStore>,
         media_addrs: Vec<String>,
         shutdown: watch::Receiver<bool>,
     ) -> Sessions {
         Sessions {
             view,
+            store,
             media_addrs,
             entries: Arc::new(Mutex::new(HashMap::new())),
             tasks: Mutex::new(tokio::task::JoinSet::new()),
@@ -513,6 +518,7 @@ impl WhepHandler for Sessions {
         lock(&self.entries).insert(id.clone(), Entry { end: end_tx });
         tracing::info!(session = %id.0, "session created");
         let view = self.view.clone();
+        let store = self.store.clone();
         let shutdown = self.shutdown.clone();
         let this_id = id.clone();
         let entries = Arc::downgrade(&self.entries);
@@ -521,7 +527,7 @@ impl WhepHandler for Sessions {
             // Reap finished sessions so the set holds only live ones.
             while tasks.try_join_next().is_some() {}
             tasks.spawn(async move {
-                run_session(&this_id, session, view, end, shutdown).await;
+                run_session(&this_id, session, view, store, end, shutdown).await;
                 if let Some(entries) = entries.upgrade() {
                     lock(&entries).remove(&this_id);
                 }
@@ -545,10 +551,20 @@ impl WhepHandler for Sessions {
     }
 }
 
+/// The first frame of a new revision sent to a viewer (see [`ServerMessage::Frame`]).
+#[derive(Clone, Copy, Debug)]
+struct FrameNote {
+    revision: Revision,
+    rtp_timestamp: u32,
+    width: u32,
+    height: u32,
+}
+
 async fn run_session(
     id: &SessionId,
     session: Session,
     view: Arc<View>,
+    store: Arc<SceneStore>,
     mut end: watch::Receiver<bool>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -582,13 +598,22 @@ async fn run_session(
             }
         })
     };
+    // Which revision the viewer's picture shows, for its control channels.
+    let (notes_tx, notes) = watch::channel(None::<FrameNote>);
     // Control channels the viewer opens.
     let control = {
         let view = view.clone();
         let id = id.clone();
         tokio::spawn(async move {
             while let Some(channel) = channels.recv().await {
-                tokio::spawn(run_control(id.clone(), channel, view.clone()));
+                let connection = Connection::new(
+                    id.0.clone(),
+                    Role::Controller,
+                    "main".into(),
+                    view.clone(),
+                    store.clone(),
+                );
+                tokio::spawn(run_control(connection, channel, notes.clone()));
             }
         })
     };
@@ -614,7 +639,16 @@ async fn run_session(
         tracing::info!(session = %id.0, "connected");
         // The encoder follows this viewer's link while it streams.
         let _link = view.add_link(link);
-        stream(id, &track, payload_type, &view, &mut state, &mut ended).await;
+        stream(
+            id,
+            &track,
+            payload_type,
+            &view,
+            &notes_tx,
+            &mut state,
+            &mut ended,
+        )
+        .await;
     } else {
         tracing::info!(session = %id.0, "never connected");
     }
@@ -634,6 +668,7 @@ async fn stream(
     track: &TrackLocalStaticRTP,
     payload_type: u8,
     view: &View,
+    notes: &watch::Sender<Option<FrameNote>>,
     state: &mut watch::Receiver<RTCPeerConnectionState>,
     ended: &mut (impl std::future::Future<Output = ()> + Unpin),
 ) {
@@ -711,6 +746,16 @@ async fn stream(
                 continue;
             }
         };
+        if notes.borrow().is_none_or(|n| frame.revision > n.revision) {
+            if let Some(p) = packets.first() {
+                notes.send_replace(Some(FrameNote {
+                    revision: frame.revision,
+                    rtp_timestamp: p.header.timestamp,
+                    width: frame.width,
+                    height: frame.height,
+                }));
+            }
+        }
         for packet in packets {
             if let Err(e) = track.write_rtp_with_extensions(packet, &[]).await {
                 tracing::debug!(session = %id.0, "write failed: {e}");
@@ -721,13 +766,18 @@ async fn stream(
 }
 
 /// Speaks the control protocol on one data channel.
-async fn run_control(id: SessionId, channel: Arc<dyn DataChannel>, view: Arc<View>) {
+async fn run_control(
+    mut connection: Connection,
+    channel: Arc<dyn DataChannel>,
+    mut notes: watch::Receiver<Option<FrameNote>>,
+) {
     let label = channel.label().await.unwrap_or_default();
     if label != "control" {
-        tracing::debug!(session = %id.0, %label, "ignoring data channel");
+        tracing::debug!(session = %connection.session, %label, "ignoring data channel");
         return;
     }
-    let mut events = view.events();
+    let mut view_events = connection.view().events();
+    let mut store_events = connection.store().events();
     let send = |m: ServerMessage| {
         let channel = channel.clone();
         async move {
@@ -739,78 +789,59 @@ async fn run_control(id: SessionId, channel: Arc<dyn DataChannel>, view: Arc<Vie
     loop {
         tokio::select! {
             event = channel.poll() => match event {
-                Some(DataChannelEvent::OnOpen) => {
-                    let (camera, revision) = view.camera();
-                    let s = view.settings();
-                    let (width, height) = view.size();
-                    send(ServerMessage::Hello {
-                        protocol: PROTOCOL_VERSION,
-                        session: id.0.clone(),
-                        revision,
-                        camera,
-                        width,
-                        height,
-                        max_width: s.max_width,
-                        max_height: s.max_height,
-                    })
-                    .await;
-                }
+                Some(DataChannelEvent::OnOpen) => send(connection.hello()).await,
                 Some(DataChannelEvent::OnMessage(msg)) => {
-                    let reply = if !msg.is_string {
-                        protocol::binary_message_error().into_message()
+                    let reply = if msg.is_string {
+                        connection.text_bytes(&msg.data).await
                     } else {
-                        match std::str::from_utf8(&msg.data).map(protocol::parse) {
-                            Err(_) => protocol::ProtocolError {
-                                id: None,
-                                code: protocol::ErrorCode::InvalidJson,
-                                message: "message is not valid UTF-8".into(),
-                            }
-                            .into_message(),
-                            Ok(Err(e)) => e.into_message(),
-                            Ok(Ok(ClientMessage::Camera { id: req_id, camera })) => {
-                                let revision = view.set_camera(camera);
-                                ServerMessage::Ack { id: req_id, revision }
-                            }
-                            Ok(Ok(ClientMessage::Resize { id: req_id, width, height })) => {
-                                let s = view.settings();
-                                if width > s.max_width || height > s.max_height {
-                                    protocol::ProtocolError {
-                                        id: req_id,
-                                        code: protocol::ErrorCode::InvalidValue,
-                                        message: format!(
-                                            "{width}x{height} is larger than this server allows ({}x{})",
-                                            s.max_width, s.max_height
-                                        ),
-                                    }
-                                    .into_message()
-                                } else {
-                                    view.resize(width, height);
-                                    ServerMessage::Ack { id: req_id, revision: view.camera().1 }
-                                }
-                            }
-                        }
+                        connection.binary(&msg.data).await
                     };
-                    send(reply).await;
+                    if let Some(reply) = reply {
+                        send(reply).await;
+                    }
                 }
                 Some(DataChannelEvent::OnClose) | None => return,
                 Some(_) => {}
             },
-            event = events.recv() => match event {
-                Ok(ViewEvent::CameraChanged { revision, camera }) => {
-                    send(ServerMessage::CameraChanged { revision, camera }).await;
+            event = store_events.recv() => match event {
+                Ok(event) => {
+                    if let Some(m) = connection.store_event(&event) {
+                        send(m).await;
+                    }
                 }
-                Ok(ViewEvent::Resized { width, height }) => {
-                    send(ServerMessage::Resized { width, height }).await;
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    // Only the latest camera and size matter; send them.
-                    let (camera, revision) = view.camera();
-                    send(ServerMessage::CameraChanged { revision, camera }).await;
-                    let (width, height) = view.size();
-                    send(ServerMessage::Resized { width, height }).await;
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    send(connection.missed_changes(n)).await;
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             },
+            event = view_events.recv() => match event {
+                Ok(event) => {
+                    if let Some(m) = connection.view_event(&event) {
+                        send(m).await;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    for m in connection.view_catch_up() {
+                        send(m).await;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+            changed = notes.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let note = *notes.borrow_and_update();
+                if let Some(n) = note {
+                    send(ServerMessage::Frame {
+                        revision: n.revision,
+                        rtp_timestamp: Some(n.rtp_timestamp),
+                        width: n.width,
+                        height: n.height,
+                    })
+                    .await;
+                }
+            }
         }
     }
 }

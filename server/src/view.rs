@@ -7,11 +7,14 @@
 //! access unit is broadcast to every viewer's session, which sends it on its own
 //! track. Nothing is encoded while no session is subscribed.
 //!
-//! A camera change bumps the revision and a generation counter; the render thread
-//! polls the counter while rendering, so a pass of a stale camera is abandoned within
-//! a few rows and the next picture is a preview of the new camera.
+//! A camera move, a new scene (a transaction from the [`crate::store::SceneStore`]) or a
+//! resize bumps a generation counter; the render thread polls the counter while
+//! rendering, so a stale pass is abandoned within a few rows and the next picture is a
+//! preview of the change. Every frame carries the revision it shows: the newest of its
+//! scene's and its camera's.
 
 use crate::protocol::Revision;
+use crate::store::SceneVersion;
 use bytes::Bytes;
 use encoder::{rows_to_i420, AccessUnit, EncoderSettings, H264Encoder, I420Frame, RgbRows};
 use render_core::{Camera, Renderer, Scene};
@@ -50,13 +53,33 @@ pub struct EncodedFrame {
     pub revision: Revision,
     /// When the encoder produced it; sessions derive RTP timestamps from it.
     pub produced: Instant,
+    /// The stream's size in this frame.
+    pub width: u32,
+    pub height: u32,
+}
+
+/// The first encoded frame of a revision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shown {
+    pub revision: Revision,
+    pub width: u32,
+    pub height: u32,
 }
 
 /// Messages the view sends to every session.
 #[derive(Clone, Debug)]
 pub enum ViewEvent {
-    CameraChanged { revision: Revision, camera: Camera },
-    Resized { width: u32, height: u32 },
+    CameraChanged {
+        revision: Revision,
+        camera: Camera,
+    },
+    Resized {
+        width: u32,
+        height: u32,
+    },
+    /// A new version of the scene reached the view (connections hear of scene
+    /// changes from the store; this only wakes the render thread).
+    SceneChanged,
 }
 
 /// Counters for metrics and benchmarks.
@@ -89,12 +112,25 @@ pub struct ViewStats {
 }
 
 struct Control {
+    scene: Arc<SceneVersion>,
     camera: Camera,
     /// The picture size asked for (the encoder follows the frames it gets).
     size: (u32, u32),
+    /// The newest revision of the scene and the camera.
     revision: Revision,
     /// Bumped on every change; the render thread compares it to what it rendered.
     generation: u64,
+    /// Waiting for the current picture as RGB (see [`View::snapshot`]).
+    snapshots: Vec<std::sync::mpsc::Sender<Snapshot>>,
+}
+
+/// The current picture, tone-mapped, as packed 8-bit RGB.
+pub struct Snapshot {
+    pub width: u32,
+    pub height: u32,
+    pub rgb: Vec<u8>,
+    pub revision: Revision,
+    pub samples_per_pixel: u32,
 }
 
 struct Shared {
@@ -109,6 +145,8 @@ struct Shared {
     shutdown: AtomicBool,
     frames: broadcast::Sender<Arc<EncodedFrame>>,
     events: broadcast::Sender<ViewEvent>,
+    /// The newest revision an encoded frame has shown, and that frame's size.
+    shown: tokio::sync::watch::Sender<Option<Shown>>,
     stats: ViewStats,
     /// Each streaming viewer's estimate of its link (bit/s, as `f64` bits), from its
     /// congestion controller; the encoder follows the lowest.
@@ -160,6 +198,8 @@ pub struct ViewSettings {
     /// The ceiling of a still-quality refresh (and of link estimates).
     pub max_bitrate: u32,
     pub keyframe_interval: u32,
+    /// The sample limit when the view is started on its own ([`View::start`]); a
+    /// view following a scene store takes the scene's `settings.max_samples`.
     pub max_spp: u32,
     /// Rendering time after a change beyond which rendering pauses.
     pub max_time: Option<Duration>,
@@ -191,12 +231,35 @@ pub struct View {
 }
 
 impl View {
+    /// A view of `scene` on its own (tests, benchmarks): its sample limit is the
+    /// settings' `max_spp`, at exposure 1.
     pub fn start(scene: &Scene, settings: ViewSettings) -> Result<View, ViewError> {
+        let version = SceneVersion {
+            revision: Revision(0),
+            scene: Arc::new(scene.clone()),
+            settings: render_core::edit::Settings {
+                max_samples: settings.max_spp,
+                max_bounces: scene.max_bounces,
+                exposure: 1.0,
+            },
+        };
+        View::start_with(Arc::new(version), scene.camera, settings)
+    }
+
+    /// A view of a scene version (a store's; see [`crate::store::SceneStore::add_view`]),
+    /// starting with `camera`.
+    pub fn start_with(
+        version: Arc<SceneVersion>,
+        camera: Camera,
+        settings: ViewSettings,
+    ) -> Result<View, ViewError> {
         let (min, bitrate, max) = (settings.min_bitrate, settings.bitrate, settings.max_bitrate);
         if !(50_000 <= min && min <= bitrate && bitrate <= max && max <= 100_000_000) {
             return Err(ViewError::Bitrates { min, bitrate, max });
         }
-        let renderer = Renderer::new(scene, settings.width, settings.height)?;
+        let mut renderer = Renderer::new(&version.scene, settings.width, settings.height)?;
+        renderer.set_camera(camera)?;
+        renderer.exposure = version.settings.exposure;
         let encoder_settings = EncoderSettings {
             width: settings.width,
             height: settings.height,
@@ -220,10 +283,12 @@ impl View {
         let (events, _) = broadcast::channel(64);
         let shared = Arc::new(Shared {
             control: Mutex::new(Control {
-                camera: scene.camera,
+                revision: version.revision,
+                scene: version,
+                camera,
                 size: (settings.width, settings.height),
-                revision: Revision(1),
                 generation: 0,
+                snapshots: Vec::new(),
             }),
             changed: Condvar::new(),
             generation: AtomicU64::new(0),
@@ -233,6 +298,7 @@ impl View {
             shutdown: AtomicBool::new(false),
             frames,
             events,
+            shown: tokio::sync::watch::channel(None).0,
             stats: ViewStats::default(),
             links: Mutex::new(Vec::new()),
             next_link: AtomicU64::new(0),
@@ -241,9 +307,7 @@ impl View {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("render".into())
-                .spawn(move || {
-                    render_loop(&shared, renderer, settings.max_spp, settings.max_time)
-                })?
+                .spawn(move || render_loop(&shared, renderer, settings.max_time))?
         };
         let encode = {
             let shared = shared.clone();
@@ -272,16 +336,35 @@ impl View {
         (c.camera, c.revision)
     }
 
-    /// Moves the camera (already validated) and returns the new revision. Every
-    /// session hears of it through [`View::events`].
-    pub fn set_camera(&self, camera: Camera) -> Revision {
+    /// Moves the camera (already validated) at `revision` (newer than any before;
+    /// from the store's counter). Every session hears of it through [`View::events`].
+    pub fn set_camera(&self, camera: Camera, revision: Revision) {
         self.change(|c| {
             c.camera = camera;
-            c.revision = Revision(c.revision.0 + 1);
-            let revision = c.revision;
-            Some((ViewEvent::CameraChanged { revision, camera }, revision))
-        })
-        .unwrap_or_default()
+            c.revision = c.revision.max(revision);
+            Some((ViewEvent::CameraChanged { revision, camera }, ()))
+        });
+    }
+
+    /// Renders `version` of the scene from now on (nothing happens if it is the one
+    /// being rendered).
+    pub fn set_scene(&self, version: Arc<SceneVersion>) {
+        self.change(|c| {
+            (!Arc::ptr_eq(&c.scene, &version)).then(|| {
+                c.revision = c.revision.max(version.revision);
+                c.scene = version;
+                (ViewEvent::SceneChanged, ())
+            })
+        });
+    }
+
+    /// The current picture at full resolution as RGB, once the renderer has one.
+    /// Blocks until the render thread is between passes; `None` if the view stops.
+    pub fn snapshot(&self) -> Option<Snapshot> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        lock(&self.shared.control).snapshots.push(tx);
+        self.shared.changed.notify_all();
+        rx.recv().ok()
     }
 
     /// Applies a change under the control lock, bumps the generation the render
@@ -343,6 +426,12 @@ impl View {
         self.shared.events.subscribe()
     }
 
+    /// The newest revision an encoded frame has shown. Watching it does not make the
+    /// view encode (only video subscribers do).
+    pub fn shown(&self) -> tokio::sync::watch::Receiver<Option<Shown>> {
+        self.shared.shown.subscribe()
+    }
+
     /// Makes the next encoded frame a keyframe. Many requests before the next frame
     /// cost one keyframe.
     pub fn request_keyframe(&self) {
@@ -389,8 +478,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn render_loop(shared: &Shared, mut renderer: Renderer, max_spp: u32, max_time: Option<Duration>) {
+fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Option<Duration>) {
     let mut rendered_generation = u64::MAX;
+    let mut scene: Option<Arc<SceneVersion>> = None;
+    let mut max_spp = 0;
     let mut revision = Revision(0);
     let mut serial = 0u64;
     // When the picture last changed, for the time limit.
@@ -402,7 +493,35 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_spp: u32, max_time: 
                 if shared.shutdown.load(Ordering::Acquire) {
                     return;
                 }
+                if !c.snapshots.is_empty() && renderer.has_image() {
+                    let waiting = std::mem::take(&mut c.snapshots);
+                    let revision = revision;
+                    drop(c);
+                    let (width, height) = (renderer.width(), renderer.height());
+                    let mut rgb = vec![0u8; width as usize * height as usize * 3];
+                    renderer.write_rgb8(&mut rgb);
+                    for tx in waiting {
+                        let _ = tx.send(Snapshot {
+                            width,
+                            height,
+                            rgb: rgb.clone(),
+                            revision,
+                            samples_per_pixel: renderer.samples_per_pixel(),
+                        });
+                    }
+                    c = lock(&shared.control);
+                    continue;
+                }
                 if c.generation != rendered_generation {
+                    if scene.as_ref().is_none_or(|s| !Arc::ptr_eq(s, &c.scene)) {
+                        // The store validated the scene; a failure here would be a bug.
+                        if let Err(e) = renderer.set_scene(&c.scene.scene) {
+                            tracing::error!("rejected scene reached the renderer: {e}");
+                        }
+                        renderer.exposure = c.scene.settings.exposure;
+                        max_spp = c.scene.settings.max_samples;
+                        scene = Some(c.scene.clone());
+                    }
                     // Camera and size were validated where they came in; a failure
                     // here would be a bug.
                     if let Err(e) = renderer.resize(c.size.0, c.size.1) {
@@ -789,11 +908,24 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
         debt += data.len() as f64 * 8.0;
         s.encode_micros
             .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+        shared.shown.send_if_modified(|shown| {
+            let newer = shown.is_none_or(|s| frame.revision > s.revision);
+            if newer {
+                *shown = Some(Shown {
+                    revision: frame.revision,
+                    width: size.0,
+                    height: size.1,
+                });
+            }
+            newer
+        });
         let _ = shared.frames.send(Arc::new(EncodedFrame {
             data: Bytes::from(data),
             keyframe,
             revision: frame.revision,
             produced: Instant::now(),
+            width: size.0,
+            height: size.1,
         }));
     }
 }
@@ -938,8 +1070,9 @@ mod tests {
             eye: cam.eye + glam::Vec3::new(1.0, 0.0, 0.0),
             ..cam
         };
-        let new_rev = view.set_camera(moved);
-        assert_eq!(new_rev, Revision(rev.0 + 1));
+        let new_rev = Revision(rev.0 + 1);
+        view.set_camera(moved, new_rev);
+        assert_eq!(view.camera(), (moved, new_rev));
         let ViewEvent::CameraChanged { revision, camera } = events.recv().await.unwrap() else {
             panic!("expected the camera change")
         };

@@ -55,7 +55,8 @@ async fn main() -> anyhow::Result<()> {
         let angle = 0.02 * (i + 1) as f32;
         let eye = glam::Quat::from_rotation_y(angle) * (base.eye - base.target) + base.target;
         let edited = Instant::now();
-        let revision = view.set_camera(render_core::Camera { eye, ..base });
+        let revision = streamtracer::protocol::Revision(i as u64 + 1);
+        view.set_camera(render_core::Camera { eye, ..base }, revision);
         loop {
             let f = next(&mut frames).await?;
             if f.revision >= revision {

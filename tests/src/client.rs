@@ -726,6 +726,16 @@ impl Viewer {
         Ok(())
     }
 
+    /// Sends a binary message on the control channel (a piece of an upload).
+    pub async fn send_binary(&self, data: &[u8]) -> anyhow::Result<()> {
+        let control = self
+            .control
+            .as_ref()
+            .ok_or_else(|| anyhow!("this viewer has no control channel"))?;
+        control.send(bytes::BytesMut::from(data)).await?;
+        Ok(())
+    }
+
     /// Asks the sender for a keyframe with an RTCP Picture Loss Indication.
     pub async fn request_keyframe(&self) -> anyhow::Result<()> {
         let track = self.track.lock().unwrap_or_else(|e| e.into_inner()).clone();

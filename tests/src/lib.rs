@@ -12,10 +12,13 @@
 //!   UDP relay that loses, rate-limits and delays packets. A viewer with
 //!   [`client::ViewerOptions::link`] sends and receives everything through one.
 //! - [`browser::Browser`] drives headless Debian Chromium through chromedriver.
+//! - [`ws::ControlSocket`] speaks the control protocol over the WebSocket API, as a
+//!   remote UI without video would; [`api`] makes one-shot HTTP API calls.
 
 pub mod browser;
 pub mod client;
 pub mod link;
+pub mod ws;
 
 use render_core::Scene;
 use std::net::SocketAddr;
@@ -102,8 +105,6 @@ impl Drop for TestServer {
     }
 }
 
-/// Mean absolute difference per channel between two RGB images of the same size, in
-/// code values (0 to 255).
 /// The value of a gauge or counter `name` in a `/metrics` text.
 pub fn metric_value(metrics: &str, name: &str) -> Option<f64> {
     metrics
@@ -111,6 +112,8 @@ pub fn metric_value(metrics: &str, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
+/// Mean absolute difference per channel between two RGB images of the same size, in
+/// code values (0 to 255).
 pub fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
     assert_eq!(a.len(), b.len(), "images must have the same size");
     a.iter()
@@ -150,5 +153,158 @@ pub fn reference_render(scene: &Scene, width: u32, height: u32, spp: u32) -> Vec
     }
     let mut out = vec![0u8; (width * height * 3) as usize];
     r.write_rgb8(&mut out);
+    out
+}
+
+/// A scene for edit tests whose colours are known in closed form: a diffuse sphere
+/// `ball` (material key `material-0`, albedo 0.5) filling the middle of the picture,
+/// under a uniform sky of radiance 0.6. A convex diffuse object under a uniform sky
+/// has radiance albedo x sky, so the middle pixel is 0.3 (grey), and the sky is 0.6.
+pub fn edit_scene() -> Scene {
+    use render_core::{Camera, Environment, Material, Object, Shape, Transform};
+    Scene {
+        camera: Camera {
+            eye: glam::Vec3::new(0.0, 0.0, 5.0),
+            target: glam::Vec3::ZERO,
+            up: glam::Vec3::Y,
+            fov: 40.0,
+        },
+        materials: vec![Material::Diffuse {
+            albedo: glam::Vec3::splat(0.5),
+            texture: None,
+        }],
+        objects: vec![Object {
+            name: "ball".into(),
+            material: 0,
+            shape: Shape::Sphere {
+                center: glam::Vec3::ZERO,
+                radius: 1.0,
+            },
+            transform: Transform::default(),
+        }],
+        environment: Environment::Constant {
+            radiance: glam::Vec3::splat(0.6),
+        },
+        textures: Vec::new(),
+        meshes: Vec::new(),
+        lights: Vec::new(),
+        max_bounces: 8,
+        images: Vec::new(),
+    }
+}
+
+/// The `streamtracer` binary of this build (`cargo test --workspace` builds it with
+/// the server package's own tests).
+pub fn server_binary() -> anyhow::Result<std::path::PathBuf> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let bin = target.join("release/streamtracer");
+    if !bin.exists() {
+        anyhow::bail!(
+            "{} is missing: run `cargo build --release -p streamtracer` first",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// One-shot calls to the HTTP API.
+pub mod api {
+    use serde_json::Value;
+
+    /// `GET base + path` as JSON, with its status.
+    pub async fn get(base: &str, path: &str) -> anyhow::Result<(u16, Value)> {
+        let r = reqwest::get(format!("{base}{path}")).await?;
+        let status = r.status().as_u16();
+        Ok((status, serde_json::from_str(&r.text().await?)?))
+    }
+
+    /// `POST base + path` with a JSON body, answered with JSON and a status.
+    pub async fn post(base: &str, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+        post_text(base, path, &body.to_string()).await
+    }
+
+    /// `POST base + path` with raw text.
+    pub async fn post_text(base: &str, path: &str, body: &str) -> anyhow::Result<(u16, Value)> {
+        let r = reqwest::Client::new()
+            .post(format!("{base}{path}"))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        Ok((status, serde_json::from_str(&r.text().await?)?))
+    }
+
+    /// The scene as `GET /api/scene` gives it (without the revision), and its revision.
+    pub async fn scene(base: &str) -> anyhow::Result<(Value, u64)> {
+        let (status, m) = get(base, "/api/scene").await?;
+        anyhow::ensure!(status == 200, "GET /api/scene answered {status}: {m}");
+        let revision = m["revision"]
+            .as_u64()
+            .ok_or_else(|| anyhow::anyhow!("no revision in {m}"))?;
+        Ok((m["scene"].clone(), revision))
+    }
+}
+
+/// A binary glTF (GLB) holding one mesh: a flat grid of `n` x `n` squares (two
+/// triangles each) in the xy plane from -1 to 1, for upload tests.
+pub fn grid_glb(n: u32) -> Vec<u8> {
+    let mut positions = Vec::new();
+    for y in 0..=n {
+        for x in 0..=n {
+            let (fx, fy) = (
+                x as f32 / n as f32 * 2.0 - 1.0,
+                y as f32 / n as f32 * 2.0 - 1.0,
+            );
+            positions.extend_from_slice(&[fx, fy, 0.0]);
+        }
+    }
+    let mut indices = Vec::new();
+    for y in 0..n {
+        for x in 0..n {
+            let i = y * (n + 1) + x;
+            indices.extend_from_slice(&[i, i + 1, i + n + 2, i, i + n + 2, i + n + 1]);
+        }
+    }
+    let mut bin: Vec<u8> = positions.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let index_offset = bin.len();
+    bin.extend(indices.iter().flat_map(|v| v.to_le_bytes()));
+    while !bin.len().is_multiple_of(4) {
+        bin.push(0);
+    }
+    let json = serde_json::json!({
+        "asset": {"version": "2.0"},
+        "buffers": [{"byteLength": bin.len()}],
+        "bufferViews": [
+            {"buffer": 0, "byteOffset": 0, "byteLength": index_offset},
+            {"buffer": 0, "byteOffset": index_offset, "byteLength": indices.len() * 4}
+        ],
+        "accessors": [
+            {"bufferView": 0, "componentType": 5126, "count": positions.len() / 3, "type": "VEC3",
+             "min": [-1.0, -1.0, 0.0], "max": [1.0, 1.0, 0.0]},
+            {"bufferView": 1, "componentType": 5125, "count": indices.len(), "type": "SCALAR"}
+        ],
+        "meshes": [{"primitives": [{"attributes": {"POSITION": 0}, "indices": 1}]}],
+        "nodes": [{"mesh": 0}],
+        "scenes": [{"nodes": [0]}],
+        "scene": 0
+    });
+    let mut json = json.to_string().into_bytes();
+    while !json.len().is_multiple_of(4) {
+        json.push(b' ');
+    }
+    let total = 12 + 8 + json.len() + 8 + bin.len();
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(b"glTF");
+    out.extend_from_slice(&2u32.to_le_bytes());
+    out.extend_from_slice(&(total as u32).to_le_bytes());
+    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"JSON");
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&(bin.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"BIN\0");
+    out.extend_from_slice(&bin);
     out
 }

@@ -1,0 +1,427 @@
+//! The scene API over HTTP and WebSocket, for clients without WebRTC (remote UIs,
+//! scripts). Both speak the same protocol as the data channel (`protocol.rs`) through
+//! the same [`Connection`]; HTTP answers each request with one protocol message as its
+//! JSON body, with a status that matches its code.
+//!
+//! Routes:
+//! - `GET /api/control`: WebSocket; text messages are protocol messages, binary ones
+//!   carry an announced upload.
+//! - `POST /api/control`: any one protocol message; the answer is the reply.
+//! - `GET /api/scene` (`?meshes=full` for whole meshes), `GET /api/scene/{kind}` (the
+//!   environment or the settings) and `GET /api/scene/{kind}/{key}`.
+//! - `POST /api/edits`: a transaction (`{"ops": [...]}`, optionally `base_revision`).
+//! - `POST /api/undo`, `POST /api/redo`.
+//! - `PUT /api/meshes/{key}`: a glTF (`model/gltf+json`) or GLB (`model/gltf-binary`)
+//!   file whose triangles become the mesh `key` (added, or replaced if it exists).
+//! - `GET /api/snapshot.png`: the current picture, lossless, at full resolution.
+
+use crate::control::Connection;
+use crate::protocol::{
+    self, ClientMessage, ErrorCode, MeshFormat, ProtocolError, Role, ServerMessage,
+    MAX_MESSAGE_BYTES, MAX_UPLOAD_BYTES,
+};
+use crate::store::SceneStore;
+use crate::view::View;
+use axum::body::{Body, Bytes};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use render_core::edit::Key;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// The largest WebSocket message: a JSON message, or a piece of an upload.
+pub const MAX_WEBSOCKET_MESSAGE: usize = 16 * 1024 * 1024;
+
+/// What the API routes share.
+pub struct Api {
+    pub store: Arc<SceneStore>,
+    pub view: Arc<View>,
+}
+
+impl Api {
+    fn connection(&self, session: String) -> Connection {
+        Connection::new(
+            session,
+            Role::Controller,
+            "main".into(),
+            self.view.clone(),
+            self.store.clone(),
+        )
+    }
+}
+
+/// The API's routes.
+pub fn router(api: Arc<Api>) -> Router {
+    Router::new()
+        .route("/api/control", get(websocket).post(control))
+        .route("/api/scene", get(scene))
+        .route("/api/scene/{kind}", get(singleton))
+        .route("/api/scene/{kind}/{key}", get(entity))
+        .route("/api/edits", post(edits))
+        .route("/api/undo", post(undo))
+        .route("/api/redo", post(redo))
+        .route("/api/meshes/{key}", put(upload))
+        .route("/api/snapshot.png", get(snapshot))
+        // Bodies are read with this module's own limits, so that an oversized one
+        // gets a protocol error rather than a bare 413.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(api)
+}
+
+/// The HTTP status of a protocol error.
+fn status(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::DuplicateKey
+        | ErrorCode::InUse
+        | ErrorCode::Conflict
+        | ErrorCode::NothingToUndo => StatusCode::CONFLICT,
+        ErrorCode::LimitExceeded => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::StorageFailed | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::InvalidJson
+        | ErrorCode::TooDeep
+        | ErrorCode::BinaryMessage
+        | ErrorCode::UnknownType
+        | ErrorCode::UnknownField
+        | ErrorCode::MissingField
+        | ErrorCode::InvalidValue
+        | ErrorCode::UnknownOp
+        | ErrorCode::UnknownKind => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// A protocol message as an HTTP response.
+fn respond(message: ServerMessage) -> Response {
+    let code = match &message {
+        ServerMessage::Error { code, .. } => status(*code),
+        _ => StatusCode::OK,
+    };
+    (
+        code,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        message.to_json(),
+    )
+        .into_response()
+}
+
+fn error(code: ErrorCode, message: impl Into<String>) -> Response {
+    respond(ProtocolError::new(None, code, message).into_message())
+}
+
+/// A request body of at most `limit` bytes.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, Response> {
+    axum::body::to_bytes(body, limit + 1)
+        .await
+        .ok()
+        .filter(|b| b.len() <= limit)
+        .ok_or_else(|| {
+            error(
+                ErrorCode::TooLarge,
+                format!("the request body is larger than {limit} bytes"),
+            )
+        })
+}
+
+/// A request body as JSON text within the message limit.
+async fn read_text(body: Body) -> Result<String, Response> {
+    let bytes = read_body(body, MAX_MESSAGE_BYTES).await?;
+    String::from_utf8(bytes.to_vec()).map_err(|_| {
+        error(
+            ErrorCode::InvalidJson,
+            "the request body is not valid UTF-8",
+        )
+    })
+}
+
+fn http_session() -> String {
+    "http".to_owned()
+}
+
+/// `POST /api/control`: one protocol message.
+async fn control(State(api): State<Arc<Api>>, body: Body) -> Response {
+    let text = match read_text(body).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let mut connection = api.connection(http_session());
+    match protocol::parse(&text) {
+        Ok(ClientMessage::Upload { id, .. }) => respond(
+            ProtocolError::new(
+                id.as_ref(),
+                ErrorCode::InvalidValue,
+                "over HTTP, upload a mesh with PUT /api/meshes/{key}",
+            )
+            .into_message(),
+        ),
+        Ok(message) => match connection.handle(message).await {
+            Some(reply) => respond(reply),
+            None => error(ErrorCode::Internal, "no answer"),
+        },
+        Err(e) => respond(e.into_message()),
+    }
+}
+
+/// A transaction, undo or redo given as the body's JSON object plus a `type`.
+async fn typed(api: &Api, body: Body, kind: &str) -> Response {
+    let text = match read_text(body).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let text = if text.trim().is_empty() {
+        "{}".to_owned()
+    } else {
+        text
+    };
+    // The body is the message without its `type` (which the route gives); a `type`
+    // that says otherwise is an error, not silently overridden.
+    let value = match protocol::parse_json(&text) {
+        Ok(Value::Object(mut map)) => {
+            match map.get("type") {
+                None => {
+                    map.insert("type".into(), Value::String(kind.into()));
+                }
+                Some(Value::String(t)) if t == kind => {}
+                Some(other) => {
+                    return error(
+                        ErrorCode::InvalidValue,
+                        format!("this route takes \"{kind}\" messages, not {other}"),
+                    )
+                }
+            }
+            Value::Object(map)
+        }
+        Ok(_) => return error(ErrorCode::InvalidJson, "the body must be a JSON object"),
+        Err(e) => return respond(e.into_message()),
+    };
+    let mut connection = api.connection(http_session());
+    match protocol::parse_value(&value) {
+        Ok(message) => match connection.handle(message).await {
+            Some(reply) => respond(reply),
+            None => error(ErrorCode::Internal, "no answer"),
+        },
+        Err(e) => respond(e.into_message()),
+    }
+}
+
+/// `POST /api/edits`.
+async fn edits(State(api): State<Arc<Api>>, body: Body) -> Response {
+    typed(&api, body, "edit").await
+}
+
+/// `POST /api/undo`.
+async fn undo(State(api): State<Arc<Api>>, body: Body) -> Response {
+    typed(&api, body, "undo").await
+}
+
+/// `POST /api/redo`.
+async fn redo(State(api): State<Arc<Api>>, body: Body) -> Response {
+    typed(&api, body, "redo").await
+}
+
+#[derive(Deserialize)]
+struct SceneQuery {
+    meshes: Option<String>,
+}
+
+/// `GET /api/scene`.
+async fn scene(State(api): State<Arc<Api>>, Query(q): Query<SceneQuery>) -> Response {
+    let full_meshes = match q.meshes.as_deref() {
+        None | Some("summary") => false,
+        Some("full") => true,
+        Some(other) => {
+            return error(
+                ErrorCode::InvalidValue,
+                format!("meshes must be \"summary\" or \"full\", not {other:?}"),
+            )
+        }
+    };
+    let mut connection = api.connection(http_session());
+    match connection
+        .handle(ClientMessage::GetScene {
+            id: None,
+            full_meshes,
+        })
+        .await
+    {
+        Some(reply) => respond(reply),
+        None => error(ErrorCode::Internal, "no answer"),
+    }
+}
+
+/// `GET /api/scene/{kind}` and `GET /api/scene/{kind}/{key}`.
+async fn get_entity(api: &Api, kind: &str, key: Option<&str>) -> Response {
+    let mut message = json!({"type": "get", "kind": kind});
+    if let Some(key) = key {
+        message["key"] = Value::String(key.to_owned());
+    }
+    let mut connection = api.connection(http_session());
+    match protocol::parse_value(&message) {
+        Ok(m) => match connection.handle(m).await {
+            Some(reply) => respond(reply),
+            None => error(ErrorCode::Internal, "no answer"),
+        },
+        Err(e) => respond(e.into_message()),
+    }
+}
+
+async fn singleton(State(api): State<Arc<Api>>, Path(kind): Path<String>) -> Response {
+    get_entity(&api, &kind, None).await
+}
+
+async fn entity(
+    State(api): State<Arc<Api>>,
+    Path((kind, key)): Path<(String, String)>,
+) -> Response {
+    get_entity(&api, &kind, Some(&key)).await
+}
+
+/// `PUT /api/meshes/{key}`: a glTF or GLB file.
+async fn upload(
+    State(api): State<Arc<Api>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let key = match Key::new(&key) {
+        Ok(k) => k,
+        Err(e) => return error(ErrorCode::InvalidValue, format!("mesh key: {e}")),
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let format = match content_type.split(';').next().unwrap_or("").trim() {
+        "model/gltf-binary" => MeshFormat::Glb,
+        "model/gltf+json" => MeshFormat::Gltf,
+        other => {
+            return error(
+                ErrorCode::InvalidValue,
+                format!(
+                    "Content-Type must be model/gltf-binary (GLB) or model/gltf+json (glTF), not {other:?}"
+                ),
+            )
+        }
+    };
+    let bytes = match read_body(body, MAX_UPLOAD_BYTES as usize).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let connection = api.connection(http_session());
+    respond(connection.add_mesh(None, key, format, bytes.to_vec()).await)
+}
+
+/// `GET /api/snapshot.png`: the picture as rendered, not as encoded.
+async fn snapshot(State(api): State<Arc<Api>>) -> Response {
+    let view = api.view.clone();
+    let png = tokio::task::spawn_blocking(move || {
+        let shot = view.snapshot()?;
+        let mut png = Vec::new();
+        image::ImageEncoder::write_image(
+            image::codecs::png::PngEncoder::new(&mut png),
+            &shot.rgb,
+            shot.width,
+            shot.height,
+            image::ExtendedColorType::Rgb8,
+        )
+        .ok()?;
+        Some((png, shot.revision, shot.samples_per_pixel))
+    })
+    .await;
+    match png {
+        Ok(Some((png, revision, spp))) => (
+            [
+                (header::CONTENT_TYPE, "image/png".to_owned()),
+                (header::CACHE_CONTROL, "no-store".to_owned()),
+                (
+                    header::HeaderName::from_static("x-streamtracer-revision"),
+                    revision.0.to_string(),
+                ),
+                (
+                    header::HeaderName::from_static("x-streamtracer-samples"),
+                    spp.to_string(),
+                ),
+            ],
+            png,
+        )
+            .into_response(),
+        _ => error(
+            ErrorCode::Internal,
+            "the picture could not be taken (the server is stopping?)",
+        ),
+    }
+}
+
+/// `GET /api/control`: the protocol over a WebSocket.
+async fn websocket(State(api): State<Arc<Api>>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade
+        .max_message_size(MAX_WEBSOCKET_MESSAGE)
+        .on_upgrade(move |socket| run_websocket(api, socket))
+}
+
+async fn run_websocket(api: Arc<Api>, mut socket: WebSocket) {
+    let session = format!("ws-{}", rtc::shared::util::math_rand_alpha_number(20));
+    let mut connection = api.connection(session);
+    let mut store_events = api.store.events();
+    let mut view_events = api.view.events();
+    let mut shown = api.view.shown();
+    shown.mark_unchanged();
+    tracing::info!(session = %connection.session, "WebSocket connected");
+    let send = |m: ServerMessage| Message::Text(m.to_json().into());
+    if socket.send(send(connection.hello())).await.is_err() {
+        return;
+    }
+    loop {
+        let out = tokio::select! {
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Text(text))) => connection.text(text.as_str()).await,
+                Some(Ok(Message::Binary(data))) => connection.binary(&data).await,
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => None,
+            },
+            event = store_events.recv() => match event {
+                Ok(event) => connection.store_event(&event),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => Some(connection.missed_changes(n)),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            },
+            event = view_events.recv() => match event {
+                Ok(event) => connection.view_event(&event),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    let [camera, size] = connection.view_catch_up();
+                    if socket.send(send(camera)).await.is_err() {
+                        break;
+                    }
+                    Some(size)
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            },
+            changed = shown.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let s = *shown.borrow_and_update();
+                s.map(|s| ServerMessage::Frame {
+                    revision: s.revision,
+                    rtp_timestamp: None,
+                    width: s.width,
+                    height: s.height,
+                })
+            }
+        };
+        if let Some(m) = out {
+            if socket.send(send(m)).await.is_err() {
+                break;
+            }
+        }
+    }
+    tracing::info!(session = %connection.session, "WebSocket closed");
+}

@@ -1,0 +1,360 @@
+//! One client's control connection, whatever carries it: the WebRTC data channel, the
+//! WebSocket at `/api/control`, or a single HTTP request. The transports only move
+//! text and bytes; what a message means is decided here, once.
+//!
+//! [`Connection::handle`] answers each request with exactly one message (`ack`,
+//! `scene`, `entity` or `error`). [`Connection::event`] turns what happened elsewhere
+//! (another client's transaction, a camera move, a resize) into the message this
+//! client should hear, if any. An announced `upload` collects the binary messages
+//! that follow ([`Connection::binary`]) and adds the mesh when the last byte arrives.
+
+use crate::protocol::{
+    self, ClientMessage, ErrorCode, Limits, MeshFormat, ProtocolError, Revision, Role,
+    ServerMessage, PROTOCOL_VERSION,
+};
+use crate::store::{SceneStore, StoreEvent};
+use crate::view::{View, ViewEvent};
+use render_core::edit::{Entity, Key, Kind, Op, Payload};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// The most triangles an uploaded mesh may have.
+pub const MAX_UPLOAD_TRIANGLES: usize = 10_000_000;
+
+/// An announced upload, collecting its bytes.
+struct Upload {
+    id: Option<Value>,
+    key: Key,
+    format: MeshFormat,
+    expected: usize,
+    data: Vec<u8>,
+}
+
+/// A client's side of the protocol.
+pub struct Connection {
+    pub session: String,
+    pub role: Role,
+    pub view_name: String,
+    view: Arc<View>,
+    store: Arc<SceneStore>,
+    upload: Option<Upload>,
+}
+
+impl Connection {
+    pub fn new(
+        session: String,
+        role: Role,
+        view_name: String,
+        view: Arc<View>,
+        store: Arc<SceneStore>,
+    ) -> Connection {
+        Connection {
+            session,
+            role,
+            view_name,
+            view,
+            store,
+            upload: None,
+        }
+    }
+
+    pub fn view(&self) -> &Arc<View> {
+        &self.view
+    }
+
+    pub fn store(&self) -> &Arc<SceneStore> {
+        &self.store
+    }
+
+    /// After this client fell `missed` changes behind (it read too slowly): tell it
+    /// to read the scene again.
+    pub fn missed_changes(&self, missed: u64) -> ServerMessage {
+        tracing::debug!(session = %self.session, missed, "connection missed scene changes");
+        ServerMessage::Resync {
+            revision: self.store.revision(),
+        }
+    }
+
+    /// The greeting, sent first on every connection.
+    pub fn hello(&self) -> ServerMessage {
+        let (camera, _) = self.view.camera();
+        let s = self.view.settings();
+        let (width, height) = self.view.size();
+        ServerMessage::Hello {
+            protocol: PROTOCOL_VERSION,
+            session: self.session.clone(),
+            role: self.role,
+            view: self.view_name.clone(),
+            revision: self.store.revision(),
+            camera,
+            width,
+            height,
+            max_width: s.max_width,
+            max_height: s.max_height,
+            limits: Limits::default(),
+        }
+    }
+
+    /// Answers one text message (nothing yet for an `upload`, whose answer comes
+    /// with its last byte).
+    pub async fn text(&mut self, text: &str) -> Option<ServerMessage> {
+        match protocol::parse(text) {
+            Ok(message) => self.handle(message).await,
+            Err(e) => Some(e.into_message()),
+        }
+    }
+
+    /// [`Connection::text`] for text that arrived as bytes (a data channel's).
+    pub async fn text_bytes(&mut self, bytes: &[u8]) -> Option<ServerMessage> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.text(text).await,
+            Err(_) => Some(
+                ProtocolError::new(None, ErrorCode::InvalidJson, "message is not valid UTF-8")
+                    .into_message(),
+            ),
+        }
+    }
+
+    /// Takes one binary message: a piece of the announced upload. Answers when the
+    /// upload is complete or wrong; `None` while more bytes are due.
+    pub async fn binary(&mut self, bytes: &[u8]) -> Option<ServerMessage> {
+        let Some(upload) = self.upload.as_mut() else {
+            return Some(protocol::binary_message_error().into_message());
+        };
+        if upload.data.len() + bytes.len() > upload.expected {
+            let upload = self.upload.take()?;
+            return Some(
+                ProtocolError::new(
+                    upload.id.as_ref(),
+                    ErrorCode::TooLarge,
+                    format!(
+                        "upload of \"{}\" is longer than the {} bytes announced; it was dropped",
+                        upload.key, upload.expected
+                    ),
+                )
+                .into_message(),
+            );
+        }
+        upload.data.extend_from_slice(bytes);
+        if upload.data.len() < upload.expected {
+            return None;
+        }
+        let upload = self.upload.take()?;
+        Some(
+            self.add_mesh(upload.id, upload.key, upload.format, upload.data)
+                .await,
+        )
+    }
+
+    /// Parses an uploaded glTF or GLB file and adds (or replaces) the mesh `key` in
+    /// one transaction.
+    pub async fn add_mesh(
+        &self,
+        id: Option<Value>,
+        key: Key,
+        _format: MeshFormat,
+        data: Vec<u8>,
+    ) -> ServerMessage {
+        let store = self.store.clone();
+        let origin = self.session.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let mesh = render_core::loaders::mesh_from_bytes(&data, MAX_UPLOAD_TRIANGLES).map_err(
+                |e| ProtocolError::new(None, ErrorCode::InvalidValue, format!("upload: {e}")),
+            )?;
+            let exists = store.get(Kind::Mesh, Some(&key)).0.is_some();
+            let op = if exists {
+                Op::Replace {
+                    kind: Kind::Mesh,
+                    key: Some(key),
+                    value: Payload::Entity(Entity::Mesh(Arc::new(mesh))),
+                }
+            } else {
+                Op::add_mesh(key, mesh)
+            };
+            store.edit(&origin, &[op], None)
+        })
+        .await;
+        reply(id, result)
+    }
+
+    /// Answers one request (an `upload` only once its bytes have come).
+    pub async fn handle(&mut self, message: ClientMessage) -> Option<ServerMessage> {
+        let id = message.id().cloned();
+        if message.edits_scene() && self.role != Role::Controller {
+            return Some(
+                ProtocolError::new(
+                    id.as_ref(),
+                    ErrorCode::Forbidden,
+                    "this session's role is viewer: only a controller may change the scene",
+                )
+                .into_message(),
+            );
+        }
+        if let ClientMessage::Upload {
+            key, format, bytes, ..
+        } = message
+        {
+            if let Some(previous) = self.upload.take() {
+                tracing::debug!(session = %self.session, key = %previous.key, "upload replaced before it completed");
+            }
+            // Announced sizes are bounded by the protocol; the buffer grows as bytes come.
+            self.upload = Some(Upload {
+                id,
+                key,
+                format,
+                expected: bytes as usize,
+                data: Vec::new(),
+            });
+            return None;
+        }
+        Some(self.answer(id, message).await)
+    }
+
+    async fn answer(&mut self, id: Option<Value>, message: ClientMessage) -> ServerMessage {
+        match message {
+            ClientMessage::Camera { camera, .. } => {
+                let revision = self.store.next_revision();
+                self.view.set_camera(camera, revision);
+                ServerMessage::Ack { id, revision }
+            }
+            ClientMessage::Resize { width, height, .. } => {
+                let s = self.view.settings();
+                if width > s.max_width || height > s.max_height {
+                    return ProtocolError::new(
+                        id.as_ref(),
+                        ErrorCode::InvalidValue,
+                        format!(
+                            "{width}x{height} is larger than this server allows ({}x{})",
+                            s.max_width, s.max_height
+                        ),
+                    )
+                    .into_message();
+                }
+                self.view.resize(width, height);
+                ServerMessage::Ack {
+                    id,
+                    revision: self.store.revision(),
+                }
+            }
+            ClientMessage::Edit {
+                ops, base_revision, ..
+            } => {
+                let (store, origin) = (self.store.clone(), self.session.clone());
+                let result =
+                    tokio::task::spawn_blocking(move || store.edit(&origin, &ops, base_revision))
+                        .await;
+                reply(id, result)
+            }
+            ClientMessage::Undo { .. } | ClientMessage::Redo { .. } => {
+                let undo = matches!(message, ClientMessage::Undo { .. });
+                let (store, origin) = (self.store.clone(), self.session.clone());
+                let result = tokio::task::spawn_blocking(move || {
+                    if undo {
+                        store.undo(&origin)
+                    } else {
+                        store.redo(&origin)
+                    }
+                })
+                .await;
+                reply(id, result)
+            }
+            ClientMessage::GetScene { full_meshes, .. } => {
+                let (mut scene, revision) = self.store.scene_json(full_meshes);
+                if let Value::Object(map) = &mut scene {
+                    let camera = serde_json::to_value(self.view.camera().0).unwrap_or_default();
+                    map.insert("camera".into(), camera);
+                }
+                ServerMessage::Scene {
+                    id,
+                    revision,
+                    scene,
+                }
+            }
+            ClientMessage::Get { kind, key, .. } => match self.store.get(kind, key.as_ref()) {
+                (Some(value), revision) => ServerMessage::Entity {
+                    id,
+                    revision,
+                    kind,
+                    key,
+                    value,
+                },
+                (None, _) => ProtocolError::new(
+                    id.as_ref(),
+                    ErrorCode::NotFound,
+                    match &key {
+                        Some(key) => format!("there is no {} \"{key}\"", kind.name()),
+                        None => format!("{} needs a \"key\"", kind.name()),
+                    },
+                )
+                .into_message(),
+            },
+            // Announced in `handle`; never answered here.
+            ClientMessage::Upload { .. } => ProtocolError::new(
+                id.as_ref(),
+                ErrorCode::Internal,
+                "upload handled in the wrong place",
+            )
+            .into_message(),
+        }
+    }
+
+    /// What this client hears of a store event: other clients' transactions.
+    pub fn store_event(&self, event: &StoreEvent) -> Option<ServerMessage> {
+        match event {
+            StoreEvent::Changed {
+                revision,
+                origin,
+                changes,
+            } => (origin != &self.session).then(|| ServerMessage::Changed {
+                revision: *revision,
+                session: origin.clone(),
+                changes: changes.as_ref().clone(),
+            }),
+        }
+    }
+
+    /// What this client hears of its view's events.
+    pub fn view_event(&self, event: &ViewEvent) -> Option<ServerMessage> {
+        match event {
+            ViewEvent::CameraChanged { revision, camera } => Some(ServerMessage::CameraChanged {
+                revision: *revision,
+                camera: *camera,
+            }),
+            ViewEvent::Resized { width, height } => Some(ServerMessage::Resized {
+                width: *width,
+                height: *height,
+            }),
+            ViewEvent::SceneChanged => None,
+        }
+    }
+
+    /// After missed view events: the latest camera and size, which are all that count.
+    pub fn view_catch_up(&self) -> [ServerMessage; 2] {
+        let (camera, revision) = self.view.camera();
+        let (width, height) = self.view.size();
+        [
+            ServerMessage::CameraChanged { revision, camera },
+            ServerMessage::Resized { width, height },
+        ]
+    }
+}
+
+/// The answer to a change run on the blocking pool.
+fn reply(
+    id: Option<Value>,
+    result: Result<Result<Revision, ProtocolError>, tokio::task::JoinError>,
+) -> ServerMessage {
+    match result {
+        Ok(Ok(revision)) => ServerMessage::Ack { id, revision },
+        Ok(Err(e)) => ProtocolError { id, ..e }.into_message(),
+        Err(e) => {
+            tracing::error!("a change failed: {e}");
+            ProtocolError::new(
+                id.as_ref(),
+                ErrorCode::Internal,
+                "the change failed inside the server (a bug, logged); nothing was applied",
+            )
+            .into_message()
+        }
+    }
+}

@@ -1,0 +1,383 @@
+//! The shared scene: the editable document, its revision, the undo and redo history,
+//! and (with `--state-dir`) the journal that makes every acknowledged transaction
+//! durable.
+//!
+//! Every change goes through [`SceneStore`] under one lock, in this order: apply to
+//! the document (atomic: all ops or none), write the journal record and sync it, then
+//! publish: the views get the new scene, every connection hears `changed`. The caller
+//! acknowledges only after that, so an acknowledged transaction is on disk and will be
+//! on screen. A failed journal write undoes the change in memory and is reported.
+//!
+//! Revisions come from one counter shared with the views' camera moves, so a frame can
+//! name the single revision it shows. Scene revisions (those of transactions) survive
+//! a restart; after one the counter continues from the last acknowledged transaction.
+//!
+//! Undo and redo are global and linear: `undo` reverts the most recent transaction
+//! (by anyone) that is not yet undone, as a new transaction with a new revision; a new
+//! edit clears what could be redone. The history is kept in memory only (the last
+//! [`HISTORY_LIMIT`] transactions) and starts empty after a restart.
+
+use crate::journal::{Journal, JournalError};
+use crate::protocol::{ErrorCode, ProtocolError, Revision};
+use crate::view::View;
+use render_core::edit::{Applied, Document, Key, Kind, Op, Resolved, Settings};
+use render_core::Scene;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use tokio::sync::broadcast;
+
+/// Transactions kept for undo.
+pub const HISTORY_LIMIT: usize = 1000;
+
+/// The scene as the renderer takes it, with the revision it is at.
+pub struct SceneVersion {
+    pub revision: Revision,
+    pub scene: Arc<Scene>,
+    pub settings: Settings,
+}
+
+/// What every connection hears.
+#[derive(Clone, Debug)]
+pub enum StoreEvent {
+    /// A transaction (or an undo or redo) by `origin` was applied.
+    Changed {
+        revision: Revision,
+        origin: String,
+        changes: Arc<Vec<Value>>,
+    },
+}
+
+/// Why the scene could not be restored from the state directory.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("scene: {0}")]
+    Scene(String),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("state directory {dir}: the snapshot cannot be read: {problem}")]
+    Snapshot { dir: PathBuf, problem: String },
+    #[error("state directory {dir}: the transaction of revision {revision} cannot be replayed: {problem}")]
+    Replay {
+        dir: PathBuf,
+        revision: u64,
+        problem: String,
+    },
+}
+
+struct Entry {
+    forward: Vec<Resolved>,
+    inverse: Vec<Resolved>,
+}
+
+struct State {
+    doc: Document,
+    /// The revision of the last transaction.
+    revision: Revision,
+    undo: Vec<Entry>,
+    redo: Vec<Entry>,
+    journal: Option<Journal>,
+    version: Arc<SceneVersion>,
+}
+
+/// The one scene every view renders and every controller edits.
+pub struct SceneStore {
+    state: Mutex<State>,
+    /// The last revision handed out, to a transaction or a camera move.
+    counter: AtomicU64,
+    events: broadcast::Sender<StoreEvent>,
+    views: Mutex<Vec<Weak<View>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The journal record of one transaction: the ops that replay it.
+fn record(forward: &[Resolved]) -> Vec<u8> {
+    serde_json::to_vec(forward).unwrap_or_default()
+}
+
+impl SceneStore {
+    /// A store over `scene` (valid, images loaded), whose file was in `base_dir`
+    /// (for texture files named by a snapshot). With `state_dir`, the scene is
+    /// restored from it when it holds one, and every transaction is journaled there.
+    pub fn open(
+        scene: &Scene,
+        base_dir: &Path,
+        max_samples: u32,
+        exposure: f32,
+        state_dir: Option<&Path>,
+    ) -> Result<SceneStore, StoreError> {
+        let mut doc = Document::from_scene(scene, max_samples, exposure)
+            .map_err(|e| StoreError::Scene(e.message))?;
+        let mut revision = Revision(0);
+        let journal = match state_dir {
+            None => None,
+            Some(dir) => {
+                let (mut journal, recovered) = Journal::open(dir)?;
+                if let Some(torn) = &recovered.torn {
+                    tracing::warn!(
+                        "state directory {}: dropped a torn last write ({torn}); it was never acknowledged",
+                        dir.display()
+                    );
+                }
+                match &recovered.snapshot {
+                    Some(snapshot) => {
+                        let value: Value =
+                            serde_json::from_slice(&snapshot.payload).map_err(|e| {
+                                StoreError::Snapshot {
+                                    dir: dir.into(),
+                                    problem: e.to_string(),
+                                }
+                            })?;
+                        let images = render_core::edit::scene_images(scene, base_dir);
+                        doc = Document::from_snapshot(&value, &images).map_err(|e| {
+                            StoreError::Snapshot {
+                                dir: dir.into(),
+                                problem: e.message,
+                            }
+                        })?;
+                        revision = snapshot.revision;
+                    }
+                    None => {
+                        // The starting point, so that the directory alone restores the
+                        // scene even if the scene file changes later.
+                        let bytes = serde_json::to_vec(&doc.snapshot()).unwrap_or_default();
+                        journal.write_snapshot(Revision(0), &bytes)?;
+                    }
+                }
+                for r in &recovered.records {
+                    let replay = |problem: String| StoreError::Replay {
+                        dir: dir.into(),
+                        revision: r.revision.0,
+                        problem,
+                    };
+                    let forward: Vec<Resolved> =
+                        serde_json::from_slice(&r.payload).map_err(|e| replay(e.to_string()))?;
+                    doc.apply_resolved(&forward)
+                        .map_err(|e| replay(e.message))?;
+                    revision = r.revision;
+                }
+                if !recovered.records.is_empty() || recovered.snapshot.is_some() {
+                    tracing::info!(
+                        "state directory {}: scene restored at revision {} ({} transactions replayed)",
+                        dir.display(),
+                        revision.0,
+                        recovered.records.len()
+                    );
+                }
+                Some(journal)
+            }
+        };
+        let version = Arc::new(SceneVersion {
+            revision,
+            scene: Arc::new(doc.to_scene()),
+            settings: doc.settings(),
+        });
+        let (events, _) = broadcast::channel(256);
+        Ok(SceneStore {
+            state: Mutex::new(State {
+                doc,
+                revision,
+                undo: Vec::new(),
+                redo: Vec::new(),
+                journal,
+                version,
+            }),
+            counter: AtomicU64::new(revision.0),
+            events,
+            views: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The scene's own camera (where new views start).
+    pub fn camera(&self) -> render_core::Camera {
+        lock(&self.state).doc.camera()
+    }
+
+    /// The scene as it is now.
+    pub fn version(&self) -> Arc<SceneVersion> {
+        lock(&self.state).version.clone()
+    }
+
+    /// The latest revision handed out (a transaction's or a camera move's).
+    pub fn revision(&self) -> Revision {
+        Revision(self.counter.load(Ordering::Acquire))
+    }
+
+    /// A new revision for a change that is not a transaction (a camera move).
+    pub fn next_revision(&self) -> Revision {
+        Revision(self.counter.fetch_add(1, Ordering::AcqRel) + 1)
+    }
+
+    pub fn events(&self) -> broadcast::Receiver<StoreEvent> {
+        self.events.subscribe()
+    }
+
+    /// Makes `view` follow the scene from now on.
+    pub fn add_view(&self, view: &Arc<View>) {
+        let mut views = lock(&self.views);
+        views.retain(|v| v.strong_count() > 0);
+        views.push(Arc::downgrade(view));
+        view.set_scene(self.version());
+    }
+
+    /// The whole scene as JSON, with `camera` the given view's, and its revision.
+    pub fn scene_json(&self, full_meshes: bool) -> (Value, Revision) {
+        let st = lock(&self.state);
+        (st.doc.to_json(full_meshes), self.revision())
+    }
+
+    /// One entity as JSON, and the revision.
+    pub fn get(&self, kind: Kind, key: Option<&Key>) -> (Option<Value>, Revision) {
+        let st = lock(&self.state);
+        (st.doc.get(kind, key), self.revision())
+    }
+
+    /// Applies a transaction atomically, journals it and publishes it. Blocks on the
+    /// journal's sync: call it off the async runtime.
+    pub fn edit(
+        &self,
+        origin: &str,
+        ops: &[Op],
+        base_revision: Option<Revision>,
+    ) -> Result<Revision, ProtocolError> {
+        let mut st = lock(&self.state);
+        if let Some(base) = base_revision {
+            if base != st.revision {
+                return Err(ProtocolError::new(
+                    None,
+                    ErrorCode::Conflict,
+                    format!(
+                        "base_revision is {} but the scene is at revision {}: read the changes and try again",
+                        base.0, st.revision.0
+                    ),
+                ));
+            }
+        }
+        let applied = st
+            .doc
+            .apply(ops)
+            .map_err(|e| ProtocolError::from_edit(None, e))?;
+        let revision = self.commit(&mut st, origin, &applied)?;
+        st.undo.push(Entry {
+            forward: applied.forward,
+            inverse: applied.inverse,
+        });
+        if st.undo.len() > HISTORY_LIMIT {
+            st.undo.remove(0);
+        }
+        st.redo.clear();
+        Ok(revision)
+    }
+
+    /// Reverts the most recent transaction not yet undone, as a new transaction.
+    pub fn undo(&self, origin: &str) -> Result<Revision, ProtocolError> {
+        self.step(origin, true)
+    }
+
+    /// Applies again the most recently undone transaction.
+    pub fn redo(&self, origin: &str) -> Result<Revision, ProtocolError> {
+        self.step(origin, false)
+    }
+
+    fn step(&self, origin: &str, undo: bool) -> Result<Revision, ProtocolError> {
+        let mut st = lock(&self.state);
+        let Some(entry) = (if undo { st.undo.pop() } else { st.redo.pop() }) else {
+            return Err(ProtocolError::new(
+                None,
+                ErrorCode::NothingToUndo,
+                if undo {
+                    "nothing to undo"
+                } else {
+                    "nothing to redo"
+                },
+            ));
+        };
+        let ops = if undo { &entry.inverse } else { &entry.forward };
+        // The history is linear and every change goes through here, so the document
+        // is exactly as this entry left it (or found it) and the ops apply.
+        let applied = match st.doc.apply_resolved(ops) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!("history entry did not apply: {}", e.message);
+                return Err(ProtocolError::from_edit(None, e));
+            }
+        };
+        match self.commit(&mut st, origin, &applied) {
+            Ok(revision) => {
+                if undo {
+                    st.redo.push(entry);
+                } else {
+                    st.undo.push(entry);
+                }
+                Ok(revision)
+            }
+            Err(e) => {
+                if undo {
+                    st.undo.push(entry);
+                } else {
+                    st.redo.push(entry);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Journals an applied change, then publishes it; on a journal failure the
+    /// document is put back as it was.
+    fn commit(
+        &self,
+        st: &mut State,
+        origin: &str,
+        applied: &Applied,
+    ) -> Result<Revision, ProtocolError> {
+        let revision = self.next_revision();
+        if let Some(journal) = st.journal.as_mut() {
+            let written = journal
+                .append(revision, &record(&applied.forward))
+                .and_then(|()| {
+                    if journal.should_compact() {
+                        let bytes = serde_json::to_vec(&st.doc.snapshot()).unwrap_or_default();
+                        journal.write_snapshot(revision, &bytes)?;
+                    }
+                    Ok(())
+                });
+            if let Err(e) = written {
+                tracing::error!("could not journal revision {}: {e}", revision.0);
+                if let Err(e) = st.doc.apply_resolved(&applied.inverse) {
+                    tracing::error!("could not roll back: {}", e.message);
+                }
+                return Err(ProtocolError::new(
+                    None,
+                    ErrorCode::StorageFailed,
+                    format!("the change could not be saved, so it was not applied: {e}"),
+                ));
+            }
+        }
+        st.revision = revision;
+        st.version = Arc::new(SceneVersion {
+            revision,
+            scene: Arc::new(st.doc.to_scene()),
+            settings: st.doc.settings(),
+        });
+        // Still under the lock, so that views and connections hear of changes in the
+        // order they were made.
+        let views: Vec<Arc<View>> = {
+            let mut views = lock(&self.views);
+            views.retain(|v| v.strong_count() > 0);
+            views.iter().filter_map(Weak::upgrade).collect()
+        };
+        for view in views {
+            view.set_scene(st.version.clone());
+        }
+        let _ = self.events.send(StoreEvent::Changed {
+            revision,
+            origin: origin.to_owned(),
+            changes: Arc::new(applied.changes.clone()),
+        });
+        Ok(revision)
+    }
+}

@@ -1,0 +1,391 @@
+//! Scene editing end to end: a remote UI (WebSocket or HTTP, no video) edits while a
+//! WebRTC viewer watches; transactions are atomic; undo and redo; concurrent editors
+//! converge; frames name the revision they show.
+
+use serde_json::{json, Value};
+use std::time::Duration;
+use streamtracer_tests::client::{Frame, Viewer};
+use streamtracer_tests::ws::ControlSocket;
+use streamtracer_tests::{api, edit_scene, TestServer};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The mean colour of the middle 8x8 pixels of a decoded frame.
+fn middle(frame: &Frame) -> [f64; 3] {
+    let p = &frame.picture;
+    let (cx, cy) = (p.width / 2, p.height / 2);
+    let mut sum = [0.0; 3];
+    for y in cy - 4..cy + 4 {
+        for x in cx - 4..cx + 4 {
+            for (c, s) in sum.iter_mut().enumerate() {
+                *s += p.rgb[(y * p.width + x) * 3 + c] as f64;
+            }
+        }
+    }
+    sum.map(|s| s / 64.0)
+}
+
+/// Whether RTP timestamp `a` is before `b` (modulo wrap-around).
+fn before(a: u32, b: u32) -> bool {
+    (b.wrapping_sub(a) as i32) > 0
+}
+
+/// Waits for the viewer's `frame` message naming `revision` or later, then for the
+/// decoded frame with that message's RTP timestamp. Frames before it must not be it.
+async fn frame_showing(viewer: &mut Viewer, revision: u64) -> anyhow::Result<(Value, Frame)> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let note = loop {
+        let m = viewer
+            .next_message("frame", deadline - tokio::time::Instant::now())
+            .await?;
+        if m["revision"].as_u64() >= Some(revision) {
+            break m;
+        }
+    };
+    let ts = note["rtp_timestamp"]
+        .as_u64()
+        .ok_or_else(|| anyhow::anyhow!("frame message without rtp_timestamp: {note}"))?
+        as u32;
+    loop {
+        let f = viewer.next_frame(WAIT).await?;
+        if f.rtp_timestamp == ts {
+            return Ok((note, f));
+        }
+        anyhow::ensure!(
+            before(f.rtp_timestamp, ts),
+            "passed RTP timestamp {ts} without decoding it (at {})",
+            f.rtp_timestamp
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_ui_edits_and_the_viewer_sees_it_with_the_revision() -> anyhow::Result<()> {
+    let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
+    let base = server.url("");
+    let mut viewer = Viewer::connect(&base).await?;
+    let hello = viewer.next_message("hello", WAIT).await?;
+    assert_eq!(hello["role"], "controller");
+    assert_eq!(hello["view"], "main");
+    // Before any edit the ball is grey: 0.5 x 0.6 = 0.3 linear, sRGB about 149.
+    let first = viewer.next_frame(WAIT).await?;
+    let [r, g, b] = middle(&first);
+    assert!(
+        (r - g).abs() < 12.0 && (g - b).abs() < 12.0 && r > 100.0 && r < 200.0,
+        "grey ball: {r} {g} {b}"
+    );
+
+    let mut ui = ControlSocket::connect(&base).await?;
+    assert_eq!(ui.hello["type"], "hello");
+    let ack = ui
+        .request(json!({"type": "edit", "ops": [
+            {"op": "update", "kind": "material", "key": "material-0", "value": {"albedo": [0.9, 0.05, 0.05]}}
+        ]}))
+        .await?;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    let red_revision = ack["revision"].as_u64().unwrap();
+    assert!(red_revision > hello["revision"].as_u64().unwrap());
+    // The viewer hears what changed, with the full material.
+    let changed = viewer.next_message("changed", WAIT).await?;
+    assert_eq!(changed["revision"].as_u64(), Some(red_revision));
+    assert_eq!(changed["changes"][0]["key"], "material-0");
+    assert_eq!(
+        changed["changes"][0]["value"]["albedo"],
+        json!([0.9, 0.05, 0.05])
+    );
+
+    let (note, frame) = frame_showing(&mut viewer, red_revision).await?;
+    let [r, g, b] = middle(&frame);
+    assert!(
+        r > g + 60.0 && r > b + 60.0,
+        "revision {} shows a red ball: {r} {g} {b}",
+        note["revision"]
+    );
+
+    // Move the ball out of the picture: the middle shows the sky (0.6, sRGB about 203).
+    let ack = ui
+        .request(json!({"type": "edit", "ops": [
+            {"op": "update", "kind": "object", "key": "ball", "value": {"transform": {"translation": [6.0, 0.0, 0.0]}}}
+        ]}))
+        .await?;
+    let moved_revision = ack["revision"].as_u64().unwrap();
+    assert!(moved_revision > red_revision);
+    let (_, frame) = frame_showing(&mut viewer, moved_revision).await?;
+    let [r, g, b] = middle(&frame);
+    assert!(
+        (r - g).abs() < 12.0 && (g - b).abs() < 12.0 && r > 180.0,
+        "sky: {r} {g} {b}"
+    );
+
+    // The WebSocket client hears of frames too (without RTP timestamps), and the
+    // scene as read back holds both edits.
+    let shown = ui.next_message("frame", WAIT).await?;
+    assert!(shown["revision"].as_u64() >= Some(red_revision));
+    let (scene, revision) = api::scene(&base).await?;
+    assert_eq!(revision, moved_revision);
+    assert_eq!(
+        scene["materials"]["material-0"]["albedo"],
+        json!([0.9, 0.05, 0.05])
+    );
+    assert_eq!(
+        scene["objects"]["ball"]["transform"]["translation"],
+        json!([6.0, 0.0, 0.0])
+    );
+    // The partial update kept what it did not name.
+    assert_eq!(scene["objects"]["ball"]["material"], "material-0");
+    ui.close().await?;
+    viewer.close().await?;
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_applies_whole_or_not_at_all() -> anyhow::Result<()> {
+    let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
+    let base = server.url("");
+    let (before, revision) = api::scene(&base).await?;
+    // Two good ops, then one naming an object that does not exist.
+    let (status, reply) = api::post(
+        &base,
+        "/api/edits",
+        &json!({"ops": [
+            {"op": "update", "kind": "material", "key": "material-0", "value": {"albedo": [1, 0, 0]}},
+            {"op": "add", "kind": "material", "key": "green", "value": {"type": "diffuse", "albedo": [0, 1, 0]}},
+            {"op": "update", "kind": "object", "key": "nothing", "value": {"material": "green"}}
+        ]}),
+    )
+    .await?;
+    assert_eq!(status, 404, "{reply}");
+    assert_eq!(reply["code"], "not_found");
+    assert_eq!(reply["op"], 2);
+    assert!(
+        reply["message"].as_str().unwrap().contains("nothing"),
+        "{reply}"
+    );
+    assert_eq!(api::scene(&base).await?, (before.clone(), revision));
+
+    // The same ops without the bad one apply together, in one revision.
+    let (status, reply) = api::post(
+        &base,
+        "/api/edits",
+        &json!({"ops": [
+            {"op": "add", "kind": "material", "key": "green", "value": {"type": "diffuse", "albedo": [0, 1, 0]}},
+            {"op": "update", "kind": "object", "key": "ball", "value": {"material": "green"}}
+        ]}),
+    )
+    .await?;
+    assert_eq!(status, 200, "{reply}");
+    let (after, new_revision) = api::scene(&base).await?;
+    assert_eq!(new_revision, reply["revision"].as_u64().unwrap());
+    assert!(new_revision > revision);
+    assert_eq!(after["objects"]["ball"]["material"], "green");
+    assert_eq!(
+        after["materials"]["green"]["albedo"],
+        json!([0.0, 1.0, 0.0])
+    );
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undo_and_redo_walk_the_history() -> anyhow::Result<()> {
+    let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
+    let base = server.url("");
+    let (original, r0) = api::scene(&base).await?;
+    let (status, reply) = api::post(&base, "/api/undo", &json!({})).await?;
+    assert_eq!(
+        (status, reply["code"].as_str()),
+        (409, Some("nothing_to_undo"))
+    );
+
+    let edit = |value: Value| json!({"ops": [{"op": "update", "kind": "object", "key": "ball", "value": value}]});
+    let (_, a) = api::post(
+        &base,
+        "/api/edits",
+        &edit(json!({"transform": {"scale": [2, 2, 2]}})),
+    )
+    .await?;
+    let (once, r1) = api::scene(&base).await?;
+    let (_, b) = api::post(
+        &base,
+        "/api/edits",
+        &json!({"ops": [
+            {"op": "add", "kind": "light", "key": "lamp", "value": {"type": "point", "position": [0, 3, 3], "intensity": [5, 5, 5]}},
+            {"op": "update", "kind": "settings", "value": {"exposure": 2.0}}
+        ]}),
+    )
+    .await?;
+    let (twice, r2) = api::scene(&base).await?;
+    assert_eq!(
+        (a["revision"].as_u64(), b["revision"].as_u64()),
+        (Some(r1), Some(r2))
+    );
+    assert_eq!(twice["settings"]["exposure"], 2.0);
+    assert!(twice["lights"]["lamp"].is_object());
+
+    // Undo twice: back to the original scene, each step a new, larger revision.
+    let (_, u1) = api::post(&base, "/api/undo", &json!({})).await?;
+    assert_eq!(api::scene(&base).await?.0, once);
+    let (_, u2) = api::post(&base, "/api/undo", &json!({})).await?;
+    assert_eq!(api::scene(&base).await?.0, original);
+    let (u1, u2) = (
+        u1["revision"].as_u64().unwrap(),
+        u2["revision"].as_u64().unwrap(),
+    );
+    assert!(r0 < r1 && r1 < r2 && r2 < u1 && u1 < u2);
+
+    // Redo once; then a new edit makes the rest impossible to redo.
+    let (status, _) = api::post(&base, "/api/redo", &json!({})).await?;
+    assert_eq!(status, 200);
+    assert_eq!(api::scene(&base).await?.0, once);
+    api::post(&base, "/api/edits", &edit(json!({"name": "renamed"}))).await?;
+    let (status, reply) = api::post(&base, "/api/redo", &json!({})).await?;
+    assert_eq!(
+        (status, reply["code"].as_str()),
+        (409, Some("nothing_to_undo"))
+    );
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_editors_are_ordered_by_revision_and_converge() -> anyhow::Result<()> {
+    let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
+    let base = server.url("");
+    let mut a = ControlSocket::connect(&base).await?;
+    let mut b = ControlSocket::connect(&base).await?;
+    const N: usize = 25;
+    // Each client sends all its edits before reading any reply: they interleave in
+    // the server. Both move the same ball (last writer wins) and add their own materials.
+    let op = |who: &str, i: usize| {
+        let x = if who == "a" { i as f64 } else { -(i as f64) };
+        json!({"type": "edit", "ops": [
+            {"op": "update", "kind": "object", "key": "ball", "value": {"transform": {"translation": [x, 0, 0]}}},
+            {"op": "add", "kind": "material", "key": format!("{who}-{i}"), "value": {"type": "diffuse", "albedo": [0.5, 0.5, 0.5]}}
+        ]})
+    };
+    let (mut ids_a, mut ids_b) = (Vec::new(), Vec::new());
+    for i in 1..=N {
+        ids_a.push(a.send(op("a", i)).await?);
+        ids_b.push(b.send(op("b", i)).await?);
+    }
+    let mut acked = Vec::new(); // (revision, x)
+    for (client, ids, who) in [(&mut a, &ids_a, "a"), (&mut b, &ids_b, "b")] {
+        let mut last = 0;
+        for (i, id) in ids.iter().enumerate() {
+            let reply = client.reply(*id).await?;
+            assert_eq!(reply["type"], "ack", "{reply}");
+            let revision = reply["revision"].as_u64().unwrap();
+            assert!(revision > last, "one client's revisions increase");
+            last = revision;
+            let x = if who == "a" {
+                (i + 1) as f64
+            } else {
+                -((i + 1) as f64)
+            };
+            acked.push((revision, x));
+        }
+    }
+    let mut revisions: Vec<u64> = acked.iter().map(|(r, _)| *r).collect();
+    revisions.sort_unstable();
+    revisions.dedup();
+    assert_eq!(
+        revisions.len(),
+        2 * N,
+        "every transaction has its own revision"
+    );
+
+    // Each client heard of every transaction of the other, in revision order.
+    for (client, other_ids) in [(&mut a, "b"), (&mut b, "a")] {
+        let mut heard = Vec::new();
+        while heard.len() < N {
+            let m = client.next_message("changed", WAIT).await?;
+            let key = m["changes"][1]["key"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            assert!(
+                key.starts_with(other_ids),
+                "heard only the other's changes: {m}"
+            );
+            heard.push(m["revision"].as_u64().unwrap());
+        }
+        assert!(heard.windows(2).all(|w| w[0] < w[1]), "in order: {heard:?}");
+    }
+
+    // The ball is where the edit with the last revision put it; every material is
+    // there; both clients read the same scene as HTTP does.
+    let last = acked.iter().max_by_key(|(r, _)| *r).unwrap();
+    let (scene, revision) = api::scene(&base).await?;
+    assert_eq!(revision, last.0);
+    assert_eq!(
+        scene["objects"]["ball"]["transform"]["translation"][0],
+        last.1
+    );
+    for who in ["a", "b"] {
+        for i in 1..=N {
+            assert!(scene["materials"][format!("{who}-{i}")].is_object());
+        }
+    }
+    let read_a = a.request(json!({"type": "get_scene"})).await?;
+    let read_b = b.request(json!({"type": "get_scene"})).await?;
+    assert_eq!(read_a["scene"]["objects"], read_b["scene"]["objects"]);
+    assert_eq!(read_a["scene"]["materials"], scene["materials"]);
+    assert_eq!(read_a["revision"], read_b["revision"]);
+    a.close().await?;
+    b.close().await?;
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_return_the_scene_and_single_entities() -> anyhow::Result<()> {
+    let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
+    let base = server.url("");
+    let (status, ball) = api::get(&base, "/api/scene/object/ball").await?;
+    assert_eq!(status, 200);
+    assert_eq!(ball["type"], "entity");
+    assert_eq!(ball["value"]["shape"]["radius"], 1.0);
+    let (status, settings) = api::get(&base, "/api/scene/settings").await?;
+    assert_eq!(status, 200);
+    assert_eq!(settings["value"]["max_samples"], 64);
+    let (status, missing) = api::get(&base, "/api/scene/object/nope").await?;
+    assert_eq!((status, missing["code"].as_str()), (404, Some("not_found")));
+    let (status, bad) = api::get(&base, "/api/scene/widget/x").await?;
+    assert_eq!((status, bad["code"].as_str()), (400, Some("unknown_kind")));
+    // One message over HTTP: a camera move, acknowledged with a revision.
+    let (status, ack) = api::post(
+        &base,
+        "/api/control",
+        &json!({"type": "camera", "eye": [0, 1, 5], "target": [0, 0, 0], "up": [0, 1, 0], "fov": 45}),
+    )
+    .await?;
+    assert_eq!((status, ack["type"].as_str()), (200, Some("ack")), "{ack}");
+    let (scene, _) = api::scene(&base).await?;
+    assert_eq!(scene["camera"]["fov"], 45.0);
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_snapshot_is_the_rendered_picture_as_png() -> anyhow::Result<()> {
+    let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
+    let response = reqwest::get(server.url("/api/snapshot.png")).await?;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/png");
+    let revision: u64 = response.headers()["x-streamtracer-revision"]
+        .to_str()?
+        .parse()?;
+    assert_eq!(revision, 0);
+    let png = response.bytes().await?;
+    let image = image::load_from_memory_with_format(&png, image::ImageFormat::Png)?.to_rgb8();
+    assert_eq!(
+        image.dimensions(),
+        (server.config.width, server.config.height)
+    );
+    // The grey ball in the middle, the sky in the corner, exactly as rendered.
+    let px = |x: u32, y: u32| image.get_pixel(x, y).0;
+    let [r, g, b] = px(160, 120);
+    assert!(
+        r.abs_diff(g) < 6 && g.abs_diff(b) < 6 && (130..170).contains(&r),
+        "{r} {g} {b}"
+    );
+    let [r, _, _] = px(2, 2);
+    assert!((190..215).contains(&r), "sky {r}");
+    server.stop().await
+}
