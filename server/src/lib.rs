@@ -94,14 +94,14 @@ pub async fn run(
         shutdown_rx,
     ));
     let metrics = {
-        let (sessions, view) = (sessions.clone(), view.clone());
+        let (sessions, view, store) = (sessions.clone(), view.clone(), store.clone());
         axum::routing::get(move || async move {
             (
                 [(
                     axum::http::header::CONTENT_TYPE,
                     "text/plain; version=0.0.4",
                 )],
-                metrics::render(&sessions, &view),
+                metrics::render(&sessions, &view, &store),
             )
         })
     };

@@ -1,12 +1,13 @@
 //! `/metrics` in the Prometheus text format.
 
 use crate::session::Sessions;
+use crate::store::SceneStore;
 use crate::view::View;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 /// Renders the current figures.
-pub fn render(sessions: &Sessions, view: &View) -> String {
+pub fn render(sessions: &Sessions, view: &View, store: &SceneStore) -> String {
     let s = view.stats();
     let count = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
     let seconds = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64 / 1e6;
@@ -106,6 +107,18 @@ pub fn render(sessions: &Sessions, view: &View) -> String {
             "counter",
             "Time spent in completed render passes.",
             seconds(&s.render_micros),
+        ),
+        (
+            "streamtracer_scene_transactions_total",
+            "counter",
+            "Scene transactions applied (edits, undos and redos).",
+            store.transactions() as f64,
+        ),
+        (
+            "streamtracer_scene_revision",
+            "gauge",
+            "The newest revision (of a transaction or a camera move).",
+            store.revision().0 as f64,
         ),
     ];
     let mut out = String::new();

@@ -86,6 +86,8 @@ pub struct SceneStore {
     state: Mutex<State>,
     /// The last revision handed out, to a transaction or a camera move.
     counter: AtomicU64,
+    /// Transactions applied since the server started.
+    transactions: AtomicU64,
     events: broadcast::Sender<StoreEvent>,
     views: Mutex<Vec<Weak<View>>>,
 }
@@ -187,6 +189,7 @@ impl SceneStore {
                 version,
             }),
             counter: AtomicU64::new(revision.0),
+            transactions: AtomicU64::new(0),
             events,
             views: Mutex::new(Vec::new()),
         })
@@ -205,6 +208,11 @@ impl SceneStore {
     /// The latest revision handed out (a transaction's or a camera move's).
     pub fn revision(&self) -> Revision {
         Revision(self.counter.load(Ordering::Acquire))
+    }
+
+    /// Transactions applied since the server started (edits, undos and redos).
+    pub fn transactions(&self) -> u64 {
+        self.transactions.load(Ordering::Relaxed)
     }
 
     /// A new revision for a change that is not a transaction (a camera move).
@@ -358,6 +366,7 @@ impl SceneStore {
             }
         }
         st.revision = revision;
+        self.transactions.fetch_add(1, Ordering::Relaxed);
         st.version = Arc::new(SceneVersion {
             revision,
             scene: Arc::new(st.doc.to_scene()),

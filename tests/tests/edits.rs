@@ -242,6 +242,11 @@ async fn undo_and_redo_walk_the_history() -> anyhow::Result<()> {
         (status, reply["code"].as_str()),
         (409, Some("nothing_to_undo"))
     );
+    // Two edits, two undos, a redo and an edit; the refused requests did not count.
+    assert_eq!(
+        server.metric("streamtracer_scene_transactions_total").await?,
+        6.0
+    );
     server.stop().await
 }
 
