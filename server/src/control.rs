@@ -18,6 +18,10 @@ use render_core::edit::{Entity, Key, Kind, Op, Payload};
 use serde_json::Value;
 use std::sync::Arc;
 
+/// The largest message on a data channel: the SCTP maximum message size webrtc-rs
+/// announces (and browsers honour). Larger uploads come in several binary messages.
+pub const DATA_CHANNEL_MAX_MESSAGE: usize = 256 * 1024;
+
 /// The most triangles an uploaded mesh may have.
 pub const MAX_UPLOAD_TRIANGLES: usize = 10_000_000;
 
@@ -38,6 +42,7 @@ pub struct Connection {
     view: Arc<View>,
     store: Arc<SceneStore>,
     upload: Option<Upload>,
+    limits: Limits,
 }
 
 impl Connection {
@@ -55,7 +60,15 @@ impl Connection {
             view,
             store,
             upload: None,
+            limits: Limits::default(),
         }
+    }
+
+    /// The same, for a WebRTC data channel, whose messages SCTP limits to
+    /// [`DATA_CHANNEL_MAX_MESSAGE`] bytes: `hello` announces that limit.
+    pub fn over_data_channel(mut self) -> Connection {
+        self.limits.max_message_bytes = self.limits.max_message_bytes.min(DATA_CHANNEL_MAX_MESSAGE);
+        self
     }
 
     pub fn view(&self) -> &Arc<View> {
@@ -91,7 +104,7 @@ impl Connection {
             height,
             max_width: s.max_width,
             max_height: s.max_height,
-            limits: Limits::default(),
+            limits: self.limits,
         }
     }
 

@@ -612,7 +612,8 @@ async fn run_session(
                     "main".into(),
                     view.clone(),
                     store.clone(),
-                );
+                )
+                .over_data_channel();
                 tokio::spawn(run_control(connection, channel, notes.clone()));
             }
         })

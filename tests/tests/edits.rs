@@ -67,6 +67,8 @@ async fn a_remote_ui_edits_and_the_viewer_sees_it_with_the_revision() -> anyhow:
     let hello = viewer.next_message("hello", WAIT).await?;
     assert_eq!(hello["role"], "controller");
     assert_eq!(hello["view"], "main");
+    // The data channel's messages are bounded by SCTP's message size.
+    assert_eq!(hello["limits"]["max_message_bytes"], 256 * 1024);
     // Before any edit the ball is grey: 0.5 x 0.6 = 0.3 linear, sRGB about 149.
     let first = viewer.next_frame(WAIT).await?;
     let [r, g, b] = middle(&first);
@@ -77,6 +79,7 @@ async fn a_remote_ui_edits_and_the_viewer_sees_it_with_the_revision() -> anyhow:
 
     let mut ui = ControlSocket::connect(&base).await?;
     assert_eq!(ui.hello["type"], "hello");
+    assert_eq!(ui.hello["limits"]["max_message_bytes"], 1024 * 1024);
     let ack = ui
         .request(json!({"type": "edit", "ops": [
             {"op": "update", "kind": "material", "key": "material-0", "value": {"albedo": [0.9, 0.05, 0.05]}}
@@ -244,7 +247,9 @@ async fn undo_and_redo_walk_the_history() -> anyhow::Result<()> {
     );
     // Two edits, two undos, a redo and an edit; the refused requests did not count.
     assert_eq!(
-        server.metric("streamtracer_scene_transactions_total").await?,
+        server
+            .metric("streamtracer_scene_transactions_total")
+            .await?,
         6.0
     );
     server.stop().await
