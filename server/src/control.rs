@@ -43,6 +43,8 @@ pub struct Connection {
     store: Arc<SceneStore>,
     upload: Option<Upload>,
     limits: Limits,
+    /// The largest message this transport can carry to the client, if it has a limit.
+    max_outgoing: Option<usize>,
 }
 
 impl Connection {
@@ -61,6 +63,7 @@ impl Connection {
             store,
             upload: None,
             limits: Limits::default(),
+            max_outgoing: None,
         }
     }
 
@@ -68,7 +71,41 @@ impl Connection {
     /// [`DATA_CHANNEL_MAX_MESSAGE`] bytes: `hello` announces that limit.
     pub fn over_data_channel(mut self) -> Connection {
         self.limits.max_message_bytes = self.limits.max_message_bytes.min(DATA_CHANNEL_MAX_MESSAGE);
+        self.max_outgoing = Some(DATA_CHANNEL_MAX_MESSAGE);
         self
+    }
+
+    /// The text of `m` as this transport can carry it. On a data channel a reply
+    /// larger than a message may be (a whole scene with its meshes, say) becomes a
+    /// `too_large` error for its request, and a `changed` too large to send becomes a
+    /// `resync`, so the client is never left waiting for a message that cannot come.
+    pub fn encode(&self, m: &ServerMessage) -> String {
+        let text = m.to_json();
+        let Some(max) = self.max_outgoing.filter(|&max| text.len() > max) else {
+            return text;
+        };
+        tracing::debug!(session = %self.session, bytes = text.len(), "message too large for the transport");
+        let replacement = match m {
+            ServerMessage::Changed { revision, .. } => ServerMessage::Resync {
+                revision: *revision,
+            },
+            ServerMessage::Scene { id, .. }
+            | ServerMessage::Entity { id, .. }
+            | ServerMessage::Ack { id, .. }
+            | ServerMessage::Error { id, .. } => ProtocolError::new(
+                id.as_ref(),
+                ErrorCode::TooLarge,
+                format!(
+                    "the reply is {} bytes, more than the {max} a data channel message may carry; \
+                     read it over HTTP (GET /api/scene) or the WebSocket, or ask without full meshes",
+                    text.len()
+                ),
+            )
+            .into_message(),
+            // Small by construction (they carry no client data of unbounded size).
+            _ => return text,
+        };
+        replacement.to_json()
     }
 
     pub fn view(&self) -> &Arc<View> {
@@ -226,9 +263,14 @@ impl Connection {
     async fn answer(&mut self, id: Option<Value>, message: ClientMessage) -> ServerMessage {
         match message {
             ClientMessage::Camera { camera, .. } => {
-                let revision = self.store.next_revision();
-                self.view.set_camera(camera, revision);
-                ServerMessage::Ack { id, revision }
+                let (store, view) = (self.store.clone(), self.view.clone());
+                // Off the runtime: the store's lock may be held by a transaction
+                // whose journal record is being synced.
+                let moved = tokio::task::spawn_blocking(move || {
+                    store.move_camera(|revision| view.set_camera(camera, revision))
+                })
+                .await;
+                reply(id, moved.map(Ok))
             }
             ClientMessage::Resize { width, height, .. } => {
                 let s = self.view.settings();

@@ -660,6 +660,12 @@ impl Journal {
         Ok(())
     }
 
+    /// Asks for a snapshot after every `records` records (tests of compaction).
+    #[cfg(test)]
+    pub(crate) fn compact_every(&mut self, records: usize) {
+        self.compact_records = records;
+    }
+
     /// Whether the log has grown enough that the caller should write a snapshot.
     pub fn should_compact(&self) -> bool {
         self.log_len > self.compact_bytes || self.records_in_log >= self.compact_records

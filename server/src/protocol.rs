@@ -307,6 +307,14 @@ impl ProtocolError {
         }
     }
 
+    /// The same error, naming the field it is about.
+    pub fn with_field(self, field: &str) -> Self {
+        ProtocolError {
+            field: Some(field.to_owned()),
+            ..self
+        }
+    }
+
     /// A rejected transaction, with the op and field the document named.
     pub fn from_edit(id: Option<&Value>, e: EditError) -> Self {
         let code = match e.code {

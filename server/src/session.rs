@@ -779,10 +779,10 @@ async fn run_control(
     }
     let mut view_events = connection.view().events();
     let mut store_events = connection.store().events();
-    let send = |m: ServerMessage| {
+    let send = |text: String| {
         let channel = channel.clone();
         async move {
-            if let Err(e) = channel.send_text(&m.to_json()).await {
+            if let Err(e) = channel.send_text(&text).await {
                 tracing::debug!("control send failed: {e}");
             }
         }
@@ -790,7 +790,7 @@ async fn run_control(
     loop {
         tokio::select! {
             event = channel.poll() => match event {
-                Some(DataChannelEvent::OnOpen) => send(connection.hello()).await,
+                Some(DataChannelEvent::OnOpen) => send(connection.encode(&connection.hello())).await,
                 Some(DataChannelEvent::OnMessage(msg)) => {
                     let reply = if msg.is_string {
                         connection.text_bytes(&msg.data).await
@@ -798,7 +798,7 @@ async fn run_control(
                         connection.binary(&msg.data).await
                     };
                     if let Some(reply) = reply {
-                        send(reply).await;
+                        send(connection.encode(&reply)).await;
                     }
                 }
                 Some(DataChannelEvent::OnClose) | None => return,
@@ -807,23 +807,23 @@ async fn run_control(
             event = store_events.recv() => match event {
                 Ok(event) => {
                     if let Some(m) = connection.store_event(&event) {
-                        send(m).await;
+                        send(connection.encode(&m)).await;
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    send(connection.missed_changes(n)).await;
+                    send(connection.encode(&connection.missed_changes(n))).await;
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             },
             event = view_events.recv() => match event {
                 Ok(event) => {
                     if let Some(m) = connection.view_event(&event) {
-                        send(m).await;
+                        send(connection.encode(&m)).await;
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     for m in connection.view_catch_up() {
-                        send(m).await;
+                        send(connection.encode(&m)).await;
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
@@ -839,7 +839,8 @@ async fn run_control(
                         rtp_timestamp: Some(n.rtp_timestamp),
                         width: n.width,
                         height: n.height,
-                    })
+                    }
+                    .to_json())
                     .await;
                 }
             }

@@ -215,9 +215,21 @@ impl SceneStore {
         self.transactions.load(Ordering::Relaxed)
     }
 
-    /// A new revision for a change that is not a transaction (a camera move).
-    pub fn next_revision(&self) -> Revision {
+    fn next_revision(&self) -> Revision {
         Revision(self.counter.fetch_add(1, Ordering::AcqRel) + 1)
+    }
+
+    /// Gives a change that is not a transaction (a camera move) the next revision and
+    /// hands it to `publish`, both under the scene lock: a transaction holds the lock
+    /// from taking its revision until it is published, so a camera move's revision
+    /// never overtakes a transaction that views have not seen yet (a frame tagged
+    /// with it would claim to show that transaction). Blocks while a transaction is
+    /// being synced: call it off the async runtime when a journal may be syncing.
+    pub fn move_camera(&self, publish: impl FnOnce(Revision)) -> Revision {
+        let _st = lock(&self.state);
+        let revision = self.next_revision();
+        publish(revision);
+        revision
     }
 
     pub fn events(&self) -> broadcast::Receiver<StoreEvent> {
@@ -254,15 +266,30 @@ impl SceneStore {
     ) -> Result<Revision, ProtocolError> {
         let mut st = lock(&self.state);
         if let Some(base) = base_revision {
-            if base != st.revision {
+            // Any revision the client read (a camera move's included) is a valid base:
+            // what counts is that no transaction came after it.
+            if base > self.revision() {
+                return Err(ProtocolError::new(
+                    None,
+                    ErrorCode::InvalidValue,
+                    format!(
+                        "base_revision {} is newer than the latest revision, {}",
+                        base.0,
+                        self.revision().0
+                    ),
+                )
+                .with_field("base_revision"));
+            }
+            if base < st.revision {
                 return Err(ProtocolError::new(
                     None,
                     ErrorCode::Conflict,
                     format!(
-                        "base_revision is {} but the scene is at revision {}: read the changes and try again",
+                        "base_revision is {} but the scene changed at revision {}: read the changes and try again",
                         base.0, st.revision.0
                     ),
-                ));
+                )
+                .with_field("base_revision"));
             }
         }
         let applied = st
@@ -344,16 +371,7 @@ impl SceneStore {
     ) -> Result<Revision, ProtocolError> {
         let revision = self.next_revision();
         if let Some(journal) = st.journal.as_mut() {
-            let written = journal
-                .append(revision, &record(&applied.forward))
-                .and_then(|()| {
-                    if journal.should_compact() {
-                        let bytes = serde_json::to_vec(&st.doc.snapshot()).unwrap_or_default();
-                        journal.write_snapshot(revision, &bytes)?;
-                    }
-                    Ok(())
-                });
-            if let Err(e) = written {
+            if let Err(e) = journal.append(revision, &record(&applied.forward)) {
                 tracing::error!("could not journal revision {}: {e}", revision.0);
                 if let Err(e) = st.doc.apply_resolved(&applied.inverse) {
                     tracing::error!("could not roll back: {}", e.message);
@@ -363,6 +381,19 @@ impl SceneStore {
                     ErrorCode::StorageFailed,
                     format!("the change could not be saved, so it was not applied: {e}"),
                 ));
+            }
+            // The record is synced: the change stands whatever happens to the
+            // compaction below, which only shortens the log (and is tried again after
+            // the next transaction if it fails; the journal refuses further writes
+            // itself if it can no longer tell what is on disk).
+            if journal.should_compact() {
+                let bytes = serde_json::to_vec(&st.doc.snapshot()).unwrap_or_default();
+                if let Err(e) = journal.write_snapshot(revision, &bytes) {
+                    tracing::warn!(
+                        "could not compact the journal at revision {}: {e}",
+                        revision.0
+                    );
+                }
             }
         }
         st.revision = revision;
@@ -388,5 +419,66 @@ impl SceneStore {
             changes: Arc::new(applied.changes.clone()),
         });
         Ok(revision)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{self, ClientMessage};
+
+    fn ops(edit: &str) -> Vec<Op> {
+        match protocol::parse(edit) {
+            Ok(ClientMessage::Edit { ops, .. }) => ops,
+            other => panic!("not an edit: {other:?}"),
+        }
+    }
+
+    fn open(dir: &Path) -> SceneStore {
+        SceneStore::open(&Scene::cornell_box(), dir, 64, 1.0, Some(dir)).unwrap()
+    }
+
+    /// Regression: a failed compaction after the record was synced rolled the change
+    /// back and reported `storage_failed`, yet the record was on disk, so a restart
+    /// brought back an edit its client had been told was not applied.
+    #[test]
+    fn a_failed_compaction_keeps_the_synced_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        lock(&store.state)
+            .journal
+            .as_mut()
+            .unwrap()
+            .compact_every(1);
+        // The snapshot's temporary file cannot be created where a directory stands.
+        std::fs::create_dir(dir.path().join(crate::journal::SNAPSHOT_TEMP_FILE)).unwrap();
+        let edit =
+            r#"{"type":"edit","ops":[{"op":"update","kind":"settings","value":{"exposure":2.5}}]}"#;
+        let revision = store
+            .edit("test", &ops(edit), None)
+            .expect("the record was synced");
+        assert_eq!(store.version().settings.exposure, 2.5);
+        drop(store);
+        std::fs::remove_dir(dir.path().join(crate::journal::SNAPSHOT_TEMP_FILE)).unwrap();
+        let store = open(dir.path());
+        assert_eq!(store.version().settings.exposure, 2.5);
+        assert_eq!(store.version().revision, revision);
+    }
+
+    /// A camera move's revision is handed out under the scene lock, after every
+    /// published transaction and before the next.
+    #[test]
+    fn camera_moves_and_transactions_share_one_ordered_counter() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SceneStore::open(&Scene::cornell_box(), dir.path(), 64, 1.0, None).unwrap();
+        let edit =
+            r#"{"type":"edit","ops":[{"op":"update","kind":"settings","value":{"exposure":2}}]}"#;
+        let a = store.edit("test", &ops(edit), None).unwrap();
+        let mut seen = None;
+        let b = store.move_camera(|r| seen = Some(r));
+        let c = store.edit("test", &ops(edit), Some(b)).unwrap();
+        assert_eq!(seen, Some(b));
+        assert!(a < b && b < c, "{a:?} {b:?} {c:?}");
+        assert_eq!(store.revision(), c);
     }
 }
