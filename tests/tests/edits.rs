@@ -399,3 +399,41 @@ async fn the_snapshot_is_the_rendered_picture_as_png() -> anyhow::Result<()> {
     assert!((190..215).contains(&r), "sky {r}");
     server.stop().await
 }
+
+/// `base_revision` guards against other clients' transactions only: a revision read
+/// before a camera move is still a good base, one read before a transaction is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn base_revision_conflicts_with_transactions_but_not_camera_moves() -> anyhow::Result<()> {
+    let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
+    let base = server.url("");
+    let mut ui = ControlSocket::connect(&base).await?;
+    let hello = ui.hello.clone();
+    let mut camera = hello["camera"].clone();
+    camera["type"] = json!("camera");
+    camera["eye"][0] = json!(camera["eye"][0].as_f64().unwrap() + 0.5);
+    let moved = ui.request(camera).await?;
+    assert_eq!(moved["type"], "ack", "{moved}");
+    // The revision a client reads after a camera move is the move's.
+    let read = moved["revision"].as_u64().unwrap();
+    assert!(read > hello["revision"].as_u64().unwrap());
+
+    let exposure = |e: f64, base: u64| json!({"type": "edit", "base_revision": base, "ops": [{"op": "update", "kind": "settings", "value": {"exposure": e}}]});
+    let first = ui.request(exposure(1.5, read)).await?;
+    assert_eq!(
+        first["type"], "ack",
+        "a camera move is no conflict: {first}"
+    );
+    // The same base again: the transaction just made is newer than it.
+    let second = ui.request(exposure(2.5, read)).await?;
+    assert_eq!(
+        (second["code"].as_str(), second["field"].as_str()),
+        (Some("conflict"), Some("base_revision")),
+        "{second}"
+    );
+    assert_eq!(api::scene(&base).await?.0["settings"]["exposure"], 1.5);
+    let latest = first["revision"].as_u64().unwrap();
+    let third = ui.request(exposure(2.5, latest)).await?;
+    assert_eq!(third["type"], "ack", "{third}");
+    assert_eq!(api::scene(&base).await?.0["settings"]["exposure"], 2.5);
+    server.stop().await
+}
