@@ -13,6 +13,9 @@ const RESIZE_DEBOUNCE_MS = 250;
 const MIN_DIMENSION = 16;
 // `?resize=0` keeps the server's picture size instead of following the window.
 const FOLLOW_SIZE = new URLSearchParams(location.search).get('resize') !== '0';
+// `?token=...` is sent as the bearer token where the server requires one.
+const TOKEN = new URLSearchParams(location.search).get('token');
+const AUTH = TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {};
 
 const video = document.getElementById('video');
 const statusEl = document.getElementById('status');
@@ -28,6 +31,7 @@ const st = {
   camera: null,
   lastError: null,
   acks: 0,
+  role: null,
   width: null,
   height: null,
   maxWidth: null,
@@ -127,7 +131,7 @@ async function connect() {
 
     const res = await fetch('/whep', {
       method: 'POST',
-      headers: { 'Content-Type': 'application/sdp' },
+      headers: { 'Content-Type': 'application/sdp', ...AUTH },
       body: pc.localDescription.sdp,
     });
     const body = await res.text();
@@ -150,7 +154,7 @@ function hangUp() {
   // keepalive lets the DELETE outlive the page so the server frees the slot at once.
   if (deleted) return;
   deleted = true;
-  if (sessionUrl) fetch(sessionUrl, { method: 'DELETE', keepalive: true }).catch(() => {});
+  if (sessionUrl) fetch(sessionUrl, { method: 'DELETE', headers: AUTH, keepalive: true }).catch(() => {});
   pc?.close();
 }
 window.addEventListener('pagehide', hangUp);
@@ -184,6 +188,8 @@ function handleMessage(msg) {
     case 'hello':
       if (msg.protocol !== PROTOCOL) console.warn(`streamtracer: server protocol ${msg.protocol}, client ${PROTOCOL}`);
       st.session = msg.session ?? null;
+      // A viewer watches the view as controllers set it: no orbiting, no resizing.
+      st.role = msg.role ?? 'controller';
       st.width = msg.width;
       st.height = msg.height;
       st.maxWidth = msg.max_width ?? null;
@@ -240,7 +246,7 @@ function wantedSize() {
 let resizeTimer = 0;
 /** Asks for a stream of the element's size once its size has settled. */
 function scheduleResize() {
-  if (!FOLLOW_SIZE) return;
+  if (!FOLLOW_SIZE || st.role === 'viewer') return;
   clearTimeout(resizeTimer);
   resizeTimer = setTimeout(() => {
     const size = wantedSize();
@@ -308,6 +314,7 @@ function orbitChanged() {
 
 video.addEventListener('pointerdown', (e) => {
   if (e.button !== 0 || !st.camera) return; // nothing to orbit before hello
+  if (st.role === 'viewer') return; // watch only
   e.preventDefault();
   dragging = { id: e.pointerId, x: e.clientX, y: e.clientY };
   video.setPointerCapture(e.pointerId);
@@ -339,7 +346,7 @@ video.addEventListener('lostpointercapture', endDrag);
 
 video.addEventListener('wheel', (e) => {
   e.preventDefault(); // keep the page from scrolling/zooming
-  if (!st.camera) return;
+  if (!st.camera || st.role === 'viewer') return;
   // Normalise line/page deltas to pixels so all mice zoom at a similar speed.
   const scale = e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? window.innerHeight : 1;
   orbit.distance = clamp(orbit.distance * Math.exp(e.deltaY * scale * 0.001), MIN_DISTANCE, MAX_DISTANCE);

@@ -24,14 +24,16 @@ use crate::store::SceneStore;
 use crate::view::View;
 use axum::body::{Body, Bytes};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
 use render_core::edit::Key;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use signaling::Access;
 use std::sync::Arc;
 
 /// The largest WebSocket message: a JSON message, or a piece of an upload.
@@ -41,17 +43,34 @@ pub const MAX_WEBSOCKET_MESSAGE: usize = 16 * 1024 * 1024;
 pub struct Api {
     pub store: Arc<SceneStore>,
     pub view: Arc<View>,
+    /// Who may use the API (the same tokens as `POST /whep`).
+    pub access: Access,
+    /// Scene changes per second a WebSocket connection may make.
+    pub edit_rate: f64,
 }
 
 impl Api {
-    fn connection(&self, session: String) -> Connection {
+    fn connection(&self, session: String, role: Role) -> Connection {
         Connection::new(
             session,
-            Role::Controller,
+            role,
             "main".into(),
             self.view.clone(),
             self.store.clone(),
         )
+    }
+}
+
+/// Lets a request in with the role of its token (`Authorization: Bearer`, or
+/// `?access_token=` where a browser cannot send headers, as on a WebSocket), which
+/// the handlers read as an extension; without a good token, `401`.
+async fn authorize(State(api): State<Arc<Api>>, mut request: Request, next: Next) -> Response {
+    match api.access.role_of(request.headers(), request.uri().query()) {
+        Ok(role) => {
+            request.extensions_mut().insert(role);
+            next.run(request).await
+        }
+        Err(e) => e.into_response(),
     }
 }
 
@@ -70,6 +89,7 @@ pub fn router(api: Arc<Api>) -> Router {
         // Bodies are read with this module's own limits, so that an oversized one
         // gets a protocol error rather than a bare 413.
         .layer(DefaultBodyLimit::disable())
+        .route_layer(axum::middleware::from_fn_with_state(api.clone(), authorize))
         .with_state(api)
 }
 
@@ -84,6 +104,7 @@ fn status(code: ErrorCode) -> StatusCode {
         | ErrorCode::NothingToUndo => StatusCode::CONFLICT,
         ErrorCode::LimitExceeded => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::StorageFailed | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::InvalidJson
         | ErrorCode::TooDeep
@@ -148,12 +169,16 @@ fn http_session() -> String {
 }
 
 /// `POST /api/control`: one protocol message.
-async fn control(State(api): State<Arc<Api>>, body: Body) -> Response {
+async fn control(
+    State(api): State<Arc<Api>>,
+    Extension(role): Extension<Role>,
+    body: Body,
+) -> Response {
     let text = match read_text(body).await {
         Ok(t) => t,
         Err(r) => return r,
     };
-    let mut connection = api.connection(http_session());
+    let mut connection = api.connection(http_session(), role);
     match protocol::parse(&text) {
         Ok(ClientMessage::Upload { id, .. }) => respond(
             ProtocolError::new(
@@ -172,7 +197,7 @@ async fn control(State(api): State<Arc<Api>>, body: Body) -> Response {
 }
 
 /// A transaction, undo or redo given as the body's JSON object plus a `type`.
-async fn typed(api: &Api, body: Body, kind: &str) -> Response {
+async fn typed(api: &Api, role: Role, body: Body, kind: &str) -> Response {
     let text = match read_text(body).await {
         Ok(t) => t,
         Err(r) => return r,
@@ -203,7 +228,7 @@ async fn typed(api: &Api, body: Body, kind: &str) -> Response {
         Ok(_) => return error(ErrorCode::InvalidJson, "the body must be a JSON object"),
         Err(e) => return respond(e.into_message()),
     };
-    let mut connection = api.connection(http_session());
+    let mut connection = api.connection(http_session(), role);
     match protocol::parse_value(&value) {
         Ok(message) => match connection.handle(message).await {
             Some(reply) => respond(reply),
@@ -214,18 +239,30 @@ async fn typed(api: &Api, body: Body, kind: &str) -> Response {
 }
 
 /// `POST /api/edits`.
-async fn edits(State(api): State<Arc<Api>>, body: Body) -> Response {
-    typed(&api, body, "edit").await
+async fn edits(
+    State(api): State<Arc<Api>>,
+    Extension(role): Extension<Role>,
+    body: Body,
+) -> Response {
+    typed(&api, role, body, "edit").await
 }
 
 /// `POST /api/undo`.
-async fn undo(State(api): State<Arc<Api>>, body: Body) -> Response {
-    typed(&api, body, "undo").await
+async fn undo(
+    State(api): State<Arc<Api>>,
+    Extension(role): Extension<Role>,
+    body: Body,
+) -> Response {
+    typed(&api, role, body, "undo").await
 }
 
 /// `POST /api/redo`.
-async fn redo(State(api): State<Arc<Api>>, body: Body) -> Response {
-    typed(&api, body, "redo").await
+async fn redo(
+    State(api): State<Arc<Api>>,
+    Extension(role): Extension<Role>,
+    body: Body,
+) -> Response {
+    typed(&api, role, body, "redo").await
 }
 
 #[derive(Deserialize)]
@@ -234,7 +271,11 @@ struct SceneQuery {
 }
 
 /// `GET /api/scene`.
-async fn scene(State(api): State<Arc<Api>>, Query(q): Query<SceneQuery>) -> Response {
+async fn scene(
+    State(api): State<Arc<Api>>,
+    Extension(role): Extension<Role>,
+    Query(q): Query<SceneQuery>,
+) -> Response {
     let full_meshes = match q.meshes.as_deref() {
         None | Some("summary") => false,
         Some("full") => true,
@@ -245,7 +286,7 @@ async fn scene(State(api): State<Arc<Api>>, Query(q): Query<SceneQuery>) -> Resp
             )
         }
     };
-    let mut connection = api.connection(http_session());
+    let mut connection = api.connection(http_session(), role);
     match connection
         .handle(ClientMessage::GetScene {
             id: None,
@@ -259,12 +300,12 @@ async fn scene(State(api): State<Arc<Api>>, Query(q): Query<SceneQuery>) -> Resp
 }
 
 /// `GET /api/scene/{kind}` and `GET /api/scene/{kind}/{key}`.
-async fn get_entity(api: &Api, kind: &str, key: Option<&str>) -> Response {
+async fn get_entity(api: &Api, role: Role, kind: &str, key: Option<&str>) -> Response {
     let mut message = json!({"type": "get", "kind": kind});
     if let Some(key) = key {
         message["key"] = Value::String(key.to_owned());
     }
-    let mut connection = api.connection(http_session());
+    let mut connection = api.connection(http_session(), role);
     match protocol::parse_value(&message) {
         Ok(m) => match connection.handle(m).await {
             Some(reply) => respond(reply),
@@ -274,24 +315,36 @@ async fn get_entity(api: &Api, kind: &str, key: Option<&str>) -> Response {
     }
 }
 
-async fn singleton(State(api): State<Arc<Api>>, Path(kind): Path<String>) -> Response {
-    get_entity(&api, &kind, None).await
+async fn singleton(
+    State(api): State<Arc<Api>>,
+    Extension(role): Extension<Role>,
+    Path(kind): Path<String>,
+) -> Response {
+    get_entity(&api, role, &kind, None).await
 }
 
 async fn entity(
     State(api): State<Arc<Api>>,
+    Extension(role): Extension<Role>,
     Path((kind, key)): Path<(String, String)>,
 ) -> Response {
-    get_entity(&api, &kind, Some(&key)).await
+    get_entity(&api, role, &kind, Some(&key)).await
 }
 
 /// `PUT /api/meshes/{key}`: a glTF or GLB file.
 async fn upload(
     State(api): State<Arc<Api>>,
+    Extension(role): Extension<Role>,
     Path(key): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    if role != Role::Controller {
+        return error(
+            ErrorCode::Forbidden,
+            "this session's role is viewer: only a controller may change the scene",
+        );
+    }
     let key = match Key::new(&key) {
         Ok(k) => k,
         Err(e) => return error(ErrorCode::InvalidValue, format!("mesh key: {e}")),
@@ -316,7 +369,7 @@ async fn upload(
         Ok(b) => b,
         Err(r) => return r,
     };
-    let connection = api.connection(http_session());
+    let connection = api.connection(http_session(), role);
     respond(connection.add_mesh(None, key, format, bytes.to_vec()).await)
 }
 
@@ -362,15 +415,19 @@ async fn snapshot(State(api): State<Arc<Api>>) -> Response {
 }
 
 /// `GET /api/control`: the protocol over a WebSocket.
-async fn websocket(State(api): State<Arc<Api>>, upgrade: WebSocketUpgrade) -> Response {
+async fn websocket(
+    State(api): State<Arc<Api>>,
+    Extension(role): Extension<Role>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     upgrade
         .max_message_size(MAX_WEBSOCKET_MESSAGE)
-        .on_upgrade(move |socket| run_websocket(api, socket))
+        .on_upgrade(move |socket| run_websocket(api, role, socket))
 }
 
-async fn run_websocket(api: Arc<Api>, mut socket: WebSocket) {
+async fn run_websocket(api: Arc<Api>, role: Role, mut socket: WebSocket) {
     let session = format!("ws-{}", rtc::shared::util::math_rand_alpha_number(20));
-    let mut connection = api.connection(session);
+    let mut connection = api.connection(session, role).limit_edits(api.edit_rate);
     let mut store_events = api.store.events();
     let mut view_events = api.view.events();
     let mut shown = api.view.shown();

@@ -79,6 +79,68 @@ pub struct Config {
     /// the scene lives in memory only.
     #[arg(long, env = "STREAMTRACER_STATE_DIR")]
     pub state_dir: Option<std::path::PathBuf>,
+
+    /// A token that lets a client watch (role `viewer`); repeat for more. Prefer the
+    /// environment variable (comma-separated) or --token-file: command lines are
+    /// visible to every user of the machine.
+    #[arg(
+        long = "viewer-token",
+        env = "STREAMTRACER_VIEWER_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub viewer_tokens: Vec<String>,
+
+    /// A token that lets a client watch and edit the scene (role `controller`).
+    #[arg(
+        long = "controller-token",
+        env = "STREAMTRACER_CONTROLLER_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub controller_tokens: Vec<String>,
+
+    /// A file of tokens, one `viewer TOKEN` or `controller TOKEN` per line (`#`
+    /// starts a comment line).
+    #[arg(long, env = "STREAMTRACER_TOKEN_FILE")]
+    pub token_file: Option<std::path::PathBuf>,
+
+    /// Serve on an address other than loopback without any token: anyone who can
+    /// reach the server then controls it.
+    #[arg(long, env = "STREAMTRACER_ALLOW_UNAUTHENTICATED")]
+    pub allow_unauthenticated: bool,
+
+    /// A web page origin (`https://host[:port]`) allowed to use the server from a
+    /// browser (embedding, remote UIs); repeat for more. By default any origin may.
+    #[arg(
+        long = "allowed-origin",
+        env = "STREAMTRACER_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// The most sessions (WebRTC viewers) at once; more are answered 503.
+    #[arg(long, env = "STREAMTRACER_MAX_SESSIONS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_sessions: u32,
+
+    /// Scene changes (edits, undos, redos, uploads) a connection may make per second,
+    /// on average; bursts of up to twice that pass. More get a `rate_limited` error.
+    #[arg(long, env = "STREAMTRACER_EDIT_RATE", default_value_t = 100.0, value_parser = edit_rate)]
+    pub edit_rate: f64,
+}
+
+/// Edits per second: from 0.1 to a million.
+fn edit_rate(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of edits per second"))?;
+    if value.is_finite() && (0.1..=1e6).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{text} is out of range: edits per second must be from 0.1 to 1000000"
+        ))
+    }
 }
 
 /// The command line: serving is the default; `render` writes one image and exits.
@@ -194,6 +256,30 @@ impl Config {
             self.max_width.unwrap_or(1920).max(self.width),
             self.max_height.unwrap_or(1080).max(self.height),
         )
+    }
+
+    /// Who may do what: the tokens (flags, environment and --token-file together)
+    /// and the allowed origins. Errors name the flag or file at fault.
+    pub fn policy(&self) -> Result<signaling::Policy, String> {
+        let (mut viewer, mut controller) =
+            (self.viewer_tokens.clone(), self.controller_tokens.clone());
+        if let Some(path) = &self.token_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--token-file {}: {e}", path.display()))?;
+            let (v, c) = signaling::Access::parse_token_file(&text)
+                .map_err(|e| format!("--token-file {}: {e}", path.display()))?;
+            viewer.extend(v);
+            controller.extend(c);
+        }
+        let access =
+            signaling::Access::new(viewer, controller).map_err(|e| format!("tokens: {e}"))?;
+        let origins = if self.allowed_origins.is_empty() {
+            signaling::Origins::any()
+        } else {
+            signaling::Origins::only(self.allowed_origins.clone())
+                .map_err(|e| format!("--allowed-origin: {e}"))?
+        };
+        Ok(signaling::Policy { access, origins })
     }
 
     /// The UDP addresses WebRTC binds, one host candidate each: the configured IP, or

@@ -17,6 +17,7 @@ use crate::view::{View, ViewEvent};
 use render_core::edit::{Entity, Key, Kind, Op, Payload};
 use serde_json::Value;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The largest message on a data channel: the SCTP maximum message size webrtc-rs
 /// announces (and browsers honour). Larger uploads come in several binary messages.
@@ -34,6 +35,44 @@ struct Upload {
     data: Vec<u8>,
 }
 
+/// A token bucket: `rate` per second on average, bursts of up to `burst`. Time is
+/// an argument, so it is tested without clocks.
+#[derive(Clone, Copy, Debug)]
+pub struct RateLimit {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Option<Instant>,
+}
+
+impl RateLimit {
+    /// `per_second` on average, bursts of twice that (at least one).
+    pub fn new(per_second: f64) -> RateLimit {
+        let burst = (2.0 * per_second).max(1.0);
+        RateLimit {
+            rate: per_second,
+            burst,
+            tokens: burst,
+            last: None,
+        }
+    }
+
+    /// Takes one token at `now`, if there is one.
+    pub fn take(&mut self, now: Instant) -> bool {
+        if let Some(last) = self.last {
+            let earned = now.saturating_duration_since(last).as_secs_f64() * self.rate;
+            self.tokens = (self.tokens + earned).min(self.burst);
+        }
+        self.last = Some(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// A client's side of the protocol.
 pub struct Connection {
     pub session: String,
@@ -45,6 +84,8 @@ pub struct Connection {
     limits: Limits,
     /// The largest message this transport can carry to the client, if it has a limit.
     max_outgoing: Option<usize>,
+    /// How fast this connection may change the scene.
+    edits: Option<RateLimit>,
 }
 
 impl Connection {
@@ -64,7 +105,15 @@ impl Connection {
             upload: None,
             limits: Limits::default(),
             max_outgoing: None,
+            edits: None,
         }
+    }
+
+    /// Allows `per_second` scene changes per second on average (bursts of twice
+    /// that); more get a `rate_limited` error.
+    pub fn limit_edits(mut self, per_second: f64) -> Connection {
+        self.edits = Some(RateLimit::new(per_second));
+        self
     }
 
     /// The same, for a WebRTC data channel, whose messages SCTP limits to
@@ -230,12 +279,24 @@ impl Connection {
     /// Answers one request (an `upload` only once its bytes have come).
     pub async fn handle(&mut self, message: ClientMessage) -> Option<ServerMessage> {
         let id = message.id().cloned();
-        if message.edits_scene() && self.role != Role::Controller {
+        if (message.edits_scene() || message.changes_view()) && self.role != Role::Controller {
+            // The one view is shared by every client: a viewer watches it as the
+            // controllers set it up.
             return Some(
                 ProtocolError::new(
                     id.as_ref(),
                     ErrorCode::Forbidden,
-                    "this session's role is viewer: only a controller may change the scene",
+                    "this session's role is viewer: it may watch and read the scene; only a controller may change the scene, the camera or the picture size",
+                )
+                .into_message(),
+            );
+        }
+        if message.edits_scene() && !self.edits.as_mut().is_none_or(|l| l.take(Instant::now())) {
+            return Some(
+                ProtocolError::new(
+                    id.as_ref(),
+                    ErrorCode::RateLimited,
+                    "too many scene changes: this connection is over its edit rate; nothing was applied, try again shortly",
                 )
                 .into_message(),
             );
@@ -411,5 +472,29 @@ fn reply(
             )
             .into_message()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_rate_limit_allows_bursts_then_the_rate() {
+        let t0 = Instant::now();
+        let mut limit = RateLimit::new(10.0);
+        // A burst of twice the rate, then nothing until tokens come back.
+        assert_eq!((0..25).filter(|_| limit.take(t0)).count(), 20);
+        assert!(!limit.take(t0 + Duration::from_millis(50)));
+        assert!(limit.take(t0 + Duration::from_millis(160)));
+        // Over ten seconds: the rate, plus nothing saved beyond the burst.
+        let taken = (1..=1000)
+            .filter(|i| limit.take(t0 + Duration::from_millis(160 + 10 * i)))
+            .count();
+        assert!((99..=101).contains(&taken), "{taken}");
+        // A long pause refills only up to the burst.
+        let later = t0 + Duration::from_secs(100);
+        assert_eq!((0..50).filter(|_| limit.take(later)).count(), 20);
     }
 }

@@ -56,6 +56,8 @@ pub enum ServerError {
     Store(#[from] store::StoreError),
     #[error("HTTP server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Serves `scene` on `listener` until `shutdown` resolves.
@@ -65,6 +67,25 @@ pub async fn run(
     scene: Scene,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let policy = Arc::new(config.policy().map_err(ServerError::Config)?);
+    let address = listener.local_addr()?;
+    if policy.access.is_open() {
+        if !address.ip().is_loopback() && !config.allow_unauthenticated {
+            return Err(ServerError::Config(format!(
+                "refusing to serve on {address} without tokens: anyone who can reach it could \
+                 edit the scene. Set --viewer-token/--controller-token or --token-file, listen on \
+                 127.0.0.1, or pass --allow-unauthenticated"
+            )));
+        }
+        tracing::warn!(
+            "no tokens configured: every client is a controller{}",
+            if address.ip().is_loopback() {
+                " (listening on loopback only)"
+            } else {
+                " (--allow-unauthenticated)"
+            }
+        );
+    }
     let settings = config.view_settings();
     // Restoring the scene reads files, and starting the view compiles the scene and
     // spawns threads: keep both off the runtime.
@@ -91,6 +112,10 @@ pub async fn run(
         view.clone(),
         store.clone(),
         config.media_addrs(),
+        session::Limits {
+            max_sessions: config.max_sessions as usize,
+            edit_rate: config.edit_rate,
+        },
         shutdown_rx,
     ));
     let metrics = {
@@ -108,14 +133,20 @@ pub async fn run(
     let api = Arc::new(api::Api {
         store: store.clone(),
         view: view.clone(),
+        access: policy.access.clone(),
+        edit_rate: config.edit_rate,
     });
     let app = web::router()
         .route("/metrics", metrics)
         .merge(api::router(api))
-        .merge(signaling::router(sessions.clone()));
+        .merge(signaling::router(sessions.clone(), policy.access.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            policy.clone(),
+            signaling::Policy::middleware,
+        ));
     tracing::info!(
         "serving on http://{} ({}x{} at {} fps, {} kbit/s live within {}..{}; WebRTC on {}; OpenH264 assembly: {})",
-        listener.local_addr()?,
+        address,
         config.width,
         config.height,
         config.fps,

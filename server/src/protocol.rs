@@ -46,15 +46,8 @@ pub const MAX_UPLOAD_BYTES: u64 = 64 * 1024 * 1024;
 #[serde(transparent)]
 pub struct Revision(pub u64);
 
-/// What a session may do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Watches and moves its own view's camera.
-    Viewer,
-    /// Edits the scene too.
-    Controller,
-}
+/// What a session may do (`viewer` or `controller`), from its token.
+pub use signaling::Role;
 
 /// The file formats of a mesh upload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +121,14 @@ impl ClientMessage {
     }
 
     /// Whether the message changes the scene (and so needs the controller role).
+    /// Whether the message changes the shared view (its camera or size).
+    pub fn changes_view(&self) -> bool {
+        matches!(
+            self,
+            ClientMessage::Camera { .. } | ClientMessage::Resize { .. }
+        )
+    }
+
     pub fn edits_scene(&self) -> bool {
         matches!(
             self,
@@ -280,6 +281,8 @@ pub enum ErrorCode {
     NothingToUndo,
     /// The session's role does not allow this request.
     Forbidden,
+    /// The connection changed the scene faster than the server's edit rate allows.
+    RateLimited,
     /// The change could not be written to the state directory; nothing was applied.
     StorageFailed,
     /// A bug in the server (it is logged); nothing was applied.

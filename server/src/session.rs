@@ -26,7 +26,7 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
     RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
-use signaling::{Answer, DeleteError, OfferError, WhepHandler};
+use signaling::{Answer, DeleteError, Offer, OfferError, WhepHandler};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -224,7 +224,17 @@ struct Entry {
 }
 
 /// Every live session of the server.
+/// What a server admits, per session and in all.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Sessions at once; an offer beyond it is answered 503.
+    pub max_sessions: usize,
+    /// Scene changes per second per control connection (see [`Connection::limit_edits`]).
+    pub edit_rate: f64,
+}
+
 pub struct Sessions {
+    limits: Limits,
     view: Arc<View>,
     store: Arc<SceneStore>,
     /// UDP addresses each peer connection binds (one host candidate each).
@@ -301,9 +311,11 @@ impl Sessions {
         view: Arc<View>,
         store: Arc<SceneStore>,
         media_addrs: Vec<String>,
+        limits: Limits,
         shutdown: watch::Receiver<bool>,
     ) -> Sessions {
         Sessions {
+            limits,
             view,
             store,
             media_addrs,
@@ -507,19 +519,47 @@ struct Session {
 }
 
 impl WhepHandler for Sessions {
-    async fn offer(&self, sdp: String) -> Result<Answer, OfferError> {
+    async fn offer(&self, offer: Offer) -> Result<Answer, OfferError> {
         if *self.shutdown.borrow() {
             return Err(OfferError::Unavailable(
                 "the server is shutting down".into(),
             ));
         }
-        let (id, answer_sdp, session) = self.answer(sdp).await?;
+        if let Some(view) = offer.view.as_deref().filter(|v| *v != "main") {
+            return Err(OfferError::NotFound(format!(
+                "there is no view {view:?}: this server has one view, \"main\""
+            )));
+        }
+        let full = || {
+            OfferError::Unavailable(format!(
+                "the server is full: it serves at most {} sessions at once",
+                self.limits.max_sessions
+            ))
+        };
+        if self.count() >= self.limits.max_sessions {
+            return Err(full());
+        }
+        let role = offer.role;
+        let (id, answer_sdp, session) = self.answer(offer.sdp).await?;
         let (end_tx, end) = watch::channel(false);
-        lock(&self.entries).insert(id.clone(), Entry { end: end_tx });
+        // Checked again under the lock: offers are answered concurrently.
+        let admitted = {
+            let mut entries = lock(&self.entries);
+            let room = entries.len() < self.limits.max_sessions;
+            if room {
+                entries.insert(id.clone(), Entry { end: end_tx });
+            }
+            room
+        };
+        if !admitted {
+            let _ = session.pc.close().await;
+            return Err(full());
+        }
         tracing::info!(session = %id.0, "session created");
         let view = self.view.clone();
         let store = self.store.clone();
         let shutdown = self.shutdown.clone();
+        let limits = self.limits;
         let this_id = id.clone();
         let entries = Arc::downgrade(&self.entries);
         {
@@ -527,7 +567,11 @@ impl WhepHandler for Sessions {
             // Reap finished sessions so the set holds only live ones.
             while tasks.try_join_next().is_some() {}
             tasks.spawn(async move {
-                run_session(&this_id, session, view, store, end, shutdown).await;
+                let control = ControlSettings {
+                    role,
+                    edit_rate: limits.edit_rate,
+                };
+                run_session(&this_id, session, control, view, store, end, shutdown).await;
                 if let Some(entries) = entries.upgrade() {
                     lock(&entries).remove(&this_id);
                 }
@@ -560,9 +604,17 @@ struct FrameNote {
     height: u32,
 }
 
+/// What a session's control channels are allowed.
+#[derive(Clone, Copy)]
+struct ControlSettings {
+    role: Role,
+    edit_rate: f64,
+}
+
 async fn run_session(
     id: &SessionId,
     session: Session,
+    control: ControlSettings,
     view: Arc<View>,
     store: Arc<SceneStore>,
     mut end: watch::Receiver<bool>,
@@ -608,11 +660,12 @@ async fn run_session(
             while let Some(channel) = channels.recv().await {
                 let connection = Connection::new(
                     id.0.clone(),
-                    Role::Controller,
+                    control.role,
                     "main".into(),
                     view.clone(),
                     store.clone(),
                 )
+                .limit_edits(control.edit_rate)
                 .over_data_channel();
                 tokio::spawn(run_control(connection, channel, notes.clone()));
             }

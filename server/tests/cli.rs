@@ -126,3 +126,54 @@ fn loader_warnings_reach_the_user() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Without tokens the server serves loopback only, unless told otherwise; token
+/// settings that would be unsafe or unusable are refused, naming what is wrong.
+#[test]
+fn unsafe_access_settings_are_refused_before_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad_file = dir.path().join("tokens");
+    std::fs::write(
+        &bad_file,
+        "viewer 0123456789abcdef\nadmin 0123456789abcdefgh\n",
+    )
+    .unwrap();
+    let bad_file = bad_file.to_str().unwrap().to_owned();
+    for (args, needle) in [
+        (vec!["--listen", "0.0.0.0:0"], "without tokens"),
+        (vec!["--viewer-token", "short"], "at least 16"),
+        (
+            vec![
+                "--viewer-token",
+                "same-token-for-both",
+                "--controller-token",
+                "same-token-for-both",
+            ],
+            "both a viewer and a controller",
+        ),
+        (vec!["--token-file", &bad_file], "line 2"),
+        (vec!["--token-file", "/no/such/tokens"], "/no/such/tokens"),
+        (
+            vec!["--allowed-origin", "dashboard.example"],
+            "--allowed-origin",
+        ),
+    ] {
+        let mut command = streamtracer();
+        command.args(&args).args(["--webrtc-ip", "127.0.0.1"]);
+        if !args.contains(&"--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
+        let out = command.output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_else(|| panic!("no error line: {err}"));
+        assert!(line.contains(needle), "{args:?}: {line}");
+        assert!(
+            !line.contains("0123456789abcdef"),
+            "a token was printed: {line}"
+        );
+    }
+}

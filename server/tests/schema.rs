@@ -120,7 +120,7 @@ fn string_enum(schema: &Value, definition: &str) -> BTreeSet<String> {
 
 /// Every error code. The match in `code_is_listed` has no wildcard, so a new code
 /// fails to compile there until it is added here too.
-const ALL_CODES: [ErrorCode; 19] = [
+const ALL_CODES: [ErrorCode; 20] = [
     ErrorCode::InvalidJson,
     ErrorCode::TooLarge,
     ErrorCode::TooDeep,
@@ -138,6 +138,7 @@ const ALL_CODES: [ErrorCode; 19] = [
     ErrorCode::Conflict,
     ErrorCode::NothingToUndo,
     ErrorCode::Forbidden,
+    ErrorCode::RateLimited,
     ErrorCode::StorageFailed,
     ErrorCode::Internal,
 ];
@@ -147,8 +148,8 @@ fn code_is_listed(code: ErrorCode) -> bool {
     match code {
         InvalidJson | TooLarge | TooDeep | BinaryMessage | UnknownType | UnknownField
         | MissingField | InvalidValue | UnknownOp | UnknownKind | NotFound | DuplicateKey
-        | InUse | LimitExceeded | Conflict | NothingToUndo | Forbidden | StorageFailed
-        | Internal => ALL_CODES.contains(&code),
+        | InUse | LimitExceeded | Conflict | NothingToUndo | Forbidden | RateLimited
+        | StorageFailed | Internal => ALL_CODES.contains(&code),
     }
 }
 
@@ -162,13 +163,14 @@ fn code_name(code: ErrorCode) -> String {
 /// The codes of refusals that depend on the scene or the session rather than on the
 /// message: a schema cannot know them, so a message refused with one of these is
 /// still structurally valid.
-const SEMANTIC: [ErrorCode; 8] = [
+const SEMANTIC: [ErrorCode; 9] = [
     ErrorCode::NotFound,
     ErrorCode::DuplicateKey,
     ErrorCode::InUse,
     ErrorCode::Conflict,
     ErrorCode::NothingToUndo,
     ErrorCode::Forbidden,
+    ErrorCode::RateLimited,
     ErrorCode::StorageFailed,
     ErrorCode::Internal,
 ];

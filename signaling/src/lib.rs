@@ -7,17 +7,27 @@
 //! - `DELETE /whep/<session>` ends the session (`200`, or `404` if it is unknown).
 //! - `PATCH /whep/<session>` (trickle ICE) answers `405`: the answer already holds
 //!   every candidate, and so must the offer.
-//! - `OPTIONS` on both answers a CORS preflight; every reply exposes `Location`.
+//!
+//! Both need a token when [`Access`] has any (`401` without a good one, before
+//! anything else is looked at); the offer carries the token's [`Role`] and the view
+//! asked for (`POST /whep?view=NAME`) to the handler. CORS preflights, the browser
+//! origin allow-list and CORS headers are [`Policy::middleware`]'s, which the server
+//! wraps around every route, these included ([`access`]).
 //!
 //! Bad requests get a 4xx with a plain-text message saying what was wrong: `415` for
 //! a wrong content type, `400` for a body that is not an SDP offer (or that the
-//! handler rejects), `413` for a body over [`MAX_OFFER_BYTES`].
+//! handler rejects), `404` for a view that does not exist, `413` for a body over
+//! [`MAX_OFFER_BYTES`], `503` with `Retry-After` when the server is full.
 //!
 //! This crate never renders, encodes or touches WebRTC itself: it hands the offer to
 //! the handler and returns what the handler answers.
 
+pub mod access;
+
+pub use access::{Access, AccessError, Origins, Policy, Role, TokenError};
+
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -37,13 +47,25 @@ pub struct Answer {
     pub sdp: String,
 }
 
+/// An offer as the handler gets it: checked to be SDP, from a client with `role`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Offer {
+    pub sdp: String,
+    pub role: Role,
+    /// The view asked for with `?view=NAME`, if any.
+    pub view: Option<String>,
+}
+
 /// Why an offer was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum OfferError {
     /// The offer cannot be used (malformed, or nothing in it the server can serve): 400.
     #[error("{0}")]
     BadOffer(String),
-    /// The server cannot take another session now: 503.
+    /// What the offer asks for does not exist (an unknown view): 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// The server cannot take another session now: 503 with `Retry-After`.
     #[error("{0}")]
     Unavailable(String),
     /// Something failed on the server's side: 500.
@@ -60,75 +82,46 @@ pub enum DeleteError {
 
 /// The server side of the contract: turns offers into answers and ends sessions.
 pub trait WhepHandler: Send + Sync + 'static {
-    fn offer(&self, sdp: String) -> impl Future<Output = Result<Answer, OfferError>> + Send;
+    fn offer(&self, offer: Offer) -> impl Future<Output = Result<Answer, OfferError>> + Send;
     fn delete(&self, session_id: &str) -> impl Future<Output = Result<(), DeleteError>> + Send;
 }
 
-/// The WHEP routes for `handler`.
-pub fn router<H: WhepHandler>(handler: Arc<H>) -> Router {
+/// What the WHEP routes share.
+struct Routes<H> {
+    handler: Arc<H>,
+    access: Access,
+}
+
+/// The WHEP routes for `handler`, admitting the clients `access` lets in.
+pub fn router<H: WhepHandler>(handler: Arc<H>, access: Access) -> Router {
     Router::new()
-        .route("/whep", post(post_offer::<H>).options(preflight))
+        .route("/whep", post(post_offer::<H>))
         .route(
             "/whep/{session}",
-            axum::routing::delete(delete_session::<H>)
-                .patch(patch_session)
-                .options(preflight),
+            axum::routing::delete(delete_session::<H>).patch(patch_session),
         )
         .layer(DefaultBodyLimit::max(MAX_OFFER_BYTES))
-        .with_state(handler)
-}
-
-/// Sets headers from a table of static values.
-fn set_headers(response: &mut Response, headers: &[(header::HeaderName, &'static str)]) {
-    for (name, value) in headers {
-        response
-            .headers_mut()
-            .insert(name.clone(), HeaderValue::from_static(value));
-    }
-}
-
-fn cors(mut response: Response) -> Response {
-    set_headers(
-        &mut response,
-        &[
-            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
-            (header::ACCESS_CONTROL_EXPOSE_HEADERS, "Location"),
-        ],
-    );
-    response
+        .with_state(Arc::new(Routes { handler, access }))
 }
 
 fn text(status: StatusCode, message: impl Into<String>) -> Response {
     let mut body = message.into();
     body.push('\n');
-    cors(
-        (
-            status,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            body,
-        )
-            .into_response(),
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
     )
+        .into_response()
 }
 
-async fn preflight() -> Response {
-    let mut response = cors(StatusCode::NO_CONTENT.into_response());
-    set_headers(
-        &mut response,
-        &[
-            (
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                "POST, DELETE, PATCH, OPTIONS",
-            ),
-            (
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                "Content-Type, Authorization",
-            ),
-            (header::ACCESS_CONTROL_MAX_AGE, "600"),
-            (header::ALLOW, "POST, DELETE, PATCH, OPTIONS"),
-        ],
-    );
-    response
+/// The value of query parameter `name`, if given.
+fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
 }
 
 /// Whether the request says its body is SDP (parameters such as charset are allowed).
@@ -160,10 +153,15 @@ fn offer_text(body: &[u8]) -> Result<String, String> {
 }
 
 async fn post_offer<H: WhepHandler>(
-    State(handler): State<Arc<H>>,
+    State(routes): State<Arc<Routes<H>>>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let role = match routes.access.role_of(&headers, query.as_deref()) {
+        Ok(role) => role,
+        Err(e) => return e.into_response(),
+    };
     if let Err(message) = is_sdp(&headers) {
         return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, message);
     }
@@ -171,22 +169,22 @@ async fn post_offer<H: WhepHandler>(
         Ok(sdp) => sdp,
         Err(message) => return text(StatusCode::BAD_REQUEST, message),
     };
-    match handler.offer(sdp).await {
+    let view = query_param(query.as_deref(), "view").map(str::to_owned);
+    match routes.handler.offer(Offer { sdp, role, view }).await {
         Ok(answer) => {
             let location = format!("/whep/{}", answer.session_id);
-            cors(
-                (
-                    StatusCode::CREATED,
-                    [
-                        (header::CONTENT_TYPE, "application/sdp".to_string()),
-                        (header::LOCATION, location),
-                    ],
-                    answer.sdp,
-                )
-                    .into_response(),
+            (
+                StatusCode::CREATED,
+                [
+                    (header::CONTENT_TYPE, "application/sdp".to_string()),
+                    (header::LOCATION, location),
+                ],
+                answer.sdp,
             )
+                .into_response()
         }
         Err(OfferError::BadOffer(m)) => text(StatusCode::BAD_REQUEST, m),
+        Err(OfferError::NotFound(m)) => text(StatusCode::NOT_FOUND, m),
         Err(OfferError::Unavailable(m)) => {
             let mut r = text(StatusCode::SERVICE_UNAVAILABLE, m);
             r.headers_mut()
@@ -198,11 +196,16 @@ async fn post_offer<H: WhepHandler>(
 }
 
 async fn delete_session<H: WhepHandler>(
-    State(handler): State<Arc<H>>,
+    State(routes): State<Arc<Routes<H>>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
     Path(session): Path<String>,
 ) -> Response {
-    match handler.delete(&session).await {
-        Ok(()) => cors(StatusCode::OK.into_response()),
+    if let Err(e) = routes.access.role_of(&headers, query.as_deref()) {
+        return e.into_response();
+    }
+    match routes.handler.delete(&session).await {
+        Ok(()) => StatusCode::OK.into_response(),
         Err(e @ DeleteError::NotFound(_)) => text(StatusCode::NOT_FOUND, e.to_string()),
     }
 }
@@ -231,13 +234,14 @@ mod tests {
     /// Records what reached it, so tests can check that bad requests never do.
     #[derive(Default)]
     struct Recorder {
-        offers: Mutex<Vec<String>>,
+        offers: Mutex<Vec<Offer>>,
         sessions: Mutex<Vec<String>>,
     }
 
     impl WhepHandler for Recorder {
-        async fn offer(&self, sdp: String) -> Result<Answer, OfferError> {
-            self.offers.lock().unwrap().push(sdp.clone());
+        async fn offer(&self, offer: Offer) -> Result<Answer, OfferError> {
+            let sdp = offer.sdp.clone();
+            self.offers.lock().unwrap().push(offer);
             if sdp.contains("m=audio") && !sdp.contains("m=video") {
                 return Err(OfferError::BadOffer(
                     "the offer has no video section".into(),
@@ -281,7 +285,7 @@ mod tests {
     #[tokio::test]
     async fn offer_gets_created_answer_with_location_and_delete_ends_it() {
         let rec = Arc::new(Recorder::default());
-        let app = router(rec.clone());
+        let app = router(rec.clone(), Access::open());
         let (status, headers, body) = send(
             &app,
             post_req(Some("application/sdp"), "v=0\r\nm=video 9\r\n"),
@@ -290,8 +294,8 @@ mod tests {
         assert_eq!(status, StatusCode::CREATED);
         assert_eq!(headers["location"], "/whep/s1");
         assert_eq!(headers["content-type"], "application/sdp");
-        assert_eq!(headers["access-control-expose-headers"], "Location");
         assert_eq!(body, "v=0\r\nanswer\r\n");
+        assert_eq!(rec.offers.lock().unwrap()[0].role, Role::Controller);
 
         let del = Request::delete("/whep/s1").body(Body::empty()).unwrap();
         assert_eq!(send(&app, del).await.0, StatusCode::OK);
@@ -304,7 +308,7 @@ mod tests {
     #[tokio::test]
     async fn wrong_content_type_is_415_and_never_reaches_the_handler() {
         let rec = Arc::new(Recorder::default());
-        let app = router(rec.clone());
+        let app = router(rec.clone(), Access::open());
         for ct in [Some("application/json"), Some("text/plain"), None] {
             let (status, _, body) = send(&app, post_req(ct, "v=0\r\n")).await;
             assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ct:?}");
@@ -323,7 +327,7 @@ mod tests {
     #[tokio::test]
     async fn garbage_bodies_are_400_with_a_reason() {
         let rec = Arc::new(Recorder::default());
-        let app = router(rec.clone());
+        let app = router(rec.clone(), Access::open());
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (b"".to_vec(), "empty"),
             (b"hello world".to_vec(), "v=0"),
@@ -347,15 +351,30 @@ mod tests {
 
     #[tokio::test]
     async fn oversized_offer_is_413() {
-        let app = router(Arc::new(Recorder::default()));
+        let app = router(Arc::new(Recorder::default()), Access::open());
         let big = format!("v=0\r\n{}", "a=x\r\n".repeat(MAX_OFFER_BYTES / 4));
         let (status, _, _) = send(&app, post_req(Some("application/sdp"), big)).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     }
 
+    /// The routes as the server serves them, inside the policy's middleware.
+    fn with_policy(app: Router, origins: Origins) -> Router {
+        let policy = Arc::new(Policy {
+            access: Access::open(),
+            origins,
+        });
+        app.layer(axum::middleware::from_fn_with_state(
+            policy,
+            Policy::middleware,
+        ))
+    }
+
     #[tokio::test]
     async fn preflight_allows_the_whep_methods_and_headers() {
-        let app = router(Arc::new(Recorder::default()));
+        let app = with_policy(
+            router(Arc::new(Recorder::default()), Access::open()),
+            Origins::any(),
+        );
         let req = Request::builder()
             .method("OPTIONS")
             .uri("/whep")
@@ -370,16 +389,93 @@ mod tests {
             .to_str()
             .unwrap()
             .contains("POST"));
-        assert!(headers["access-control-allow-headers"]
+        let allowed = headers["access-control-allow-headers"].to_str().unwrap();
+        assert!(allowed.contains("Content-Type") && allowed.contains("Authorization"));
+        assert!(headers["access-control-expose-headers"]
             .to_str()
             .unwrap()
-            .contains("Content-Type"));
-        assert_eq!(headers["access-control-expose-headers"], "Location");
+            .contains("Location"));
+    }
+
+    #[tokio::test]
+    async fn pages_of_other_origins_are_refused_unless_allowed() {
+        let rec = Arc::new(Recorder::default());
+        let origins = Origins::only(["https://dash.example".to_owned()]).unwrap();
+        let app = with_policy(router(rec.clone(), Access::open()), origins);
+        let offer = |origin: &str| {
+            Request::post("/whep")
+                .header("content-type", "application/sdp")
+                .header("host", "127.0.0.1:8080")
+                .header("origin", origin)
+                .body(Body::from("v=0\r\nm=video 9\r\n"))
+                .unwrap()
+        };
+        let (status, headers, body) = send(&app, offer("https://evil.example")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(body.contains("https://evil.example"), "{body}");
+        assert!(!headers.contains_key("access-control-allow-origin"));
+        assert!(rec.offers.lock().unwrap().is_empty());
+        let (status, headers, _) = send(&app, offer("https://dash.example")).await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(
+            headers["access-control-allow-origin"],
+            "https://dash.example"
+        );
+        let (status, _, _) = send(&app, offer("http://127.0.0.1:8080")).await;
+        assert_eq!(status, StatusCode::CREATED, "the server's own page");
+    }
+
+    #[tokio::test]
+    async fn tokens_are_checked_before_anything_else() {
+        let rec = Arc::new(Recorder::default());
+        let viewer = "viewer-token-0123456789".to_owned();
+        let access = Access::new([viewer.clone()], []).unwrap();
+        let app = router(rec.clone(), access);
+        let offer = |auth: Option<&str>, uri: &str| {
+            let mut b = Request::post(uri).header("content-type", "application/sdp");
+            if let Some(a) = auth {
+                b = b.header("authorization", a);
+            }
+            b.body(Body::from("v=0\r\nm=video 9\r\n")).unwrap()
+        };
+        let (status, headers, body) = send(&app, offer(None, "/whep")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer"));
+        assert!(body.contains("token"), "{body}");
+        let (status, _, _) =
+            send(&app, offer(Some("Bearer wrong-token-0123456789"), "/whep")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        // Even a bad body is not looked at without a token.
+        let bad = Request::post("/whep").body(Body::from("junk")).unwrap();
+        assert_eq!(send(&app, bad).await.0, StatusCode::UNAUTHORIZED);
+        assert!(rec.offers.lock().unwrap().is_empty());
+
+        let (status, _, _) = send(
+            &app,
+            offer(Some(&format!("Bearer {viewer}")), "/whep?view=side"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let offers = rec.offers.lock().unwrap().clone();
+        assert_eq!(
+            (offers[0].role, offers[0].view.as_deref()),
+            (Role::Viewer, Some("side"))
+        );
+        // Ending a session needs a token too.
+        let del = Request::delete("/whep/s1").body(Body::empty()).unwrap();
+        assert_eq!(send(&app, del).await.0, StatusCode::UNAUTHORIZED);
+        let del = Request::delete(format!("/whep/s1?access_token={viewer}"))
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(send(&app, del).await.0, StatusCode::OK);
     }
 
     #[tokio::test]
     async fn trickle_patch_is_405() {
-        let app = router(Arc::new(Recorder::default()));
+        let app = router(Arc::new(Recorder::default()), Access::open());
         let req = Request::patch("/whep/s1")
             .header("content-type", "application/trickle-ice-sdpfrag")
             .body(Body::from("a=candidate"))

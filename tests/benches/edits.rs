@@ -151,7 +151,7 @@ async fn main() -> anyhow::Result<()> {
         decode: false,
         ..ViewerOptions::default()
     };
-    let mut viewer = Viewer::connect_with(&base, options).await?;
+    let mut viewer = Viewer::connect_with(&base, options.clone()).await?;
     viewer.next_message("hello", WAIT).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (rtt, shown) = data_channel(&mut viewer).await?;

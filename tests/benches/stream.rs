@@ -132,12 +132,12 @@ async fn main() -> anyhow::Result<()> {
         decode: false,
         ..Default::default()
     };
-    let mut viewers = vec![Viewer::connect_with(&server.base, light).await?];
+    let mut viewers = vec![Viewer::connect_with(&server.base, light.clone()).await?];
     tokio::time::sleep(Duration::from_secs(3)).await;
     let one = server.resident_kib()?;
     let fps_one = received_fps(&viewers, Duration::from_secs(5)).await;
     for _ in 1..VIEWERS {
-        viewers.push(Viewer::connect_with(&server.base, light).await?);
+        viewers.push(Viewer::connect_with(&server.base, light.clone()).await?);
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let many = server.resident_kib()?;

@@ -38,7 +38,7 @@ pub struct Frame {
 }
 
 /// How a [`Viewer`] connects.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ViewerOptions {
     /// Open the `control` data channel (a stock WHEP player does not).
     pub control: bool,
@@ -52,6 +52,8 @@ pub struct ViewerOptions {
     /// (NACK) before its packets are given up. `None`: 200 ms plus the link's round-trip
     /// delay.
     pub reorder_patience: Option<Duration>,
+    /// The bearer token sent with `POST /whep` and `DELETE`.
+    pub token: Option<String>,
 }
 
 impl Default for ViewerOptions {
@@ -61,7 +63,16 @@ impl Default for ViewerOptions {
             decode: true,
             link: None,
             reorder_patience: None,
+            token: None,
         }
+    }
+}
+
+/// `request` with `token` as its bearer token, if any.
+fn authorized(request: reqwest::RequestBuilder, token: Option<&str>) -> reqwest::RequestBuilder {
+    match token {
+        Some(t) => request.bearer_auth(t),
+        None => request,
     }
 }
 
@@ -536,6 +547,7 @@ pub struct Viewer {
     pub messages: mpsc::UnboundedReceiver<Value>,
     pub states: mpsc::UnboundedReceiver<RTCPeerConnectionState>,
     base: String,
+    token: Option<String>,
     next_id: u64,
 }
 
@@ -632,12 +644,14 @@ impl Viewer {
             }
             None => (local.sdp, None),
         };
-        let response = reqwest::Client::new()
-            .post(format!("{base}/whep"))
-            .header("content-type", "application/sdp")
-            .body(offer)
-            .send()
-            .await?;
+        let response = authorized(
+            reqwest::Client::new().post(format!("{base}/whep")),
+            options.token.as_deref(),
+        )
+        .header("content-type", "application/sdp")
+        .body(offer)
+        .send()
+        .await?;
         let status = response.status();
         let location = response
             .headers()
@@ -670,6 +684,7 @@ impl Viewer {
             messages,
             states,
             base: base.to_owned(),
+            token: options.token.clone(),
             next_id: 1,
         })
     }
@@ -768,11 +783,13 @@ impl Viewer {
 
     /// Ends the session with `DELETE` and closes the peer connection.
     pub async fn close(self) -> anyhow::Result<()> {
-        let status = reqwest::Client::new()
-            .delete(format!("{}{}", self.base, self.location))
-            .send()
-            .await?
-            .status();
+        let status = authorized(
+            reqwest::Client::new().delete(format!("{}{}", self.base, self.location)),
+            self.token.as_deref(),
+        )
+        .send()
+        .await?
+        .status();
         self.pc.close().await?;
         if !status.is_success() {
             bail!("DELETE answered {status}");

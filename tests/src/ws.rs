@@ -27,8 +27,27 @@ const WAIT: Duration = Duration::from_secs(20);
 impl ControlSocket {
     /// Connects to `base` (`http://host:port`) and reads the `hello`.
     pub async fn connect(base: &str) -> anyhow::Result<ControlSocket> {
-        let url = format!("{}/api/control", base.replacen("http://", "ws://", 1));
-        let (socket, _) = tokio_tungstenite::connect_async(url.as_str())
+        ControlSocket::connect_as(base, None, None).await
+    }
+
+    /// Connects with `token` (as the `access_token` query parameter, as a browser
+    /// must) and, like a page in a browser, an `Origin` header. A refused upgrade is
+    /// an error carrying the HTTP status ([`refused_status`]).
+    pub async fn connect_as(
+        base: &str,
+        token: Option<&str>,
+        origin: Option<&str>,
+    ) -> anyhow::Result<ControlSocket> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut url = format!("{}/api/control", base.replacen("http://", "ws://", 1));
+        if let Some(token) = token {
+            url = format!("{url}?access_token={token}");
+        }
+        let mut request = url.as_str().into_client_request()?;
+        if let Some(origin) = origin {
+            request.headers_mut().insert("origin", origin.parse()?);
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(request)
             .await
             .with_context(|| format!("WebSocket to {url}"))?;
         let mut s = ControlSocket {
@@ -151,4 +170,15 @@ impl ControlSocket {
         self.socket.close(None).await?;
         Ok(())
     }
+}
+
+/// The HTTP status with which the server refused a WebSocket upgrade, if that is
+/// what `error` (from [`ControlSocket::connect_as`]) says.
+pub fn refused_status(error: &anyhow::Error) -> Option<u16> {
+    error.chain().find_map(|e| match e.downcast_ref() {
+        Some(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Some(response.status().as_u16())
+        }
+        _ => None,
+    })
 }

@@ -262,3 +262,92 @@ async fn viewer_page_plays_orbits_on_drag_zooms_on_wheel_and_a_second_window_pla
     browser.close().await?;
     server.stop().await
 }
+
+/// With tokens, the page passes on its own `?token=`: a viewer's page plays and
+/// offers no orbiting (a drag sends nothing the server would refuse), and a page
+/// without a token says the server refused it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_passes_its_token_and_a_viewer_only_watches() -> anyhow::Result<()> {
+    let viewer_token = "page-viewer-token-61c0d2";
+    let config = streamtracer::Config {
+        viewer_tokens: vec![viewer_token.into()],
+        controller_tokens: vec!["page-controller-token-9e44".into()],
+        ..TestServer::small_config()
+    };
+    let server = TestServer::start(config, render_core::Scene::cornell_box()).await?;
+    let browser = Browser::start(640, 480).await?;
+
+    browser.client.goto(&server.url("/")).await?;
+    browser
+        .wait_for("window.streamtracer && window.streamtracer.lastError", WAIT)
+        .await?;
+    let error = browser
+        .eval("return window.streamtracer.lastError.message;")
+        .await?;
+    assert!(error.as_str().unwrap_or("").contains("401"), "{error}");
+    let status = browser
+        .eval("return document.getElementById('status').textContent;")
+        .await?;
+    assert!(
+        status.as_str().unwrap_or("").contains("401"),
+        "status line: {status}"
+    );
+
+    browser
+        .client
+        .goto(&server.url(&format!("/?token={viewer_token}")))
+        .await?;
+    browser
+        .wait_for("window.streamtracer && window.streamtracer.state === 'connected' && window.streamtracer.role === 'viewer'", WAIT)
+        .await?;
+    browser
+        .wait_for("window.streamtracer.framesPresented > 10", WAIT)
+        .await?;
+    let revision = server.metric("streamtracer_scene_revision").await?;
+    let video = browser
+        .client
+        .find(fantoccini::Locator::Id("video"))
+        .await?;
+    use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+    let mut drag = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveToElement {
+            element: video,
+            duration: None,
+            x: 0.0,
+            y: 0.0,
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        });
+    for _ in 0..10 {
+        drag = drag.then(PointerAction::MoveBy {
+            duration: Some(Duration::from_millis(30)),
+            x: 10.0,
+            y: 1.0,
+        });
+    }
+    drag = drag.then(PointerAction::Up {
+        button: MOUSE_BUTTON_LEFT,
+    });
+    browser.client.perform_actions(drag).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let state = browser
+        .eval("return [window.streamtracer.acks, window.streamtracer.lastError];")
+        .await?;
+    assert_eq!(
+        state,
+        serde_json::json!([0, null]),
+        "the viewer's page sent a change"
+    );
+    assert_eq!(
+        server.metric("streamtracer_scene_revision").await?,
+        revision
+    );
+    assert!(browser
+        .console_errors()
+        .await?
+        .iter()
+        .all(|e| e.contains("401")));
+    browser.close().await?;
+    server.stop().await
+}

@@ -1,0 +1,339 @@
+//! Who may do what, end to end: tokens and roles on every transport, browser origins,
+//! the session limit and the edit rate.
+
+use serde_json::{json, Value};
+use std::time::Duration;
+use streamtracer::Config;
+use streamtracer_tests::client::{Viewer, ViewerOptions};
+use streamtracer_tests::ws::{refused_status, ControlSocket};
+use streamtracer_tests::{api, edit_scene, TestServer};
+
+const WAIT: Duration = Duration::from_secs(20);
+const VIEWER: &str = "viewer-token-3f9a2c71d0";
+const CONTROLLER: &str = "controller-token-8b41e6";
+
+fn with_tokens() -> Config {
+    Config {
+        viewer_tokens: vec![VIEWER.into()],
+        controller_tokens: vec![CONTROLLER.into()],
+        ..TestServer::small_config()
+    }
+}
+
+/// A request to `base + path` with `token` as its bearer token.
+async fn call(
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> anyhow::Result<(u16, String)> {
+    let mut r = reqwest::Client::new().request(method, url);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        r = r
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    let r = r.send().await?;
+    Ok((r.status().as_u16(), r.text().await?))
+}
+
+fn viewer_options(token: Option<&str>) -> ViewerOptions {
+    ViewerOptions {
+        token: token.map(str::to_owned),
+        ..ViewerOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_decide_who_watches_and_who_edits_on_every_transport() -> anyhow::Result<()> {
+    let server = TestServer::start(with_tokens(), edit_scene()).await?;
+    let base = server.url("");
+    let scene_of = |token| {
+        let url = server.url("/api/scene");
+        async move {
+            let (status, body) = call(reqwest::Method::GET, url, Some(token), None).await?;
+            anyhow::ensure!(status == 200, "GET /api/scene: {status} {body}");
+            let v: Value = serde_json::from_str(&body)?;
+            Ok::<_, anyhow::Error>((v["scene"].clone(), v["revision"].clone()))
+        }
+    };
+    let before = scene_of(VIEWER).await?;
+
+    // No token, or a wrong one: 401 everywhere, and no session is created.
+    for token in [None, Some("not-a-token-of-this-server")] {
+        let e = Viewer::connect_with(&base, viewer_options(token))
+            .await
+            .err()
+            .expect("a viewer without a good token was let in");
+        assert!(e.to_string().contains("401"), "{e}");
+        let e = ControlSocket::connect_as(&base, token, None)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(refused_status(&e), Some(401), "{e:#}");
+        for (method, path) in [
+            (reqwest::Method::GET, "/api/scene"),
+            (reqwest::Method::POST, "/api/edits"),
+            (reqwest::Method::GET, "/api/snapshot.png"),
+        ] {
+            let (status, body) =
+                call(method, server.url(path), token, Some(json!({"ops": []}))).await?;
+            assert_eq!(status, 401, "{path}: {body}");
+            assert!(body.contains("token"), "{body}");
+        }
+    }
+    assert_eq!(server.metric("streamtracer_sessions").await?, 0.0);
+    // The page, health and metrics stay open.
+    assert_eq!(
+        call(reqwest::Method::GET, server.url("/"), None, None)
+            .await?
+            .0,
+        200
+    );
+    assert_eq!(
+        call(reqwest::Method::GET, server.url("/healthz"), None, None)
+            .await?
+            .0,
+        200
+    );
+
+    // A viewer watches, reads, and may change nothing: data channel, WebSocket, HTTP.
+    let mut viewer = Viewer::connect_with(&base, viewer_options(Some(VIEWER))).await?;
+    let hello = viewer.next_message("hello", WAIT).await?;
+    assert_eq!(hello["role"], "viewer");
+    viewer.next_frame(WAIT).await?;
+    let edit = json!({"type": "edit", "id": "e", "ops": [{"op": "update", "kind": "settings", "value": {"exposure": 3.0}}]});
+    let mut camera = hello["camera"].clone();
+    camera["type"] = json!("camera");
+    camera["id"] = json!("c");
+    let resize = json!({"type": "resize", "id": "r", "width": 160, "height": 120});
+    for m in [&edit, &camera, &resize, &json!({"type": "undo", "id": "u"})] {
+        viewer.send_text(&m.to_string()).await?;
+        let reply = viewer.next_message("error", WAIT).await?;
+        assert_eq!(
+            (reply["code"].as_str(), &reply["id"]),
+            (Some("forbidden"), &m["id"]),
+            "{reply}"
+        );
+    }
+    viewer
+        .send_text(r#"{"type":"get","id":"g","kind":"settings"}"#)
+        .await?;
+    assert_eq!(viewer.next_message("entity", WAIT).await?["id"], "g");
+
+    let mut socket = ControlSocket::connect_as(&base, Some(VIEWER), None).await?;
+    assert_eq!(socket.hello["role"], "viewer");
+    let reply = socket.request(edit.clone()).await?;
+    assert_eq!(reply["code"], "forbidden", "{reply}");
+    let reply = socket.request(json!({"type": "get_scene"})).await?;
+    assert_eq!(reply["type"], "scene");
+
+    for (method, path, body) in [
+        (
+            reqwest::Method::POST,
+            "/api/edits",
+            json!({"ops": edit["ops"]}),
+        ),
+        (reqwest::Method::POST, "/api/undo", json!({})),
+        (reqwest::Method::POST, "/api/control", edit.clone()),
+    ] {
+        let (status, text) = call(method, server.url(path), Some(VIEWER), Some(body)).await?;
+        assert_eq!(status, 403, "{path}: {text}");
+        let m: Value = serde_json::from_str(&text)?;
+        assert_eq!(m["code"], "forbidden");
+    }
+    let (status, text) = {
+        let r = reqwest::Client::new()
+            .put(server.url("/api/meshes/grid"))
+            .bearer_auth(VIEWER)
+            .header("content-type", "model/gltf-binary")
+            .body(streamtracer_tests::grid_glb(2))
+            .send()
+            .await?;
+        (r.status().as_u16(), r.text().await?)
+    };
+    assert_eq!(status, 403, "{text}");
+    assert_eq!(
+        call(
+            reqwest::Method::GET,
+            server.url("/api/snapshot.png"),
+            Some(VIEWER),
+            None
+        )
+        .await?
+        .0,
+        200
+    );
+    assert_eq!(
+        scene_of(VIEWER).await?,
+        before,
+        "a viewer changed something"
+    );
+
+    // A controller edits over each transport; the viewer sees the changes announced.
+    let (status, text) = call(
+        reqwest::Method::POST,
+        server.url("/api/edits"),
+        Some(CONTROLLER),
+        Some(json!({"ops": edit["ops"]})),
+    )
+    .await?;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        socket.next_message("changed", WAIT).await?["session"],
+        "http"
+    );
+    let mut controller = ControlSocket::connect_as(&base, Some(CONTROLLER), None).await?;
+    assert_eq!(controller.hello["role"], "controller");
+    let reply = controller.request(camera.clone()).await?;
+    assert_eq!(reply["type"], "ack", "{reply}");
+    assert_eq!(scene_of(CONTROLLER).await?.0["settings"]["exposure"], 3.0);
+    viewer.close().await?;
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_from_other_origins_are_refused_unless_allowed() -> anyhow::Result<()> {
+    let config = Config {
+        allowed_origins: vec!["https://dashboard.example".into()],
+        ..TestServer::small_config()
+    };
+    let server = TestServer::start(config, edit_scene()).await?;
+    let base = server.url("");
+    let get_from = |origin: &'static str| {
+        let url = server.url("/api/scene");
+        async move {
+            let r = reqwest::Client::new()
+                .get(url)
+                .header("origin", origin)
+                .send()
+                .await?;
+            let allow = r
+                .headers()
+                .get("access-control-allow-origin")
+                .map(|v| v.to_str().unwrap_or("").to_owned());
+            Ok::<_, anyhow::Error>((r.status().as_u16(), allow))
+        }
+    };
+    assert_eq!(
+        get_from("https://dashboard.example").await?,
+        (200, Some("https://dashboard.example".into()))
+    );
+    assert_eq!(get_from("https://evil.example").await?, (403, None));
+    // The server's own page is always allowed.
+    let own = format!("http://{}", base.trim_start_matches("http://"));
+    let r = reqwest::Client::new()
+        .get(server.url("/api/scene"))
+        .header("origin", own)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    // A WebSocket from a foreign page is refused before it opens; edits from such a
+    // page over HTTP never apply.
+    let e = ControlSocket::connect_as(&base, None, Some("https://evil.example"))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(refused_status(&e), Some(403), "{e:#}");
+    ControlSocket::connect_as(&base, None, Some("https://dashboard.example")).await?;
+    let (_, revision) = api::scene(&base).await?;
+    let r = reqwest::Client::new()
+        .post(server.url("/api/edits"))
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/json")
+        .body(r#"{"ops":[{"op":"update","kind":"settings","value":{"exposure":4}}]}"#)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await?.contains("https://evil.example"));
+    assert_eq!(api::scene(&base).await?.1, revision);
+    // A preflight from an allowed page names it.
+    let r = reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, server.url("/whep"))
+        .header("origin", "https://dashboard.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await?;
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://dashboard.example"
+    );
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_server_answers_503_with_retry_after() -> anyhow::Result<()> {
+    let config = Config {
+        max_sessions: 1,
+        ..TestServer::small_config()
+    };
+    let server = TestServer::start(config, edit_scene()).await?;
+    let base = server.url("");
+    let mut first = Viewer::connect(&base).await?;
+    first.next_frame(WAIT).await?;
+    let offer = Viewer::connect(&base)
+        .await
+        .err()
+        .expect("a second session was let in");
+    assert!(offer.to_string().contains("503"), "{offer}");
+    assert!(offer.to_string().contains("at most 1 sessions"), "{offer}");
+    // The raw reply carries Retry-After.
+    let r = reqwest::Client::new()
+        .post(server.url("/whep"))
+        .header("content-type", "application/sdp")
+        .body("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n")
+        .send()
+        .await?;
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "5");
+    assert_eq!(server.metric("streamtracer_sessions").await?, 1.0);
+    // Once the first leaves, there is room again.
+    first.close().await?;
+    let mut second = Viewer::connect(&base).await?;
+    second.next_frame(WAIT).await?;
+    second.close().await?;
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_over_its_edit_rate_is_refused_and_nothing_applies() -> anyhow::Result<()> {
+    let config = Config {
+        edit_rate: 5.0,
+        ..TestServer::small_config()
+    };
+    let server = TestServer::start(config, edit_scene()).await?;
+    let base = server.url("");
+    let mut socket = ControlSocket::connect(&base).await?;
+    let (_, r0) = api::scene(&base).await?;
+    let (mut acked, mut limited) = (0, 0);
+    for i in 0..30 {
+        let reply = socket
+            .request(json!({"type": "edit", "ops": [{"op": "update", "kind": "settings", "value": {"exposure": 1.0 + i as f64 / 100.0}}]}))
+            .await?;
+        match reply["type"].as_str() {
+            Some("ack") => acked += 1,
+            Some("error") if reply["code"] == "rate_limited" => limited += 1,
+            _ => panic!("unexpected reply {reply}"),
+        }
+    }
+    // A burst of twice the rate, and perhaps one more earned while sending.
+    assert!((10..=12).contains(&acked), "{acked} acked");
+    assert_eq!(acked + limited, 30);
+    // Only what was acknowledged applied.
+    assert_eq!(api::scene(&base).await?.1, r0 + acked);
+    // Reads are never limited; another connection has its own allowance.
+    let reply = socket
+        .request(json!({"type": "get", "kind": "settings"}))
+        .await?;
+    assert_eq!(reply["type"], "entity");
+    let mut other = ControlSocket::connect(&base).await?;
+    let reply = other
+        .request(json!({"type": "edit", "ops": [{"op": "update", "kind": "settings", "value": {"exposure": 2}}]}))
+        .await?;
+    assert_eq!(reply["type"], "ack", "{reply}");
+    server.stop().await
+}
