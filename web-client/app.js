@@ -219,6 +219,12 @@ function handleMessage(msg) {
       // this reaches their ack's revision).
       if (Number.isFinite(msg.revision)) st.shownRevision = Math.max(st.shownRevision ?? 0, msg.revision);
       break;
+    case 'closing':
+      // The server ends the session (it is stopping, or the session was deleted):
+      // close at once rather than wait for the connection to time out.
+      pc?.close();
+      fail(msg.reason === 'shutdown' ? 'the server is shutting down' : 'the session was ended');
+      break;
     case 'error':
       st.lastError = msg;
       console.warn('streamtracer: server rejected message', msg);

@@ -17,7 +17,7 @@
 
 use crate::control::Connection;
 use crate::protocol::{
-    self, ClientMessage, ErrorCode, MeshFormat, ProtocolError, Role, ServerMessage,
+    self, ClientMessage, CloseReason, ErrorCode, MeshFormat, ProtocolError, Role, ServerMessage,
     MAX_MESSAGE_BYTES, MAX_UPLOAD_BYTES,
 };
 use crate::store::SceneStore;
@@ -47,6 +47,8 @@ pub struct Api {
     pub access: Access,
     /// Scene changes per second a WebSocket connection may make.
     pub edit_rate: f64,
+    /// Turns true when the server stops: WebSockets are then told and closed.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Api {
@@ -432,6 +434,7 @@ async fn run_websocket(api: Arc<Api>, role: Role, mut socket: WebSocket) {
     let mut view_events = api.view.events();
     let mut shown = api.view.shown();
     shown.mark_unchanged();
+    let mut shutdown = api.shutdown.clone();
     tracing::info!(session = %connection.session, "WebSocket connected");
     let send = |m: ServerMessage| Message::Text(m.to_json().into());
     if socket.send(send(connection.hello())).await.is_err() {
@@ -461,6 +464,17 @@ async fn run_websocket(api: Arc<Api>, role: Role, mut socket: WebSocket) {
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },
+            _ = async { shutdown.wait_for(|s| *s).await.map(|_| ()) } => {
+                let closing = ServerMessage::Closing { reason: CloseReason::Shutdown };
+                let _ = socket.send(send(closing)).await;
+                let _ = socket
+                    .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                        code: 1001,
+                        reason: "the server is shutting down".into(),
+                    })))
+                    .await;
+                break;
+            }
             changed = shown.changed() => {
                 if changed.is_err() {
                     break;

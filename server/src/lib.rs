@@ -116,7 +116,7 @@ pub async fn run(
             max_sessions: config.max_sessions as usize,
             edit_rate: config.edit_rate,
         },
-        shutdown_rx,
+        shutdown_rx.clone(),
     ));
     let metrics = {
         let (sessions, view, store) = (sessions.clone(), view.clone(), store.clone());
@@ -135,6 +135,7 @@ pub async fn run(
         view: view.clone(),
         access: policy.access.clone(),
         edit_rate: config.edit_rate,
+        shutdown: shutdown_rx.clone(),
     });
     let app = web::router()
         .route("/metrics", metrics)

@@ -49,6 +49,14 @@ pub struct Revision(pub u64);
 /// What a session may do (`viewer` or `controller`), from its token.
 pub use signaling::Role;
 
+/// Why the server ends a connection (see [`ServerMessage::Closing`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    Shutdown,
+    Ended,
+}
+
 /// The file formats of a mesh upload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -188,6 +196,11 @@ pub enum ServerMessage {
     /// of the scene is stale; read it again with `get_scene`.
     Resync {
         revision: Revision,
+    },
+    /// The server ends this connection now: `shutdown` (the server is stopping) or
+    /// `ended` (the session was ended with `DELETE /whep/<session>`). Nothing follows.
+    Closing {
+        reason: CloseReason,
     },
     CameraChanged {
         revision: Revision,

@@ -9,7 +9,7 @@
 use crate::control::Connection;
 use crate::keyframe::{self, KeyframeRequestForwarder};
 use crate::nack::{self, NackLimiter};
-use crate::protocol::{Revision, Role, ServerMessage};
+use crate::protocol::{CloseReason, Revision, Role, ServerMessage};
 use crate::store::SceneStore;
 use crate::view::View;
 use rtc::interceptor::{
@@ -617,9 +617,11 @@ async fn run_session(
     control: ControlSettings,
     view: Arc<View>,
     store: Arc<SceneStore>,
-    mut end: watch::Receiver<bool>,
-    mut shutdown: watch::Receiver<bool>,
+    end: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
+    // Read at the end, to say why the session ended; clones wait on them meanwhile.
+    let (mut end_wait, mut shutdown_wait) = (end.clone(), shutdown.clone());
     let Session {
         pc,
         track,
@@ -630,8 +632,8 @@ async fn run_session(
     } = session;
     let ended = async {
         tokio::select! {
-            _ = end.wait_for(|e| *e) => {},
-            _ = shutdown.wait_for(|s| *s) => {},
+            _ = end_wait.wait_for(|e| *e) => {},
+            _ = shutdown_wait.wait_for(|s| *s) => {},
         }
     };
     tokio::pin!(ended);
@@ -652,23 +654,34 @@ async fn run_session(
     };
     // Which revision the viewer's picture shows, for its control channels.
     let (notes_tx, notes) = watch::channel(None::<FrameNote>);
-    // Control channels the viewer opens.
-    let control = {
+    // Set when the server ends the session, so that its channels say why.
+    let (closing_tx, closing) = watch::channel(None::<CloseReason>);
+    // Control channels the viewer opens, each a task the session waits for.
+    let mut control = {
         let view = view.clone();
         let id = id.clone();
+        let mut stop = closing.clone();
         tokio::spawn(async move {
-            while let Some(channel) = channels.recv().await {
-                let connection = Connection::new(
-                    id.0.clone(),
-                    control.role,
-                    "main".into(),
-                    view.clone(),
-                    store.clone(),
-                )
-                .limit_edits(control.edit_rate)
-                .over_data_channel();
-                tokio::spawn(run_control(connection, channel, notes.clone()));
+            let mut channel_tasks = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    channel = channels.recv() => {
+                        let Some(channel) = channel else { break };
+                        let connection = Connection::new(
+                            id.0.clone(),
+                            control.role,
+                            "main".into(),
+                            view.clone(),
+                            store.clone(),
+                        )
+                        .limit_edits(control.edit_rate)
+                        .over_data_channel();
+                        channel_tasks.spawn(run_control(connection, channel, notes.clone(), closing.clone()));
+                    }
+                    _ = stop.wait_for(Option::is_some) => break,
+                }
             }
+            while channel_tasks.join_next().await.is_some() {}
         })
     };
 
@@ -707,9 +720,29 @@ async fn run_session(
         tracing::info!(session = %id.0, "never connected");
     }
     rtcp.abort();
-    control.abort();
+    // Ended by the server (not by the connection failing): tell the channels why,
+    // and give them a moment to say so before the connection closes.
+    let reason = if *shutdown.borrow() {
+        Some(CloseReason::Shutdown)
+    } else if *end.borrow() {
+        Some(CloseReason::Ended)
+    } else {
+        None
+    };
+    let _ = closing_tx.send(reason.or(Some(CloseReason::Ended)));
+    if reason.is_none()
+        || tokio::time::timeout(CLOSING_NOTICE, &mut control)
+            .await
+            .is_err()
+    {
+        control.abort();
+    }
     let _ = pc.close().await;
 }
+
+/// How long a session ended by the server waits for its control channels to send
+/// `closing` before the connection closes.
+const CLOSING_NOTICE: Duration = Duration::from_millis(500);
 
 /// Sends the view's encoded frames on the track until the session ends.
 ///
@@ -824,6 +857,7 @@ async fn run_control(
     mut connection: Connection,
     channel: Arc<dyn DataChannel>,
     mut notes: watch::Receiver<Option<FrameNote>>,
+    mut closing: watch::Receiver<Option<CloseReason>>,
 ) {
     let label = channel.label().await.unwrap_or_default();
     if label != "control" {
@@ -881,6 +915,17 @@ async fn run_control(
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             },
+            reason = async { closing.wait_for(Option::is_some).await.ok().and_then(|r| *r) } => {
+                if let Some(reason) = reason {
+                    send(ServerMessage::Closing { reason }.to_json()).await;
+                    // Sending only queues it: wait until SCTP has delivered it, or the
+                    // session stops waiting (CLOSING_NOTICE), before the connection closes.
+                    while channel.outstanding_bytes().await.is_ok_and(|n| n > 0) {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+                return;
+            }
             changed = notes.changed() => {
                 if changed.is_err() {
                     return;

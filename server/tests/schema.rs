@@ -28,8 +28,8 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use streamtracer::protocol::{
-    self, ClientMessage, ErrorCode, Limits, ProtocolError, Revision, Role, ServerMessage,
-    MAX_MESSAGE_BYTES, MAX_UPLOAD_BYTES, PROTOCOL_VERSION,
+    self, ClientMessage, CloseReason, ErrorCode, Limits, ProtocolError, Revision, Role,
+    ServerMessage, MAX_MESSAGE_BYTES, MAX_UPLOAD_BYTES, PROTOCOL_VERSION,
 };
 
 // ---------------------------------------------------------------------------------
@@ -197,6 +197,7 @@ fn server_type(message: &ServerMessage) -> &'static str {
         ServerMessage::Ack { .. } => "ack",
         ServerMessage::Changed { .. } => "changed",
         ServerMessage::Resync { .. } => "resync",
+        ServerMessage::Closing { .. } => "closing",
         ServerMessage::CameraChanged { .. } => "camera_changed",
         ServerMessage::Resized { .. } => "resized",
         ServerMessage::Scene { .. } => "scene",
@@ -1225,6 +1226,12 @@ fn server_messages() -> Vec<ServerMessage> {
         },
         ServerMessage::Resync {
             revision: Revision(40),
+        },
+        ServerMessage::Closing {
+            reason: CloseReason::Shutdown,
+        },
+        ServerMessage::Closing {
+            reason: CloseReason::Ended,
         },
         ServerMessage::CameraChanged {
             revision: Revision(3),

@@ -482,19 +482,28 @@ async fn a_storm_of_keyframe_requests_is_rate_limited() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_ends_sessions_and_returns() -> anyhow::Result<()> {
+async fn shutdown_tells_every_client_closes_sessions_and_returns() -> anyhow::Result<()> {
     let server = TestServer::start(
         TestServer::small_config(),
         render_core::Scene::cornell_box(),
     )
     .await?;
-    let mut viewer = Viewer::connect(&server.url("")).await?;
+    let base = server.url("");
+    let mut viewer = Viewer::connect(&base).await?;
+    viewer.next_message("hello", WAIT).await?;
     viewer.next_frame(WAIT).await?;
+    let mut socket = streamtracer_tests::ws::ControlSocket::connect(&base).await?;
     tokio::time::timeout(Duration::from_secs(10), server.stop()).await??;
-    // The server's end is gone: its sockets no longer answer the viewer's ICE
-    // consent checks, so the viewer's connection drops (an open server would keep it
-    // connected). The viewer learns of it only through that timeout: the server does
-    // not yet tell clients it is closing (see the closing note).
+    // Both clients are told why, before their connections close.
+    let closing = viewer.next_message("closing", WAIT).await?;
+    assert_eq!(closing["reason"], "shutdown");
+    let closing = socket.next_message("closing", WAIT).await?;
+    assert_eq!(closing["reason"], "shutdown");
+    let e = socket.next_message("anything", WAIT).await.unwrap_err();
+    assert!(format!("{e:#}").contains("closed"), "{e:#}");
+    // The server's end is gone: its sockets no longer answer the viewer's ICE consent
+    // checks, so the viewer's connection drops too (webrtc-rs sends no DTLS alert on
+    // close, so this takes the consent timeout; `closing` is what tells at once).
     let closed = async {
         while let Some(state) = viewer.states.recv().await {
             use webrtc::peer_connection::RTCPeerConnectionState as S;
@@ -509,4 +518,24 @@ async fn shutdown_ends_sessions_and_returns() -> anyhow::Result<()> {
         "the viewer was not disconnected"
     );
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ended_by_delete_is_told_so() -> anyhow::Result<()> {
+    let server = TestServer::start(
+        TestServer::small_config(),
+        render_core::Scene::cornell_box(),
+    )
+    .await?;
+    let mut viewer = Viewer::connect(&server.url("")).await?;
+    viewer.next_message("hello", WAIT).await?;
+    let status = reqwest::Client::new()
+        .delete(server.url(&viewer.location))
+        .send()
+        .await?
+        .status();
+    assert_eq!(status, 200);
+    let closing = viewer.next_message("closing", WAIT).await?;
+    assert_eq!(closing["reason"], "ended");
+    server.stop().await
 }
