@@ -123,6 +123,11 @@ pub struct Config {
     #[arg(long, env = "STREAMTRACER_MAX_SESSIONS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_sessions: u32,
 
+    /// Seconds a session whose connection dropped unexpectedly is kept, for its client
+    /// to resume it with the resume token from `hello`.
+    #[arg(long, env = "STREAMTRACER_RESUME_GRACE", default_value_t = 30.0, value_parser = seconds)]
+    pub resume_grace: f64,
+
     /// Scene changes (edits, undos, redos, uploads) a connection may make per second,
     /// on average; bursts of up to twice that pass. More get a `rate_limited` error.
     #[arg(long, env = "STREAMTRACER_EDIT_RATE", default_value_t = 100.0, value_parser = edit_rate)]

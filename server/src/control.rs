@@ -86,6 +86,8 @@ pub struct Connection {
     max_outgoing: Option<usize>,
     /// How fast this connection may change the scene.
     edits: Option<RateLimit>,
+    /// The session's resume token, announced in `hello` (WebRTC sessions only).
+    resume_token: Option<String>,
 }
 
 impl Connection {
@@ -106,7 +108,14 @@ impl Connection {
             limits: Limits::default(),
             max_outgoing: None,
             edits: None,
+            resume_token: None,
         }
+    }
+
+    /// Announces `token` in `hello`: the secret that resumes the session.
+    pub fn with_resume_token(mut self, token: String) -> Connection {
+        self.resume_token = Some(token);
+        self
     }
 
     /// Allows `per_second` scene changes per second on average (bursts of twice
@@ -191,6 +200,7 @@ impl Connection {
             max_width: s.max_width,
             max_height: s.max_height,
             limits: self.limits,
+            resume_token: self.resume_token.clone(),
         }
     }
 

@@ -115,6 +115,7 @@ pub async fn run(
         session::Limits {
             max_sessions: config.max_sessions as usize,
             edit_rate: config.edit_rate,
+            resume_grace: std::time::Duration::from_secs_f64(config.resume_grace),
         },
         shutdown_rx.clone(),
     ));
@@ -137,8 +138,29 @@ pub async fn run(
         edit_rate: config.edit_rate,
         shutdown: shutdown_rx.clone(),
     });
+    // The sessions and their states: a controller's view of who is connected.
+    let sessions_route = {
+        let (sessions, access) = (sessions.clone(), policy.access.clone());
+        axum::routing::get(
+            move |headers: axum::http::HeaderMap,
+                  axum::extract::RawQuery(query): axum::extract::RawQuery| async move {
+                use axum::response::IntoResponse;
+                match access.role_of(&headers, query.as_deref()) {
+                    Ok(signaling::Role::Controller) => {
+                        axum::Json(serde_json::json!({ "sessions": sessions.list() }))
+                            .into_response()
+                    }
+                    Ok(signaling::Role::Viewer) => {
+                        signaling::AccessError::Forbidden.into_response()
+                    }
+                    Err(e) => e.into_response(),
+                }
+            },
+        )
+    };
     let app = web::router()
         .route("/metrics", metrics)
+        .route("/api/sessions", sessions_route)
         .merge(api::router(api))
         .merge(signaling::router(sessions.clone(), policy.access.clone()))
         .layer(axum::middleware::from_fn_with_state(

@@ -128,5 +128,17 @@ pub fn render(sessions: &Sessions, view: &View, store: &SceneStore) -> String {
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP streamtracer_sessions_by_state Viewer sessions in each state (pending: dropped, waiting to be resumed).\n\
+         # TYPE streamtracer_sessions_by_state gauge"
+    );
+    for (state, n) in sessions.count_by_state() {
+        let _ = writeln!(
+            out,
+            "streamtracer_sessions_by_state{{state=\"{}\"}} {n}",
+            state.name()
+        );
+    }
     out
 }

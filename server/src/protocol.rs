@@ -180,6 +180,10 @@ pub enum ServerMessage {
         max_width: u32,
         max_height: u32,
         limits: Limits,
+        /// On a WebRTC session: the secret that resumes this session after its
+        /// connection drops (`POST /whep?resume=TOKEN`), within the server's grace period.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        resume_token: Option<String>,
     },
     Ack {
         #[serde(skip_serializing_if = "Option::is_none")]

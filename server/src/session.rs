@@ -219,8 +219,130 @@ impl SessionId {
     }
 }
 
+/// Where a session is in its life (`closed` sessions are gone from the table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    /// Offer answered; the connection is being established.
+    Connecting,
+    /// Media flows.
+    Connected,
+    /// The connection dropped unexpectedly: the session is kept for the grace period,
+    /// for its client to resume it with its resume token.
+    Pending,
+}
+
+impl SessionState {
+    pub const ALL: [SessionState; 3] = [
+        SessionState::Connecting,
+        SessionState::Connected,
+        SessionState::Pending,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SessionState::Connecting => "connecting",
+            SessionState::Connected => "connected",
+            SessionState::Pending => "pending",
+        }
+    }
+
+    /// The session's state while its peer connection is in `peer` (`None`: the
+    /// connection is closed; the session's task decides what follows).
+    pub fn of_peer(peer: RTCPeerConnectionState) -> Option<SessionState> {
+        use RTCPeerConnectionState as P;
+        match peer {
+            P::Connected => Some(SessionState::Connected),
+            P::Disconnected | P::Failed => Some(SessionState::Pending),
+            P::Closed => None,
+            _ => Some(SessionState::Connecting),
+        }
+    }
+}
+
+/// One row of `GET /api/sessions`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SessionInfo {
+    pub session: String,
+    pub state: SessionState,
+    pub role: Role,
+    pub view: String,
+    /// Seconds since the session entered its state.
+    pub seconds_in_state: f64,
+}
+
 struct Entry {
+    /// Ends the session's current connection.
     end: watch::Sender<bool>,
+    role: Role,
+    resume_token: String,
+    state: SessionState,
+    since: Instant,
+    /// Which connection of the session is current: each resume starts a new one.
+    generation: u64,
+}
+
+type Entries = Arc<Mutex<HashMap<SessionId, Entry>>>;
+
+/// A connection's handle on its session's entry: it changes the entry only while it
+/// is the session's current connection.
+#[derive(Clone)]
+struct Tracker {
+    entries: std::sync::Weak<Mutex<HashMap<SessionId, Entry>>>,
+    id: SessionId,
+    generation: u64,
+}
+
+impl Tracker {
+    /// Runs `f` on the entry if it still exists and this is its current connection.
+    fn with<R>(&self, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+        let entries = self.entries.upgrade()?;
+        let mut entries = lock(&entries);
+        let entry = entries.get_mut(&self.id)?;
+        (entry.generation == self.generation).then(|| f(entry))
+    }
+
+    fn set(&self, state: SessionState) {
+        self.with(|e| {
+            if e.state != state {
+                tracing::info!(session = %self.id.0, from = e.state.name(), to = state.name(), "session state");
+                e.state = state;
+                e.since = Instant::now();
+            }
+        });
+    }
+
+    /// After the connection ended by itself: keeps the session pending for `grace`,
+    /// then closes it unless a resume took it over (or it was deleted) meanwhile.
+    async fn hold_for_resume(&self, grace: Duration, mut shutdown: watch::Receiver<bool>) {
+        self.set(SessionState::Pending);
+        let Some(since) = self.with(|e| e.since) else {
+            return;
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until((since + grace).into()) => {}
+            _ = shutdown.wait_for(|s| *s) => {}
+        }
+        let expired = self
+            .with(|e| e.state == SessionState::Pending)
+            .unwrap_or(false);
+        if expired {
+            if let Some(entries) = self.entries.upgrade() {
+                lock(&entries).remove(&self.id);
+            }
+            tracing::info!(session = %self.id.0, "session closed: not resumed within {grace:?}");
+        }
+    }
+}
+
+/// The lesser of two roles: a resumed session keeps its role unless the resuming
+/// request's token is only a viewer's.
+fn lesser(a: Role, b: Role) -> Role {
+    if a == Role::Viewer || b == Role::Viewer {
+        Role::Viewer
+    } else {
+        Role::Controller
+    }
 }
 
 /// Every live session of the server.
@@ -231,6 +353,8 @@ pub struct Limits {
     pub max_sessions: usize,
     /// Scene changes per second per control connection (see [`Connection::limit_edits`]).
     pub edit_rate: f64,
+    /// How long a session whose connection dropped waits to be resumed.
+    pub resume_grace: Duration,
 }
 
 pub struct Sessions {
@@ -239,8 +363,9 @@ pub struct Sessions {
     store: Arc<SceneStore>,
     /// UDP addresses each peer connection binds (one host candidate each).
     media_addrs: Vec<String>,
-    /// Shared with session tasks (weakly), which remove themselves when they end.
-    entries: Arc<Mutex<HashMap<SessionId, Entry>>>,
+    /// Shared with session tasks (weakly), which update their state and remove
+    /// themselves when they close.
+    entries: Entries,
     /// Every session task, so that shutdown can wait for them.
     tasks: Mutex<tokio::task::JoinSet<()>>,
     shutdown: watch::Receiver<bool>,
@@ -325,17 +450,62 @@ impl Sessions {
         }
     }
 
+    /// Sessions open (in any state).
     pub fn count(&self) -> usize {
         lock(&self.entries).len()
+    }
+
+    /// Sessions in each state.
+    pub fn count_by_state(&self) -> Vec<(SessionState, usize)> {
+        let entries = lock(&self.entries);
+        SessionState::ALL
+            .iter()
+            .map(|&s| (s, entries.values().filter(|e| e.state == s).count()))
+            .collect()
+    }
+
+    /// Every session, for `GET /api/sessions` (never their resume tokens).
+    pub fn list(&self) -> Vec<SessionInfo> {
+        let now = Instant::now();
+        let mut list: Vec<SessionInfo> = lock(&self.entries)
+            .iter()
+            .map(|(id, e)| SessionInfo {
+                session: id.0.clone(),
+                state: e.state,
+                role: e.role,
+                view: "main".into(),
+                seconds_in_state: now.saturating_duration_since(e.since).as_secs_f64(),
+            })
+            .collect();
+        list.sort_by(|a, b| a.session.cmp(&b.session));
+        list
+    }
+
+    /// The session whose resume token is `token`, and its role.
+    fn resumable(&self, token: &str) -> Result<(SessionId, Role), OfferError> {
+        let entries = lock(&self.entries);
+        let mut found = None;
+        // Every token is compared, each in constant time: timing tells nothing.
+        for (id, e) in entries.iter() {
+            if constant_time_eq(e.resume_token.as_bytes(), token.as_bytes()) {
+                found = Some((id.clone(), e.role));
+            }
+        }
+        found.ok_or_else(|| {
+            OfferError::NotFound(format!(
+                "no session to resume with this token: it was never issued, or the session closed \
+                 (a dropped session waits {} s to be resumed)",
+                self.limits.resume_grace.as_secs()
+            ))
+        })
     }
 
     /// Ends every session (on server shutdown).
     /// Ends every session and waits, at most `limit`, for their tasks to close their
     /// peer connections.
     pub async fn shutdown(&self, limit: Duration) {
-        for (_, e) in lock(&self.entries).drain() {
-            let _ = e.end.send(true);
-        }
+        // Connections end on the shutdown signal itself; pending sessions close now.
+        lock(&self.entries).clear();
         let mut tasks = std::mem::take(&mut *lock(&self.tasks));
         if tokio::time::timeout(limit, async { while tasks.join_next().await.is_some() {} })
             .await
@@ -536,32 +706,69 @@ impl WhepHandler for Sessions {
                 self.limits.max_sessions
             ))
         };
-        if self.count() >= self.limits.max_sessions {
+        let resume = match &offer.resume {
+            Some(token) => Some(self.resumable(token)?),
+            None => None,
+        };
+        if resume.is_none() && self.count() >= self.limits.max_sessions {
             return Err(full());
         }
-        let role = offer.role;
-        let (id, answer_sdp, session) = self.answer(offer.sdp).await?;
+        let (new_id, answer_sdp, session) = self.answer(offer.sdp).await?;
         let (end_tx, end) = watch::channel(false);
-        // Checked again under the lock: offers are answered concurrently.
+        // Under the lock, since offers are answered concurrently: a new session needs
+        // room; a resumed one must still be there, and its old connection (if any) ends.
         let admitted = {
             let mut entries = lock(&self.entries);
-            let room = entries.len() < self.limits.max_sessions;
-            if room {
-                entries.insert(id.clone(), Entry { end: end_tx });
+            match &resume {
+                Some((id, role)) => entries.get_mut(id).map(|e| {
+                    e.generation += 1;
+                    let _ = std::mem::replace(&mut e.end, end_tx).send(true);
+                    e.role = lesser(*role, offer.role);
+                    e.state = SessionState::Connecting;
+                    e.since = Instant::now();
+                    (id.clone(), e.role, e.resume_token.clone(), e.generation)
+                }),
+                None => (entries.len() < self.limits.max_sessions).then(|| {
+                    let token = rtc::shared::util::math_rand_alpha_number(32);
+                    entries.insert(
+                        new_id.clone(),
+                        Entry {
+                            end: end_tx,
+                            role: offer.role,
+                            resume_token: token.clone(),
+                            state: SessionState::Connecting,
+                            since: Instant::now(),
+                            generation: 0,
+                        },
+                    );
+                    (new_id.clone(), offer.role, token, 0)
+                }),
             }
-            room
         };
-        if !admitted {
+        let Some((id, role, resume_token, generation)) = admitted else {
             let _ = session.pc.close().await;
-            return Err(full());
+            return Err(match resume {
+                Some(_) => {
+                    OfferError::NotFound("the session closed before it could be resumed".into())
+                }
+                None => full(),
+            });
+        };
+        if resume.is_some() {
+            tracing::info!(session = %id.0, generation, "session resumed");
+        } else {
+            tracing::info!(session = %id.0, "session created");
         }
-        tracing::info!(session = %id.0, "session created");
         let view = self.view.clone();
         let store = self.store.clone();
         let shutdown = self.shutdown.clone();
         let limits = self.limits;
         let this_id = id.clone();
-        let entries = Arc::downgrade(&self.entries);
+        let tracker = Tracker {
+            entries: Arc::downgrade(&self.entries),
+            id: id.clone(),
+            generation,
+        };
         {
             let mut tasks = lock(&self.tasks);
             // Reap finished sessions so the set holds only live ones.
@@ -570,12 +777,25 @@ impl WhepHandler for Sessions {
                 let control = ControlSettings {
                     role,
                     edit_rate: limits.edit_rate,
+                    resume_token,
+                    resume_grace: limits.resume_grace,
                 };
-                run_session(&this_id, session, control, view, store, end, shutdown).await;
-                if let Some(entries) = entries.upgrade() {
-                    lock(&entries).remove(&this_id);
+                let by_server = run_session(
+                    &this_id,
+                    session,
+                    control,
+                    &tracker,
+                    view,
+                    store,
+                    end,
+                    shutdown.clone(),
+                )
+                .await;
+                if by_server {
+                    tracing::info!(session = %this_id.0, "connection ended by the server");
+                } else {
+                    tracker.hold_for_resume(limits.resume_grace, shutdown).await;
                 }
-                tracing::info!(session = %this_id.0, "session ended");
             });
         }
         Ok(Answer {
@@ -604,22 +824,56 @@ struct FrameNote {
     height: u32,
 }
 
-/// What a session's control channels are allowed.
-#[derive(Clone, Copy)]
+/// What a session's control channels are allowed, and announce.
+#[derive(Clone)]
 struct ControlSettings {
     role: Role,
     edit_rate: f64,
+    resume_token: String,
+    /// How long the connection may stay lost before it is given up.
+    resume_grace: Duration,
 }
 
+/// Resolves once the peer connection has been lost (disconnected or failed) for
+/// `grace` without coming back: then the connection is given up, though the session
+/// may still be resumed by a new one.
+async fn lost_for(mut state: watch::Receiver<RTCPeerConnectionState>, grace: Duration) {
+    let lost =
+        |s: &RTCPeerConnectionState| SessionState::of_peer(*s) == Some(SessionState::Pending);
+    loop {
+        if state.wait_for(lost).await.is_err() {
+            return std::future::pending().await;
+        }
+        let back = async { state.wait_for(|s| !lost(s)).await.is_ok() };
+        tokio::select! {
+            _ = tokio::time::sleep(grace) => return,
+            ok = back => {
+                if !ok {
+                    return std::future::pending().await;
+                }
+            }
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Runs one connection of a session until it ends; returns whether the server ended
+/// it (shutdown, `DELETE`, or a resume that replaced it) rather than the connection
+/// dropping by itself.
+#[allow(clippy::too_many_arguments)]
 async fn run_session(
     id: &SessionId,
     session: Session,
     control: ControlSettings,
+    tracker: &Tracker,
     view: Arc<View>,
     store: Arc<SceneStore>,
     end: watch::Receiver<bool>,
     shutdown: watch::Receiver<bool>,
-) {
+) -> bool {
     // Read at the end, to say why the session ended; clones wait on them meanwhile.
     let (mut end_wait, mut shutdown_wait) = (end.clone(), shutdown.clone());
     let Session {
@@ -630,10 +884,12 @@ async fn run_session(
         mut state,
         mut channels,
     } = session;
+    let lost = lost_for(state.clone(), control.resume_grace);
     let ended = async {
         tokio::select! {
             _ = end_wait.wait_for(|e| *e) => {},
             _ = shutdown_wait.wait_for(|s| *s) => {},
+            _ = lost => {},
         }
     };
     tokio::pin!(ended);
@@ -648,6 +904,22 @@ async fn run_session(
                     if keyframe::asks_for_keyframe(&packets) {
                         view.request_keyframe();
                     }
+                }
+            }
+        })
+    };
+    // The session's state follows its peer connection's.
+    let states = {
+        let mut state = state.clone();
+        let tracker = tracker.clone();
+        tokio::spawn(async move {
+            loop {
+                let peer = *state.borrow_and_update();
+                if let Some(s) = SessionState::of_peer(peer) {
+                    tracker.set(s);
+                }
+                if state.changed().await.is_err() {
+                    break;
                 }
             }
         })
@@ -675,6 +947,7 @@ async fn run_session(
                             store.clone(),
                         )
                         .limit_edits(control.edit_rate)
+                        .with_resume_token(control.resume_token.clone())
                         .over_data_channel();
                         channel_tasks.spawn(run_control(connection, channel, notes.clone(), closing.clone()));
                     }
@@ -720,6 +993,7 @@ async fn run_session(
         tracing::info!(session = %id.0, "never connected");
     }
     rtcp.abort();
+    states.abort();
     // Ended by the server (not by the connection failing): tell the channels why,
     // and give them a moment to say so before the connection closes.
     let reason = if *shutdown.borrow() {
@@ -738,6 +1012,7 @@ async fn run_session(
         control.abort();
     }
     let _ = pc.close().await;
+    reason.is_some()
 }
 
 /// How long a session ended by the server waits for its control channels to send
@@ -949,6 +1224,55 @@ async fn run_control(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_states_follow_the_peer_connection() {
+        use RTCPeerConnectionState as P;
+        let expected = [
+            (P::New, Some(SessionState::Connecting)),
+            (P::Connecting, Some(SessionState::Connecting)),
+            (P::Connected, Some(SessionState::Connected)),
+            (P::Disconnected, Some(SessionState::Pending)),
+            (P::Failed, Some(SessionState::Pending)),
+            (P::Closed, None),
+        ];
+        for (peer, state) in expected {
+            assert_eq!(SessionState::of_peer(peer), state, "{peer:?}");
+        }
+        assert_eq!(lesser(Role::Controller, Role::Viewer), Role::Viewer);
+        assert_eq!(lesser(Role::Controller, Role::Controller), Role::Controller);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_connection_is_given_up_after_the_grace_unless_it_comes_back() {
+        let (tx, rx) = watch::channel(RTCPeerConnectionState::Connected);
+        let grace = Duration::from_secs(10);
+        let mut lost = Box::pin(lost_for(rx, grace));
+        // Whether `lost` has resolved, polling it (first) alongside one yield.
+        async fn done(
+            lost: &mut std::pin::Pin<Box<impl std::future::Future<Output = ()>>>,
+        ) -> bool {
+            tokio::select! {
+                biased;
+                _ = lost.as_mut() => true,
+                _ = tokio::task::yield_now() => false,
+            }
+        }
+        assert!(!done(&mut lost).await);
+        tx.send(RTCPeerConnectionState::Disconnected).unwrap();
+        assert!(!done(&mut lost).await);
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert!(!done(&mut lost).await);
+        // Back before the grace ran out: the clock starts again at the next loss.
+        tx.send(RTCPeerConnectionState::Connected).unwrap();
+        assert!(!done(&mut lost).await);
+        tx.send(RTCPeerConnectionState::Failed).unwrap();
+        assert!(!done(&mut lost).await);
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert!(!done(&mut lost).await, "given up 6 s into the second loss");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(done(&mut lost).await);
+    }
 
     fn reports(count: usize, lost: usize, at: Instant) -> Vec<PacketReport> {
         (0..count)

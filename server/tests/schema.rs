@@ -574,7 +574,7 @@ fn the_schema_lists_every_code_kind_and_message_type_of_the_server() {
         .collect();
     assert_eq!(
         server.len(),
-        10,
+        11,
         "server_messages builds every server message"
     );
     assert_eq!(message_types(&schema, "ServerMessage"), server);
@@ -1198,6 +1198,7 @@ fn server_messages() -> Vec<ServerMessage> {
             max_width: 1920,
             max_height: 1080,
             limits: Limits::default(),
+            resume_token: None,
         },
         ServerMessage::Hello {
             protocol: PROTOCOL_VERSION,
@@ -1211,6 +1212,7 @@ fn server_messages() -> Vec<ServerMessage> {
             max_width: 16,
             max_height: 16,
             limits: Limits::default(),
+            resume_token: Some("Xk29dLq0vB7rT1sWm4Hc8pZa5NfJ3uYe".into()),
         },
         ServerMessage::Ack {
             id: Some(json!(5)),

@@ -10,7 +10,8 @@
 //!
 //! Both need a token when [`Access`] has any (`401` without a good one, before
 //! anything else is looked at); the offer carries the token's [`Role`] and the view
-//! asked for (`POST /whep?view=NAME`) to the handler. CORS preflights, the browser
+//! asked for (`POST /whep?view=NAME`) and the session to resume (`?resume=TOKEN`)
+//! to the handler. CORS preflights, the browser
 //! origin allow-list and CORS headers are [`Policy::middleware`]'s, which the server
 //! wraps around every route, these included ([`access`]).
 //!
@@ -54,6 +55,8 @@ pub struct Offer {
     pub role: Role,
     /// The view asked for with `?view=NAME`, if any.
     pub view: Option<String>,
+    /// The resume token of a session to continue with this connection (`?resume=TOKEN`).
+    pub resume: Option<String>,
 }
 
 /// Why an offer was not accepted.
@@ -170,7 +173,17 @@ async fn post_offer<H: WhepHandler>(
         Err(message) => return text(StatusCode::BAD_REQUEST, message),
     };
     let view = query_param(query.as_deref(), "view").map(str::to_owned);
-    match routes.handler.offer(Offer { sdp, role, view }).await {
+    let resume = query_param(query.as_deref(), "resume").map(str::to_owned);
+    match routes
+        .handler
+        .offer(Offer {
+            sdp,
+            role,
+            view,
+            resume,
+        })
+        .await
+    {
         Ok(answer) => {
             let location = format!("/whep/{}", answer.session_id);
             (

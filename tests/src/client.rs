@@ -54,6 +54,8 @@ pub struct ViewerOptions {
     pub reorder_patience: Option<Duration>,
     /// The bearer token sent with `POST /whep` and `DELETE`.
     pub token: Option<String>,
+    /// Resume the session of this resume token (`POST /whep?resume=...`).
+    pub resume: Option<String>,
 }
 
 impl Default for ViewerOptions {
@@ -64,6 +66,7 @@ impl Default for ViewerOptions {
             link: None,
             reorder_patience: None,
             token: None,
+            resume: None,
         }
     }
 }
@@ -644,14 +647,15 @@ impl Viewer {
             }
             None => (local.sdp, None),
         };
-        let response = authorized(
-            reqwest::Client::new().post(format!("{base}/whep")),
-            options.token.as_deref(),
-        )
-        .header("content-type", "application/sdp")
-        .body(offer)
-        .send()
-        .await?;
+        let url = match &options.resume {
+            Some(token) => format!("{base}/whep?resume={token}"),
+            None => format!("{base}/whep"),
+        };
+        let response = authorized(reqwest::Client::new().post(url), options.token.as_deref())
+            .header("content-type", "application/sdp")
+            .body(offer)
+            .send()
+            .await?;
         let status = response.status();
         let location = response
             .headers()
@@ -697,6 +701,13 @@ impl Viewer {
     /// What the receive path counted: access units, losses, PLIs.
     pub fn receive_stats(&self) -> ReceiveStats {
         self.counters.snapshot()
+    }
+
+    /// Cuts the connection without closing it, as a network that fails does: the
+    /// relay every packet crosses ([`ViewerOptions::link`]) stops, and neither side is
+    /// told. Returns false without a relay.
+    pub fn cut(&mut self) -> bool {
+        self.relay.take().is_some()
     }
 
     /// The relay every packet crosses, with [`ViewerOptions::link`].
