@@ -12,3 +12,4 @@ OPENH264_NO_ASM=1 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/no-asm" \
 cargo bench -p streamtracer-tests --bench stream
 cargo bench -p streamtracer-tests --bench latency
 cargo bench -p streamtracer-tests --bench edits
+cargo bench -p streamtracer-tests --bench fanout

@@ -6,12 +6,10 @@
 //! Run with `scripts/bench.sh` (it builds the binary first), or
 //! `cargo build --release -p streamtracer && cargo bench -p streamtracer-tests --bench stream`.
 
-use anyhow::{bail, Context};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use streamtracer_tests::client::{Viewer, ViewerOptions};
+use streamtracer_tests::client::{received_fps, Viewer, ViewerOptions};
 use streamtracer_tests::metric_value;
+use streamtracer_tests::process::ServerProcess;
 
 const VIEWERS: usize = 5;
 
@@ -20,92 +18,9 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn resident_kib(&self) -> anyhow::Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let line = status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .context("no VmRSS")?;
-        Ok(line
-            .split_whitespace()
-            .nth(1)
-            .context("VmRSS value")?
-            .parse()?)
-    }
-}
-
-fn binary() -> anyhow::Result<PathBuf> {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let bin = target.join("release/streamtracer");
-    if !bin.exists() {
-        bail!(
-            "{} is missing: run `cargo build --release -p streamtracer` first",
-            bin.display()
-        );
-    }
-    Ok(bin)
-}
-
-async fn start() -> anyhow::Result<Server> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let child = Command::new(binary()?)
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--webrtc-ip",
-            "127.0.0.1",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()?;
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while reqwest::get(format!("{}/healthz", server.base))
-        .await
-        .is_err()
-    {
-        if Instant::now() > deadline {
-            bail!("server did not come up");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(server)
-}
-
-/// Frames per second each viewer received over `window`.
-async fn received_fps(viewers: &[Viewer], window: Duration) -> Vec<f64> {
-    let before: Vec<u64> = viewers.iter().map(Viewer::access_units).collect();
-    tokio::time::sleep(window).await;
-    viewers
-        .iter()
-        .zip(before)
-        .map(|(v, b)| (v.access_units() - b) as f64 / window.as_secs_f64())
-        .collect()
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let server = start().await?;
+    let server = ServerProcess::start(&[]).await?;
     // Let the renderer get past its first previews, as a user arriving later would.
     tokio::time::sleep(Duration::from_secs(2)).await;
 
@@ -146,10 +61,7 @@ async fn main() -> anyhow::Result<()> {
         v.close().await?;
     }
 
-    let metrics = reqwest::get(format!("{}/metrics", server.base))
-        .await?
-        .text()
-        .await?;
+    let metrics = server.metrics().await?;
     let metric = |name: &str| metric_value(&metrics, name).unwrap_or(f64::NAN);
     let encode_ms = metric("streamtracer_encode_seconds_total")
         / metric("streamtracer_frames_encoded_total")

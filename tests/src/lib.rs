@@ -18,6 +18,7 @@
 pub mod browser;
 pub mod client;
 pub mod link;
+pub mod process;
 pub mod ws;
 
 use render_core::Scene;
