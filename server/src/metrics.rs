@@ -130,6 +130,25 @@ pub fn render(sessions: &Sessions, view: &View, store: &SceneStore) -> String {
     }
     let _ = writeln!(
         out,
+        "# HELP streamtracer_errors_total Error messages sent to clients, by code.\n\
+         # TYPE streamtracer_errors_total counter"
+    );
+    for code in crate::protocol::ErrorCode::ALL {
+        let _ = writeln!(
+            out,
+            "streamtracer_errors_total{{code=\"{}\"}} {}",
+            code.name(),
+            code.sent()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP streamtracer_viewers Viewers streaming the view (connected WebRTC sessions).\n\
+         # TYPE streamtracer_viewers gauge\nstreamtracer_viewers{{view=\"main\"}} {}",
+        view.viewers()
+    );
+    let _ = writeln!(
+        out,
         "# HELP streamtracer_sessions_by_state Viewer sessions in each state (pending: dropped, waiting to be resumed).\n\
          # TYPE streamtracer_sessions_by_state gauge"
     );

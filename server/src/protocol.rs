@@ -306,6 +306,49 @@ pub enum ErrorCode {
     Internal,
 }
 
+impl ErrorCode {
+    /// Every code, in declaration order (`code as usize` indexes it).
+    pub const ALL: [ErrorCode; 20] = [
+        ErrorCode::InvalidJson,
+        ErrorCode::TooLarge,
+        ErrorCode::TooDeep,
+        ErrorCode::BinaryMessage,
+        ErrorCode::UnknownType,
+        ErrorCode::UnknownField,
+        ErrorCode::MissingField,
+        ErrorCode::InvalidValue,
+        ErrorCode::UnknownOp,
+        ErrorCode::UnknownKind,
+        ErrorCode::NotFound,
+        ErrorCode::DuplicateKey,
+        ErrorCode::InUse,
+        ErrorCode::LimitExceeded,
+        ErrorCode::Conflict,
+        ErrorCode::NothingToUndo,
+        ErrorCode::Forbidden,
+        ErrorCode::RateLimited,
+        ErrorCode::StorageFailed,
+        ErrorCode::Internal,
+    ];
+
+    /// The code as it is written in messages (`invalid_json`, ...).
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    /// Error messages sent with each code since the process started, for `/metrics`.
+    pub fn sent(self) -> u64 {
+        ERRORS_SENT[self as usize].load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Counts of error messages by code (see [`ErrorCode::sent`]).
+static ERRORS_SENT: [std::sync::atomic::AtomicU64; ErrorCode::ALL.len()] =
+    [const { std::sync::atomic::AtomicU64::new(0) }; ErrorCode::ALL.len()];
+
 /// A rejected request: what to answer, and nothing else happens.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProtocolError {
@@ -357,7 +400,9 @@ impl ProtocolError {
         }
     }
 
+    /// The `error` message to send (counted in `/metrics` by code).
     pub fn into_message(self) -> ServerMessage {
+        ERRORS_SENT[self.code as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         ServerMessage::Error {
             id: self.id,
             code: self.code,
@@ -702,6 +747,17 @@ pub fn parse_value(value: &Value) -> Result<ClientMessage, ProtocolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_error_code_is_listed_in_order_with_its_name() {
+        for (i, code) in ErrorCode::ALL.iter().enumerate() {
+            assert_eq!(*code as usize, i, "{code:?}");
+        }
+        assert_eq!(ErrorCode::RateLimited.name(), "rate_limited");
+        let before = ErrorCode::TooDeep.sent();
+        let _ = ProtocolError::new(None, ErrorCode::TooDeep, "x").into_message();
+        assert!(ErrorCode::TooDeep.sent() > before);
+    }
     use glam::Vec3;
     use serde_json::json;
 

@@ -417,6 +417,11 @@ impl View {
         }
     }
 
+    /// Viewers streaming this view now (each registers its link while it streams).
+    pub fn viewers(&self) -> usize {
+        lock(&self.shared.links).len()
+    }
+
     /// Encoded frames from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<EncodedFrame>> {
         self.shared.frames.subscribe()

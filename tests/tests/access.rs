@@ -172,6 +172,15 @@ async fn tokens_decide_who_watches_and_who_edits_on_every_transport() -> anyhow:
         before,
         "a viewer changed something"
     );
+    // The refusals are counted by code, and the viewer streams.
+    let forbidden = server
+        .metric("streamtracer_errors_total{code=\"forbidden\"}")
+        .await?;
+    assert!(forbidden >= 9.0, "{forbidden} forbidden errors counted");
+    assert_eq!(
+        server.metric("streamtracer_viewers{view=\"main\"}").await?,
+        1.0
+    );
 
     // A controller edits over each transport; the viewer sees the changes announced.
     let (status, text) = call(
