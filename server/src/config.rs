@@ -7,6 +7,12 @@ use std::net::{IpAddr, SocketAddr};
 #[derive(Clone, Debug, Parser)]
 #[command(name = "streamtracer", version, about)]
 pub struct Config {
+    /// A TOML file of settings, named like the long flags (`bitrate = 2000000`,
+    /// `controller-token = ["..."]`, `allow-unauthenticated = true`). Flags and
+    /// environment variables override it.
+    #[arg(long, env = "STREAMTRACER_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+
     /// Address the HTTP server (viewer page, WHEP signaling) listens on.
     #[arg(long, env = "STREAMTRACER_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -156,6 +162,111 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub config: Config,
+}
+
+impl Cli {
+    /// Parses `args` (the program name first) with the settings of the `--config`
+    /// file (or `STREAMTRACER_CONFIG`) beneath them: a flag on the command line wins,
+    /// then its environment variable, then the file, then the default.
+    pub fn parse_with_config(args: Vec<std::ffi::OsString>) -> Result<Cli, ConfigError> {
+        use clap::{CommandFactory, FromArgMatches};
+        let path = config_path(&args);
+        let mut all = args.clone();
+        if let Some(path) = path {
+            let from_file = file_args(&path)?;
+            all = std::iter::once(args[0].clone())
+                .chain(from_file.into_iter().map(Into::into))
+                .chain(args.into_iter().skip(1))
+                .collect();
+        }
+        let matches = Cli::command()
+            .args_override_self(true)
+            .try_get_matches_from(all)
+            .map_err(ConfigError::Clap)?;
+        Cli::from_arg_matches(&matches).map_err(ConfigError::Clap)
+    }
+}
+
+/// Why the command line or the config file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A bad flag or value (clap's own message, with usage).
+    #[error(transparent)]
+    Clap(clap::Error),
+    #[error("config file {path}: {problem}")]
+    File { path: String, problem: String },
+}
+
+/// The `--config` path from the command line, else from `STREAMTRACER_CONFIG`.
+fn config_path(args: &[std::ffi::OsString]) -> Option<std::path::PathBuf> {
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        let a = a.to_string_lossy();
+        if a == "--config" {
+            return it.next().map(std::path::PathBuf::from);
+        }
+        if let Some(p) = a.strip_prefix("--config=") {
+            return Some(p.into());
+        }
+    }
+    std::env::var_os("STREAMTRACER_CONFIG").map(std::path::PathBuf::from)
+}
+
+/// The file's settings as flags, leaving out those whose environment variable is set
+/// (the environment wins over the file).
+fn file_args(path: &std::path::Path) -> Result<Vec<String>, ConfigError> {
+    use clap::CommandFactory;
+    let problem = |problem: String| ConfigError::File {
+        path: path.display().to_string(),
+        problem,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| problem(e.to_string()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| problem(e.message().to_owned()))?;
+    let command = Cli::command();
+    let mut out = Vec::new();
+    for (key, value) in table {
+        let arg = command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(key.as_str()) && key != "config")
+            .ok_or_else(|| {
+                problem(format!(
+                    "unknown setting \"{key}\" (settings are named like the long flags, such as bitrate or viewer-token)"
+                ))
+            })?;
+        if arg
+            .get_env()
+            .is_some_and(|env| std::env::var_os(env).is_some())
+        {
+            continue;
+        }
+        let flag = format!("--{key}");
+        let scalar = |v: &toml::Value| match v {
+            toml::Value::String(s) => Ok(s.clone()),
+            toml::Value::Integer(i) => Ok(i.to_string()),
+            toml::Value::Float(f) => Ok(f.to_string()),
+            other => Err(problem(format!(
+                "\"{key}\" must be a string or a number, not {}",
+                other.type_str()
+            ))),
+        };
+        match &value {
+            toml::Value::Boolean(true) => out.push(flag),
+            toml::Value::Boolean(false) => {}
+            toml::Value::Array(items) => {
+                for item in items {
+                    out.push(flag.clone());
+                    out.push(scalar(item)?);
+                }
+            }
+            v => {
+                out.push(flag);
+                out.push(scalar(v)?);
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[derive(Clone, Debug, clap::Subcommand)]
@@ -359,6 +470,51 @@ mod tests {
             cli.config.max_time(),
             Some(std::time::Duration::from_millis(2500))
         );
+    }
+
+    fn parse_with(file: &str, flags: &[&str]) -> Result<Cli, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("streamtracer.toml");
+        std::fs::write(&path, file).unwrap();
+        let mut args: Vec<std::ffi::OsString> =
+            vec!["streamtracer".into(), "--config".into(), path.into()];
+        args.extend(flags.iter().map(Into::into));
+        Cli::parse_with_config(args)
+    }
+
+    #[test]
+    fn a_config_file_sets_what_flags_do_not() {
+        let file = r#"
+            bitrate = 3000000
+            fps = 24.5
+            controller-token = ["0123456789abcdef-c1", "0123456789abcdef-c2"]
+            allow-unauthenticated = true
+            allowed-origin = "https://dash.example"
+        "#;
+        let c = parse_with(file, &[]).unwrap().config;
+        assert_eq!((c.bitrate, c.fps), (3_000_000, 24.5));
+        assert_eq!(c.controller_tokens.len(), 2);
+        assert!(c.allow_unauthenticated);
+        assert_eq!(c.allowed_origins, ["https://dash.example"]);
+        // A flag wins over the file.
+        let c = parse_with(file, &["--bitrate", "2000000"]).unwrap().config;
+        assert_eq!(c.bitrate, 2_000_000);
+    }
+
+    #[test]
+    fn bad_config_files_are_refused_naming_the_file_and_setting() {
+        for (file, needle) in [
+            ("bitrat = 5", "unknown setting \"bitrat\""),
+            ("bitrate = ", "streamtracer.toml"),
+            ("width = [[1]]", "\"width\" must be"),
+            ("config = \"other.toml\"", "unknown setting \"config\""),
+        ] {
+            let e = parse_with(file, &[]).unwrap_err().to_string();
+            assert!(e.contains(needle), "{file}: {e}");
+        }
+        // A value the flag refuses is refused as the flag would be.
+        let e = parse_with("max-sessions = 0", &[]).unwrap_err().to_string();
+        assert!(e.contains("max-sessions"), "{e}");
     }
 
     #[test]

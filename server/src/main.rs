@@ -1,7 +1,6 @@
 //! The `streamtracer` binary: parses configuration, binds, and runs the server.
 
 use anyhow::Context;
-use clap::Parser;
 use streamtracer::{Cli, Command};
 use tracing_subscriber::EnvFilter;
 
@@ -33,7 +32,11 @@ async fn serve_or_render() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::parse_with_config(std::env::args_os().collect()) {
+        Ok(cli) => cli,
+        Err(streamtracer::config::ConfigError::Clap(e)) => e.exit(),
+        Err(e) => return Err(e.into()),
+    };
     if let Some(Command::Render(args)) = cli.command {
         let scene =
             streamtracer::scenes::load_and_report(&args.scene).context("cannot load the scene")?;

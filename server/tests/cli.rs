@@ -177,3 +177,46 @@ fn unsafe_access_settings_are_refused_before_serving() {
         );
     }
 }
+
+/// A config file is read beneath flags and environment variables, and its mistakes
+/// are reported naming the file and the setting.
+#[test]
+fn a_config_file_is_overridden_by_the_environment_and_reports_its_mistakes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("streamtracer.toml");
+    std::fs::write(&file, "max-sessions = 0\n").unwrap();
+    let run = |env: Option<(&str, &str)>, extra: &[&str]| {
+        let mut command = streamtracer();
+        command
+            .args(["--config", file.to_str().unwrap()])
+            .args(["--listen", "127.0.0.1:0", "--webrtc-ip", "127.0.0.1"])
+            .args(extra);
+        if let Some((k, v)) = env {
+            command.env(k, v);
+        }
+        let out = command.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // The file's value is refused as the flag's would be.
+    let (code, err) = run(None, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("max-sessions"), "{err}");
+    // With the environment variable set, the file's value is not used: the server
+    // gets as far as the next mistake, an odd width on the command line.
+    let (code, err) = run(
+        Some(("STREAMTRACER_MAX_SESSIONS", "5")),
+        &["--width", "641"],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("frame size must be even"), "{err}");
+    std::fs::write(&file, "listen-on = \"0.0.0.0:80\"\n").unwrap();
+    let (code, err) = run(None, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("streamtracer.toml") && err.contains("unknown setting \"listen-on\""),
+        "{err}"
+    );
+}
