@@ -22,6 +22,7 @@ use crate::protocol::{
 };
 use crate::store::SceneStore;
 use crate::view::View;
+use crate::views::{self, OpenError, Views};
 use axum::body::{Body, Bytes};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{DefaultBodyLimit, Extension, Path, Query, Request, State};
@@ -42,7 +43,9 @@ pub const MAX_WEBSOCKET_MESSAGE: usize = 16 * 1024 * 1024;
 /// What the API routes share.
 pub struct Api {
     pub store: Arc<SceneStore>,
-    pub view: Arc<View>,
+    /// The views; the scene routes use `main`, the WebSocket and snapshots any view
+    /// named with `?view=NAME`.
+    pub views: Arc<Views>,
     /// Who may use the API (the same tokens as `POST /whep`).
     pub access: Access,
     /// Scene changes per second a WebSocket connection may make.
@@ -53,14 +56,49 @@ pub struct Api {
 
 impl Api {
     fn connection(&self, session: String, role: Role) -> Connection {
-        Connection::new(
-            session,
-            role,
-            "main".into(),
-            self.view.clone(),
-            self.store.clone(),
-        )
+        self.connection_to(session, role, views::MAIN.to_owned(), self.views.main())
     }
+
+    fn connection_to(
+        &self,
+        session: String,
+        role: Role,
+        name: String,
+        view: Arc<View>,
+    ) -> Connection {
+        Connection::new(session, role, name, view, self.store.clone())
+    }
+
+    /// The view a request names with `?view=NAME` (`main` without), opened if a
+    /// controller names a new one; the error as an HTTP reply.
+    async fn view_of(
+        &self,
+        query: &ViewQuery,
+        role: Role,
+    ) -> Result<(String, Arc<View>), Response> {
+        let name = query.view.clone().unwrap_or_else(|| views::MAIN.to_owned());
+        let views = self.views.clone();
+        let opened = {
+            let name = name.clone();
+            tokio::task::spawn_blocking(move || views.open(&name, role == Role::Controller)).await
+        };
+        match opened {
+            Ok(Ok(view)) => Ok((name, view)),
+            Ok(Err(e @ OpenError::NotFound(_))) => Err(error(ErrorCode::NotFound, e.to_string())),
+            Ok(Err(e @ OpenError::BadName(_))) => {
+                Err(error(ErrorCode::InvalidValue, e.to_string()))
+            }
+            Ok(Err(e @ OpenError::Full(_))) => Err(error(ErrorCode::LimitExceeded, e.to_string())),
+            Ok(Err(e)) => Err(error(ErrorCode::Internal, e.to_string())),
+            Err(e) => Err(error(ErrorCode::Internal, e.to_string())),
+        }
+    }
+}
+
+/// `?view=NAME`.
+#[derive(Deserialize, Default)]
+struct ViewQuery {
+    view: Option<String>,
 }
 
 /// Lets a request in with the role of its token (`Authorization: Bearer`, or
@@ -375,9 +413,17 @@ async fn upload(
     respond(connection.add_mesh(None, key, format, bytes.to_vec()).await)
 }
 
-/// `GET /api/snapshot.png`: the picture as rendered, not as encoded.
-async fn snapshot(State(api): State<Arc<Api>>) -> Response {
-    let view = api.view.clone();
+/// `GET /api/snapshot.png`: the picture as rendered, not as encoded (`?view=NAME` for
+/// another view than main).
+async fn snapshot(
+    State(api): State<Arc<Api>>,
+    Extension(role): Extension<Role>,
+    Query(q): Query<ViewQuery>,
+) -> Response {
+    let view = match api.view_of(&q, role).await {
+        Ok((_, view)) => view,
+        Err(r) => return r,
+    };
     let png = tokio::task::spawn_blocking(move || {
         let shot = view.snapshot()?;
         let mut png = Vec::new();
@@ -420,19 +466,32 @@ async fn snapshot(State(api): State<Arc<Api>>) -> Response {
 async fn websocket(
     State(api): State<Arc<Api>>,
     Extension(role): Extension<Role>,
+    Query(q): Query<ViewQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let (name, view) = match api.view_of(&q, role).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     upgrade
         .max_message_size(MAX_WEBSOCKET_MESSAGE)
-        .on_upgrade(move |socket| run_websocket(api, role, socket))
+        .on_upgrade(move |socket| run_websocket(api, role, name, view, socket))
 }
 
-async fn run_websocket(api: Arc<Api>, role: Role, mut socket: WebSocket) {
+async fn run_websocket(
+    api: Arc<Api>,
+    role: Role,
+    name: String,
+    view: Arc<View>,
+    mut socket: WebSocket,
+) {
     let session = format!("ws-{}", rtc::shared::util::math_rand_alpha_number(20));
-    let mut connection = api.connection(session, role).limit_edits(api.edit_rate);
+    let mut connection = api
+        .connection_to(session, role, name, view.clone())
+        .limit_edits(api.edit_rate);
     let mut store_events = api.store.events();
-    let mut view_events = api.view.events();
-    let mut shown = api.view.shown();
+    let mut view_events = view.events();
+    let mut shown = view.shown();
     shown.mark_unchanged();
     let mut shutdown = api.shutdown.clone();
     tracing::info!(session = %connection.session, "WebSocket connected");

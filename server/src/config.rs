@@ -125,6 +125,11 @@ pub struct Config {
     )]
     pub allowed_origins: Vec<String>,
 
+    /// The most views at once (`main` included); a controller's request for another
+    /// view beyond it is refused.
+    #[arg(long, env = "STREAMTRACER_MAX_VIEWS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub max_views: u32,
+
     /// The most sessions (WebRTC viewers) at once; more are answered 503.
     #[arg(long, env = "STREAMTRACER_MAX_SESSIONS", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_sessions: u32,

@@ -32,6 +32,7 @@ pub mod scenes;
 pub mod session;
 pub mod store;
 pub mod view;
+pub mod views;
 pub mod web;
 
 pub use config::{Cli, Command, Config};
@@ -108,8 +109,14 @@ pub async fn run(
         .map_err(std::io::Error::other)??
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let views = Arc::new(views::Views::new(
+        store.clone(),
+        view,
+        settings,
+        config.max_views as usize,
+    ));
     let sessions = Arc::new(session::Sessions::new(
-        view.clone(),
+        views.clone(),
         store.clone(),
         config.media_addrs(),
         session::Limits {
@@ -120,20 +127,20 @@ pub async fn run(
         shutdown_rx.clone(),
     ));
     let metrics = {
-        let (sessions, view, store) = (sessions.clone(), view.clone(), store.clone());
+        let (sessions, views, store) = (sessions.clone(), views.clone(), store.clone());
         axum::routing::get(move || async move {
             (
                 [(
                     axum::http::header::CONTENT_TYPE,
                     "text/plain; version=0.0.4",
                 )],
-                metrics::render(&sessions, &view, &store),
+                metrics::render(&sessions, &views, &store),
             )
         })
     };
     let api = Arc::new(api::Api {
         store: store.clone(),
-        view: view.clone(),
+        views: views.clone(),
         access: policy.access.clone(),
         edit_rate: config.edit_rate,
         shutdown: shutdown_rx.clone(),
@@ -194,7 +201,7 @@ pub async fn run(
     // Every long-lived task ends on the one shutdown signal, and the server waits for
     // them: sessions close their peer connections, then the view joins its threads.
     sessions.shutdown(SHUTDOWN_LIMIT).await;
-    let _ = tokio::task::spawn_blocking(move || view.stop()).await;
+    let _ = tokio::task::spawn_blocking(move || views.stop_all()).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -2,15 +2,24 @@
 
 use crate::session::Sessions;
 use crate::store::SceneStore;
-use crate::view::View;
+use crate::view::ViewStats;
+use crate::views::Views;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 /// Renders the current figures.
-pub fn render(sessions: &Sessions, view: &View, store: &SceneStore) -> String {
-    let s = view.stats();
-    let count = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
-    let seconds = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64 / 1e6;
+///
+/// Counters add up every view; gauges of the video (target bitrate, link estimate,
+/// stream size) are the main view's; `streamtracer_viewers` and
+/// `streamtracer_view_render_passes_total` are given per view.
+pub fn render(sessions: &Sessions, views: &Views, store: &SceneStore) -> String {
+    type Field = fn(&ViewStats) -> &std::sync::atomic::AtomicU64;
+    let all = views.list();
+    let main = views.main();
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
+    let count = |f: Field| all.iter().map(|(_, v)| load(f(v.stats()))).sum::<f64>();
+    let seconds = |f: Field| count(f) / 1e6;
+    let gauge = |f: Field| load(f(main.stats()));
     let metrics = [
         (
             "streamtracer_sessions",
@@ -22,91 +31,91 @@ pub fn render(sessions: &Sessions, view: &View, store: &SceneStore) -> String {
             "streamtracer_frames_encoded_total",
             "counter",
             "Frames encoded for the view.",
-            count(&s.frames_encoded),
+            count(|s| &s.frames_encoded),
         ),
         (
             "streamtracer_keyframes_encoded_total",
             "counter",
             "Keyframes encoded for the view.",
-            count(&s.keyframes_encoded),
+            count(|s| &s.keyframes_encoded),
         ),
         (
             "streamtracer_encode_seconds_total",
             "counter",
             "Time spent encoding frames.",
-            seconds(&s.encode_micros),
+            seconds(|s| &s.encode_micros),
         ),
         (
             "streamtracer_convert_seconds_total",
             "counter",
             "Time spent tone-mapping finished passes and converting them to I420.",
-            seconds(&s.convert_micros),
+            seconds(|s| &s.convert_micros),
         ),
         (
             "streamtracer_video_bytes_total",
             "counter",
             "Bytes of encoded video (each frame once, however many viewers).",
-            count(&s.bytes_encoded),
+            count(|s| &s.bytes_encoded),
         ),
         (
             "streamtracer_target_bitrate_bits",
             "gauge",
             "The encoder's target bitrate: the lowest viewer link estimate within the configured bounds.",
-            count(&s.target_bitrate),
+            gauge(|s| &s.target_bitrate),
         ),
         (
             "streamtracer_lowest_link_estimate_bits",
             "gauge",
             "The lowest congestion-control estimate among the viewers' links (0 without viewers).",
-            count(&s.lowest_link),
+            gauge(|s| &s.lowest_link),
         ),
         (
             "streamtracer_frames_dropped_total",
             "counter",
             "Frames not encoded because the video had run ahead of what the poorest viewer link carries.",
-            count(&s.frames_dropped),
+            count(|s| &s.frames_dropped),
         ),
         (
             "streamtracer_stream_width_pixels",
             "gauge",
             "Width of the stream: the picture's, or smaller while the bitrate is low.",
-            count(&s.stream_width),
+            gauge(|s| &s.stream_width),
         ),
         (
             "streamtracer_stream_height_pixels",
             "gauge",
             "Height of the stream.",
-            count(&s.stream_height),
+            gauge(|s| &s.stream_height),
         ),
         (
             "streamtracer_still_refreshes_total",
             "counter",
             "Still-quality refreshes started.",
-            count(&s.refreshes),
+            count(|s| &s.refreshes),
         ),
         (
             "streamtracer_render_passes_total",
             "counter",
             "Render passes completed.",
-            count(&s.passes_rendered),
+            count(|s| &s.passes_rendered),
         ),
         (
             "streamtracer_render_samples_total",
             "counter",
             "Pixel samples rendered.",
-            count(&s.samples_rendered),
+            count(|s| &s.samples_rendered),
         ),
         (
             "streamtracer_rays_traced_total",
             "counter",
             "Rays traced (camera, bounce and shadow).",
-            count(&s.rays_traced),
+            count(|s| &s.rays_traced),
         ),
         (
             "streamtracer_render_seconds_total",
             "counter",
             "Time spent in completed render passes.",
-            seconds(&s.render_micros),
+            seconds(|s| &s.render_micros),
         ),
         (
             "streamtracer_scene_transactions_total",
@@ -143,10 +152,28 @@ pub fn render(sessions: &Sessions, view: &View, store: &SceneStore) -> String {
     }
     let _ = writeln!(
         out,
-        "# HELP streamtracer_viewers Viewers streaming the view (connected WebRTC sessions).\n\
-         # TYPE streamtracer_viewers gauge\nstreamtracer_viewers{{view=\"main\"}} {}",
-        view.viewers()
+        "# HELP streamtracer_viewers Viewers streaming each view (connected WebRTC sessions).\n\
+         # TYPE streamtracer_viewers gauge"
     );
+    for (name, view) in &all {
+        let _ = writeln!(
+            out,
+            "streamtracer_viewers{{view=\"{name}\"}} {}",
+            view.viewers()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP streamtracer_view_render_passes_total Render passes completed by each view.\n\
+         # TYPE streamtracer_view_render_passes_total counter"
+    );
+    for (name, view) in &all {
+        let _ = writeln!(
+            out,
+            "streamtracer_view_render_passes_total{{view=\"{name}\"}} {}",
+            load(&view.stats().passes_rendered)
+        );
+    }
     let _ = writeln!(
         out,
         "# HELP streamtracer_sessions_by_state Viewer sessions in each state (pending: dropped, waiting to be resumed).\n\

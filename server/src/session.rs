@@ -12,6 +12,7 @@ use crate::nack::{self, NackLimiter};
 use crate::protocol::{CloseReason, Revision, Role, ServerMessage};
 use crate::store::SceneStore;
 use crate::view::View;
+use crate::views::{self, OpenError, Views};
 use rtc::interceptor::{
     BandwidthEstimator, CongestionControlBuilder, EstimatorStats, Gcc, PacerBuilder, PacketReport,
     Registry, Slot, TwccSenderBuilder,
@@ -275,6 +276,8 @@ struct Entry {
     /// Ends the session's current connection.
     end: watch::Sender<bool>,
     role: Role,
+    /// The view the session watches.
+    view: String,
     resume_token: String,
     state: SessionState,
     since: Instant,
@@ -359,7 +362,7 @@ pub struct Limits {
 
 pub struct Sessions {
     limits: Limits,
-    view: Arc<View>,
+    views: Arc<Views>,
     store: Arc<SceneStore>,
     /// UDP addresses each peer connection binds (one host candidate each).
     media_addrs: Vec<String>,
@@ -433,7 +436,7 @@ const NEEDS_H264: &str = "the server sends H.264 (constrained baseline, packetiz
 
 impl Sessions {
     pub fn new(
-        view: Arc<View>,
+        views: Arc<Views>,
         store: Arc<SceneStore>,
         media_addrs: Vec<String>,
         limits: Limits,
@@ -441,7 +444,7 @@ impl Sessions {
     ) -> Sessions {
         Sessions {
             limits,
-            view,
+            views,
             store,
             media_addrs,
             entries: Arc::new(Mutex::new(HashMap::new())),
@@ -473,7 +476,7 @@ impl Sessions {
                 session: id.0.clone(),
                 state: e.state,
                 role: e.role,
-                view: "main".into(),
+                view: e.view.clone(),
                 seconds_in_state: now.saturating_duration_since(e.since).as_secs_f64(),
             })
             .collect();
@@ -482,13 +485,13 @@ impl Sessions {
     }
 
     /// The session whose resume token is `token`, and its role.
-    fn resumable(&self, token: &str) -> Result<(SessionId, Role), OfferError> {
+    fn resumable(&self, token: &str) -> Result<(SessionId, Role, String), OfferError> {
         let entries = lock(&self.entries);
         let mut found = None;
         // Every token is compared, each in constant time: timing tells nothing.
         for (id, e) in entries.iter() {
             if constant_time_eq(e.resume_token.as_bytes(), token.as_bytes()) {
-                found = Some((id.clone(), e.role));
+                found = Some((id.clone(), e.role, e.view.clone()));
             }
         }
         found.ok_or_else(|| {
@@ -530,7 +533,7 @@ impl Sessions {
     > {
         let mut media = MediaEngine::default();
         media.register_codec(h264_codec_parameters(), RtpCodecKind::Video)?;
-        let settings = self.view.settings();
+        let settings = self.views.main().settings();
         let estimator = LinkEstimator::new(
             settings.bitrate as f64,
             settings.min_bitrate as f64,
@@ -695,11 +698,6 @@ impl WhepHandler for Sessions {
                 "the server is shutting down".into(),
             ));
         }
-        if let Some(view) = offer.view.as_deref().filter(|v| *v != "main") {
-            return Err(OfferError::NotFound(format!(
-                "there is no view {view:?}: this server has one view, \"main\""
-            )));
-        }
         let full = || {
             OfferError::Unavailable(format!(
                 "the server is full: it serves at most {} sessions at once",
@@ -713,6 +711,26 @@ impl WhepHandler for Sessions {
         if resume.is_none() && self.count() >= self.limits.max_sessions {
             return Err(full());
         }
+        // A resumed session keeps its view; a new one watches the view it names (a
+        // controller's offer opens it), or main.
+        let view_name = match (&resume, &offer.view) {
+            (Some((_, _, name)), _) => name.clone(),
+            (None, Some(name)) => name.clone(),
+            (None, None) => views::MAIN.to_owned(),
+        };
+        let view = {
+            let (views, name) = (self.views.clone(), view_name.clone());
+            let may_create = offer.role == Role::Controller;
+            tokio::task::spawn_blocking(move || views.open(&name, may_create))
+                .await
+                .map_err(|e| OfferError::Internal(format!("opening the view failed: {e}")))?
+                .map_err(|e| match e {
+                    OpenError::NotFound(_) => OfferError::NotFound(e.to_string()),
+                    OpenError::Full(_) => OfferError::Unavailable(e.to_string()),
+                    OpenError::BadName(_) => OfferError::BadOffer(e.to_string()),
+                    OpenError::Start(_) => OfferError::Internal(e.to_string()),
+                })?
+        };
         let (new_id, answer_sdp, session) = self.answer(offer.sdp).await?;
         let (end_tx, end) = watch::channel(false);
         // Under the lock, since offers are answered concurrently: a new session needs
@@ -720,7 +738,7 @@ impl WhepHandler for Sessions {
         let admitted = {
             let mut entries = lock(&self.entries);
             match &resume {
-                Some((id, role)) => entries.get_mut(id).map(|e| {
+                Some((id, role, _)) => entries.get_mut(id).map(|e| {
                     e.generation += 1;
                     let _ = std::mem::replace(&mut e.end, end_tx).send(true);
                     e.role = lesser(*role, offer.role);
@@ -735,6 +753,7 @@ impl WhepHandler for Sessions {
                         Entry {
                             end: end_tx,
                             role: offer.role,
+                            view: view_name.clone(),
                             resume_token: token.clone(),
                             state: SessionState::Connecting,
                             since: Instant::now(),
@@ -759,7 +778,6 @@ impl WhepHandler for Sessions {
         } else {
             tracing::info!(session = %id.0, "session created");
         }
-        let view = self.view.clone();
         let store = self.store.clone();
         let shutdown = self.shutdown.clone();
         let limits = self.limits;
@@ -776,6 +794,7 @@ impl WhepHandler for Sessions {
             tasks.spawn(async move {
                 let control = ControlSettings {
                     role,
+                    view: view_name,
                     edit_rate: limits.edit_rate,
                     resume_token,
                     resume_grace: limits.resume_grace,
@@ -828,6 +847,7 @@ struct FrameNote {
 #[derive(Clone)]
 struct ControlSettings {
     role: Role,
+    view: String,
     edit_rate: f64,
     resume_token: String,
     /// How long the connection may stay lost before it is given up.
@@ -942,7 +962,7 @@ async fn run_session(
                         let connection = Connection::new(
                             id.0.clone(),
                             control.role,
-                            "main".into(),
+                            control.view.clone(),
                             view.clone(),
                             store.clone(),
                         )

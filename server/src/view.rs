@@ -422,9 +422,17 @@ impl View {
         lock(&self.shared.links).len()
     }
 
-    /// Encoded frames from now on.
+    /// Encoded frames from now on. A view nobody subscribes to stops rendering once
+    /// a change reaches [`UNWATCHED_SPP`]; subscribing wakes it.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<EncodedFrame>> {
-        self.shared.frames.subscribe()
+        let frames = {
+            // Under the lock the render thread decides to sleep with, so that the
+            // wake-up cannot slip between its check and its wait.
+            let _control = lock(&self.shared.control);
+            self.shared.frames.subscribe()
+        };
+        self.shared.changed.notify_all();
+        frames
     }
 
     pub fn events(&self) -> broadcast::Receiver<ViewEvent> {
@@ -482,6 +490,9 @@ impl Drop for View {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// Samples per pixel a view renders each change to while nobody watches it.
+pub const UNWATCHED_SPP: u32 = 16;
 
 fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Option<Duration>) {
     let mut rendered_generation = u64::MAX;
@@ -541,10 +552,19 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Option<Duratio
                     break;
                 }
                 let in_time = max_time.is_none_or(|limit| since.elapsed() < limit);
-                if renderer.samples_per_pixel() < max_spp && in_time {
+                // Nobody watching: render the change up to a modest quality (what a
+                // snapshot or a viewer arriving later starts from), then stop.
+                let watched = shared.frames.receiver_count() > 0;
+                let budget = if watched {
+                    max_spp
+                } else {
+                    max_spp.min(UNWATCHED_SPP)
+                };
+                if renderer.samples_per_pixel() < budget && in_time {
                     break;
                 }
-                // Converged or out of time: sleep until something changes.
+                // Converged, out of time or unwatched: sleep until something changes
+                // (a viewer subscribing counts).
                 c = shared.changed.wait(c).unwrap_or_else(|e| e.into_inner());
             }
         }

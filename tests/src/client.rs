@@ -56,6 +56,8 @@ pub struct ViewerOptions {
     pub token: Option<String>,
     /// Resume the session of this resume token (`POST /whep?resume=...`).
     pub resume: Option<String>,
+    /// Watch this view (`POST /whep?view=...`) instead of main.
+    pub view: Option<String>,
 }
 
 impl Default for ViewerOptions {
@@ -67,6 +69,7 @@ impl Default for ViewerOptions {
             reorder_patience: None,
             token: None,
             resume: None,
+            view: None,
         }
     }
 }
@@ -647,9 +650,13 @@ impl Viewer {
             }
             None => (local.sdp, None),
         };
-        let url = match &options.resume {
-            Some(token) => format!("{base}/whep?resume={token}"),
-            None => format!("{base}/whep"),
+        let query: Vec<String> = [("resume", &options.resume), ("view", &options.view)]
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+            .collect();
+        let url = match query.is_empty() {
+            true => format!("{base}/whep"),
+            false => format!("{base}/whep?{}", query.join("&")),
         };
         let response = authorized(reqwest::Client::new().post(url), options.token.as_deref())
             .header("content-type", "application/sdp")

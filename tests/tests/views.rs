@@ -1,0 +1,177 @@
+//! Views: a controller opens a second view of the one scene with its own camera; both
+//! stream their own pictures, an edit shows in both, and a view nobody watches stops
+//! rendering.
+
+use serde_json::json;
+use std::time::Duration;
+use streamtracer::Config;
+use streamtracer_tests::client::{Frame, Viewer, ViewerOptions};
+use streamtracer_tests::{api, edit_scene, TestServer};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The mean colour of the middle 8x8 pixels.
+fn middle(frame: &Frame) -> [f64; 3] {
+    let p = &frame.picture;
+    let (cx, cy) = (p.width / 2, p.height / 2);
+    let mut sum = [0.0; 3];
+    for y in cy - 4..cy + 4 {
+        for x in cx - 4..cx + 4 {
+            for (c, s) in sum.iter_mut().enumerate() {
+                *s += p.rgb[(y * p.width + x) * 3 + c] as f64;
+            }
+        }
+    }
+    sum.map(|s| s / 64.0)
+}
+
+/// The newest decoded frame after `settle`.
+async fn latest(viewer: &mut Viewer, settle: Duration) -> anyhow::Result<Frame> {
+    tokio::time::sleep(settle).await;
+    let mut frame = viewer.next_frame(WAIT).await?;
+    while let Ok(f) = viewer.frames.try_recv() {
+        frame = f;
+    }
+    Ok(frame)
+}
+
+fn on_view(name: &str) -> ViewerOptions {
+    ViewerOptions {
+        view: Some(name.into()),
+        ..ViewerOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_views_show_their_own_cameras_and_every_edit() -> anyhow::Result<()> {
+    // Far from converging in the test's time, so that only being unwatched stops a view.
+    let config = Config {
+        max_spp: 100_000,
+        ..TestServer::small_config()
+    };
+    let server = TestServer::start(config, edit_scene()).await?;
+    let base = server.url("");
+    let mut main = Viewer::connect(&base).await?;
+    let mut side = Viewer::connect_with(&base, on_view("side")).await?;
+    let hello = side.next_message("hello", WAIT).await?;
+    assert_eq!(hello["view"], "side");
+    main.next_message("hello", WAIT).await?;
+    // The side view turns to look past the ball, at the sky.
+    side.send_text(
+        &json!({"type": "camera", "id": 1, "eye": [0, 0, 5], "target": [5, 0, 5], "up": [0, 1, 0], "fov": 40})
+            .to_string(),
+    )
+    .await?;
+    assert_eq!(side.next_message("ack", WAIT).await?["id"], 1);
+    // Main still looks at the grey ball (0.3 linear, about 149); side sees the sky
+    // (0.6, about 203). Main heard nothing of the side view's camera.
+    let [r, g, b] = middle(&latest(&mut main, Duration::from_millis(800)).await?);
+    assert!(
+        (r - g).abs() < 12.0 && (120.0..175.0).contains(&r),
+        "main: {r} {g} {b}"
+    );
+    let [r, g, b] = middle(&latest(&mut side, Duration::ZERO).await?);
+    assert!((r - g).abs() < 12.0 && r > 185.0, "side: {r} {g} {b}");
+    assert!(
+        tokio::time::timeout(
+            Duration::from_millis(200),
+            main.next_message("camera_changed", WAIT)
+        )
+        .await
+        .is_err(),
+        "the main view's viewer heard of the side view's camera"
+    );
+
+    // One edit, the sky turned red: both views show it.
+    let (status, ack) = api::post(
+        &base,
+        "/api/edits",
+        &json!({"ops": [{"op": "update", "kind": "environment", "value": {"type": "constant", "radiance": [0.6, 0.05, 0.05]}}]}),
+    )
+    .await?;
+    assert_eq!(status, 200, "{ack}");
+    let [r, g, b] = middle(&latest(&mut main, Duration::from_millis(800)).await?);
+    assert!(
+        r > g + 50.0 && r > b + 50.0,
+        "main after the edit: {r} {g} {b}"
+    );
+    let [r, g, b] = middle(&latest(&mut side, Duration::ZERO).await?);
+    assert!(
+        r > g + 80.0 && r > b + 80.0,
+        "side after the edit: {r} {g} {b}"
+    );
+    assert_eq!(
+        server.metric("streamtracer_viewers{view=\"side\"}").await?,
+        1.0
+    );
+
+    // Nobody watches the side view any more: it stops rendering.
+    side.close().await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let passes = "streamtracer_view_render_passes_total{view=\"side\"}";
+    let before = server.metric(passes).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        server.metric(passes).await?,
+        before,
+        "an unwatched view kept rendering"
+    );
+    // Main, still watched, keeps refining.
+    let main_passes = "streamtracer_view_render_passes_total{view=\"main\"}";
+    let before = server.metric(main_passes).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(server.metric(main_passes).await? > before);
+    // A viewer joining the side view again finds it where it was.
+    let mut again = Viewer::connect_with(&base, on_view("side")).await?;
+    let [r, g, b] = middle(&latest(&mut again, Duration::from_millis(500)).await?);
+    assert!(r > g + 80.0 && r > b + 80.0, "side, rejoined: {r} {g} {b}");
+    again.close().await?;
+    main.close().await?;
+    server.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_controllers_open_views_and_only_so_many() -> anyhow::Result<()> {
+    let config = Config {
+        viewer_tokens: vec!["views-viewer-token-41aa".into()],
+        controller_tokens: vec!["views-controller-token-9c".into()],
+        max_views: 2,
+        ..TestServer::small_config()
+    };
+    let server = TestServer::start(config, edit_scene()).await?;
+    let base = server.url("");
+    let as_viewer = |view: &str| ViewerOptions {
+        token: Some("views-viewer-token-41aa".into()),
+        ..on_view(view)
+    };
+    let as_controller = |view: &str| ViewerOptions {
+        token: Some("views-controller-token-9c".into()),
+        ..on_view(view)
+    };
+    let e = Viewer::connect_with(&base, as_viewer("mine"))
+        .await
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("404"), "{e}");
+    let e = Viewer::connect_with(&base, as_controller("no/such"))
+        .await
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("400"), "{e}");
+    let mut second = Viewer::connect_with(&base, as_controller("second")).await?;
+    second.next_frame(WAIT).await?;
+    let e = Viewer::connect_with(&base, as_controller("third"))
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        e.to_string().contains("503") && e.to_string().contains("2 views"),
+        "{e}"
+    );
+    // A viewer may watch a view that exists.
+    let mut watcher = Viewer::connect_with(&base, as_viewer("second")).await?;
+    watcher.next_frame(WAIT).await?;
+    watcher.close().await?;
+    second.close().await?;
+    server.stop().await
+}
