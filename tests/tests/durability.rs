@@ -117,3 +117,60 @@ async fn sigkill_during_edits_loses_no_acknowledged_edit() -> anyhow::Result<()>
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// SIGTERM with a viewer watching: the viewer is told, the process exits cleanly
+/// within a few seconds, and every acknowledged edit is there after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_viewers_exits_cleanly_and_keeps_every_acknowledged_edit() -> anyhow::Result<()>
+{
+    let dir = tempfile::tempdir()?;
+    let (mut child, base) = spawn(dir.path())?;
+    wait_ready(&base).await?;
+    let mut viewer = streamtracer_tests::client::Viewer::connect(&base).await?;
+    viewer
+        .next_message("hello", Duration::from_secs(20))
+        .await?;
+    viewer.next_frame(Duration::from_secs(20)).await?;
+    let mut acknowledged = Vec::new();
+    for i in 0..10 {
+        let key = format!("term-{i}");
+        let (status, ack) = api::post(
+            &base,
+            "/api/edits",
+            &json!({"ops": [{"op": "add", "kind": "material", "key": key, "value": {"type": "diffuse", "albedo": [0.5, 0.5, 0.5]}}]}),
+        )
+        .await?;
+        assert_eq!(status, 200, "{ack}");
+        acknowledged.push(key);
+    }
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status()?;
+    assert!(sent.success());
+    let closing = viewer
+        .next_message("closing", Duration::from_secs(5))
+        .await?;
+    assert_eq!(closing["reason"], "shutdown");
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(10),
+            "the server did not exit within 10 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "exit status {status}");
+    println!("exited {:?} after SIGTERM", start.elapsed());
+
+    let (mut child, base) = spawn(dir.path())?;
+    wait_ready(&base).await?;
+    let (scene, _) = api::scene(&base).await?;
+    for key in &acknowledged {
+        assert!(scene["materials"][key].is_object(), "{key} was lost");
+    }
+    child.kill()?;
+    child.wait()?;
+    Ok(())
+}
