@@ -816,6 +816,17 @@ impl Viewer {
     }
 }
 
+/// Frames (complete access units) per second each viewer received over `window`.
+pub async fn received_fps(viewers: &[Viewer], window: Duration) -> Vec<f64> {
+    let before: Vec<u64> = viewers.iter().map(Viewer::access_units).collect();
+    tokio::time::sleep(window).await;
+    viewers
+        .iter()
+        .zip(before)
+        .map(|(v, b)| (v.access_units() - b) as f64 / window.as_secs_f64())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -968,15 +979,4 @@ mod tests {
         assert_eq!(rewritten.lines().count(), OFFER.lines().count() - 2);
         assert!(relayed_candidate("v=0\r\n").is_err());
     }
-}
-
-/// Frames (complete access units) per second each viewer received over `window`.
-pub async fn received_fps(viewers: &[Viewer], window: Duration) -> Vec<f64> {
-    let before: Vec<u64> = viewers.iter().map(Viewer::access_units).collect();
-    tokio::time::sleep(window).await;
-    viewers
-        .iter()
-        .zip(before)
-        .map(|(v, b)| (v.access_units() - b) as f64 / window.as_secs_f64())
-        .collect()
 }

@@ -68,7 +68,7 @@ fn names(m: &serde_json::Value, needle: &str) -> bool {
 
 /// One way to speak the protocol to the server.
 enum Transport {
-    WebSocket(ControlSocket),
+    WebSocket(Box<ControlSocket>),
     DataChannel(Box<Viewer>),
     /// `POST /api/control`: one request, one reply.
     Http(String),
@@ -113,7 +113,7 @@ async fn every_bad_message_gets_its_code_and_changes_nothing_on_every_transport(
     let mut viewer = Viewer::connect(&base).await?;
     viewer.next_message("hello", WAIT).await?;
     let mut transports = [
-        Transport::WebSocket(ControlSocket::connect(&base).await?),
+        Transport::WebSocket(Box::new(ControlSocket::connect(&base).await?)),
         Transport::DataChannel(Box::new(viewer)),
         Transport::Http(base.clone()),
     ];
