@@ -7,6 +7,14 @@ fn streamtracer() -> Command {
     Command::new(env!("CARGO_BIN_EXE_streamtracer"))
 }
 
+/// The `error: ` line of a failed run's standard error.
+fn error_line(stderr: &str) -> &str {
+    stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line: {stderr}"))
+}
+
 #[test]
 fn a_missing_or_unknown_scene_is_a_one_line_error_naming_it() {
     for (scene, needle) in [
@@ -51,10 +59,7 @@ fn bad_settings_are_one_line_errors_said_once() {
             .unwrap();
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
-        let line = err
-            .lines()
-            .find(|l| l.starts_with("error: "))
-            .unwrap_or_else(|| panic!("no error line: {err}"));
+        let line = error_line(&err);
         assert_eq!(line.matches(needle).count(), 1, "{args:?}: {line}");
     }
 }
@@ -166,10 +171,7 @@ fn unsafe_access_settings_are_refused_before_serving() {
         let out = command.output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
-        let line = err
-            .lines()
-            .find(|l| l.starts_with("error: "))
-            .unwrap_or_else(|| panic!("no error line: {err}"));
+        let line = error_line(&err);
         assert!(line.contains(needle), "{args:?}: {line}");
         assert!(
             !line.contains("0123456789abcdef"),

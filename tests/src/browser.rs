@@ -118,6 +118,35 @@ impl Browser {
     }
 
     /// Browser console entries at level SEVERE (errors) since the last call.
+    /// Drags with the left mouse button from the top-left corner of the element with
+    /// id `id`, by `steps` moves of (`dx`, `dy`) CSS pixels 30 ms apart.
+    pub async fn drag(&self, id: &str, steps: usize, dx: f64, dy: f64) -> anyhow::Result<()> {
+        use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+        let element = self.client.find(fantoccini::Locator::Id(id)).await?;
+        let mut drag = MouseActions::new("mouse".into())
+            .then(PointerAction::MoveToElement {
+                element,
+                duration: None,
+                x: 0.0,
+                y: 0.0,
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_LEFT,
+            });
+        for _ in 0..steps {
+            drag = drag.then(PointerAction::MoveBy {
+                duration: Some(std::time::Duration::from_millis(30)),
+                x: dx,
+                y: dy,
+            });
+        }
+        drag = drag.then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+        self.client.perform_actions(drag).await?;
+        Ok(())
+    }
+
     pub async fn console_errors(&self) -> anyhow::Result<Vec<String>> {
         let logs = self
             .client

@@ -309,3 +309,18 @@ pub fn grid_glb(n: u32) -> Vec<u8> {
     out.extend_from_slice(&bin);
     out
 }
+
+/// The mean colour of the middle 8x8 pixels of a decoded frame.
+pub fn middle(frame: &client::Frame) -> [f64; 3] {
+    let p = &frame.picture;
+    let (cx, cy) = (p.width / 2, p.height / 2);
+    let mut sum = [0.0; 3];
+    for y in cy - 4..cy + 4 {
+        for x in cx - 4..cx + 4 {
+            for (c, s) in sum.iter_mut().enumerate() {
+                *s += p.rgb[(y * p.width + x) * 3 + c] as f64;
+            }
+        }
+    }
+    sum.map(|s| s / 64.0)
+}

@@ -140,33 +140,8 @@ async fn viewer_page_plays_orbits_on_drag_zooms_on_wheel_and_a_second_window_pla
 
     // Drag across the video with a real pointer: the camera orbits.
     let revision = f(&browser.eval("return window.streamtracer.revision;").await?);
-    let video = browser
-        .client
-        .find(fantoccini::Locator::Id("video"))
-        .await?;
-    use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
-    let mut drag = MouseActions::new("mouse".into())
-        .then(PointerAction::MoveToElement {
-            element: video,
-            duration: None,
-            x: 0.0,
-            y: 0.0,
-        })
-        .then(PointerAction::Down {
-            button: MOUSE_BUTTON_LEFT,
-        });
     // About 100 CSS pixels to the right: an orbit of roughly 30 degrees.
-    for _ in 0..10 {
-        drag = drag.then(PointerAction::MoveBy {
-            duration: Some(Duration::from_millis(30)),
-            x: 10.0,
-            y: 1.0,
-        });
-    }
-    drag = drag.then(PointerAction::Up {
-        button: MOUSE_BUTTON_LEFT,
-    });
-    browser.client.perform_actions(drag).await?;
+    browser.drag("video", 10, 10.0, 1.0).await?;
     browser
         .wait_for(&format!("window.streamtracer.revision > {revision}"), WAIT)
         .await?;
@@ -192,7 +167,7 @@ async fn viewer_page_plays_orbits_on_drag_zooms_on_wheel_and_a_second_window_pla
     let center = browser
         .eval("const r = document.getElementById('video').getBoundingClientRect(); return [Math.round(r.x + r.width / 2), Math.round(r.y + r.height / 2)];")
         .await?;
-    use fantoccini::actions::{WheelAction, WheelActions};
+    use fantoccini::actions::{InputSource, WheelAction, WheelActions};
     let (cx, cy) = (
         center[0].as_i64().unwrap_or(0),
         center[1].as_i64().unwrap_or(0),
@@ -304,32 +279,7 @@ async fn the_page_passes_its_token_and_a_viewer_only_watches() -> anyhow::Result
         .wait_for("window.streamtracer.framesPresented > 10", WAIT)
         .await?;
     let revision = server.metric("streamtracer_scene_revision").await?;
-    let video = browser
-        .client
-        .find(fantoccini::Locator::Id("video"))
-        .await?;
-    use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
-    let mut drag = MouseActions::new("mouse".into())
-        .then(PointerAction::MoveToElement {
-            element: video,
-            duration: None,
-            x: 0.0,
-            y: 0.0,
-        })
-        .then(PointerAction::Down {
-            button: MOUSE_BUTTON_LEFT,
-        });
-    for _ in 0..10 {
-        drag = drag.then(PointerAction::MoveBy {
-            duration: Some(Duration::from_millis(30)),
-            x: 10.0,
-            y: 1.0,
-        });
-    }
-    drag = drag.then(PointerAction::Up {
-        button: MOUSE_BUTTON_LEFT,
-    });
-    browser.client.perform_actions(drag).await?;
+    browser.drag("video", 10, 10.0, 1.0).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let state = browser
         .eval("return [window.streamtracer.acks, window.streamtracer.lastError];")

@@ -6,24 +6,9 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use streamtracer_tests::client::{Frame, Viewer};
 use streamtracer_tests::ws::ControlSocket;
-use streamtracer_tests::{api, edit_scene, TestServer};
+use streamtracer_tests::{api, edit_scene, middle, TestServer};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// The mean colour of the middle 8x8 pixels of a decoded frame.
-fn middle(frame: &Frame) -> [f64; 3] {
-    let p = &frame.picture;
-    let (cx, cy) = (p.width / 2, p.height / 2);
-    let mut sum = [0.0; 3];
-    for y in cy - 4..cy + 4 {
-        for x in cx - 4..cx + 4 {
-            for (c, s) in sum.iter_mut().enumerate() {
-                *s += p.rgb[(y * p.width + x) * 3 + c] as f64;
-            }
-        }
-    }
-    sum.map(|s| s / 64.0)
-}
 
 /// Whether RTP timestamp `a` is before `b` (modulo wrap-around).
 fn before(a: u32, b: u32) -> bool {

@@ -6,24 +6,9 @@ use serde_json::json;
 use std::time::Duration;
 use streamtracer::Config;
 use streamtracer_tests::client::{Frame, Viewer, ViewerOptions};
-use streamtracer_tests::{api, edit_scene, TestServer};
+use streamtracer_tests::{api, edit_scene, middle, TestServer};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// The mean colour of the middle 8x8 pixels.
-fn middle(frame: &Frame) -> [f64; 3] {
-    let p = &frame.picture;
-    let (cx, cy) = (p.width / 2, p.height / 2);
-    let mut sum = [0.0; 3];
-    for y in cy - 4..cy + 4 {
-        for x in cx - 4..cx + 4 {
-            for (c, s) in sum.iter_mut().enumerate() {
-                *s += p.rgb[(y * p.width + x) * 3 + c] as f64;
-            }
-        }
-    }
-    sum.map(|s| s / 64.0)
-}
 
 /// The newest decoded frame after `settle`.
 async fn latest(viewer: &mut Viewer, settle: Duration) -> anyhow::Result<Frame> {
