@@ -774,9 +774,9 @@ impl WhepHandler for Sessions {
             });
         };
         if resume.is_some() {
-            tracing::info!(session = %id.0, generation, "session resumed");
+            tracing::info!(session = %id.0, view = %view_name, %role, generation, "session resumed");
         } else {
-            tracing::info!(session = %id.0, "session created");
+            tracing::info!(session = %id.0, view = %view_name, %role, "session created");
         }
         let store = self.store.clone();
         let shutdown = self.shutdown.clone();
