@@ -27,6 +27,9 @@ fn config(state_dir: Option<std::path::PathBuf>) -> Config {
         width: 1280,
         height: 720,
         state_dir,
+        // The throughput figure is the server's, not the per-connection edit rate
+        // limit's (100 a second by default).
+        edit_rate: 1e6,
         ..Config::default()
     }
 }
