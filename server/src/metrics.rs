@@ -176,6 +176,18 @@ pub fn render(sessions: &Sessions, views: &Views, store: &SceneStore) -> String 
     }
     let _ = writeln!(
         out,
+        "# HELP streamtracer_view_render_seconds_total Time each view spent in completed render passes.\n\
+         # TYPE streamtracer_view_render_seconds_total counter"
+    );
+    for (name, view) in &all {
+        let _ = writeln!(
+            out,
+            "streamtracer_view_render_seconds_total{{view=\"{name}\"}} {}",
+            load(&view.stats().render_micros) / 1e6
+        );
+    }
+    let _ = writeln!(
+        out,
         "# HELP streamtracer_sessions_by_state Viewer sessions in each state (pending: dropped, waiting to be resumed).\n\
          # TYPE streamtracer_sessions_by_state gauge"
     );

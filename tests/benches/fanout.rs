@@ -3,7 +3,8 @@
 //! receives (median and minimum), the server's CPU use, and its resident memory per
 //! viewer added; one viewer decodes what it receives, so the stream is checked to be
 //! real video. Then the time from `POST /whep` to the first decoded frame of a new
-//! viewer while 25 others watch.
+//! viewer while 25 others watch. Last, two views with one viewer each: how their
+//! render threads share the cores.
 //!
 //! The viewers run in this process on the same two cores as the server, so the
 //! figures are those of the server and its load together.
@@ -110,5 +111,51 @@ async fn main() -> anyhow::Result<()> {
     for v in viewers {
         v.close().await?;
     }
+    drop(server);
+    two_views().await
+}
+
+/// Two views of the same camera and size, each with one viewer: how the render
+/// threads share the cores (render passes and render time of each over 10 s).
+async fn two_views() -> anyhow::Result<()> {
+    // A sample limit out of reach, so both keep rendering for the whole window.
+    let server = ServerProcess::start(&["--max-spp", "100000"]).await?;
+    let main = Viewer::connect_with(&server.base, counting()).await?;
+    let side = Viewer::connect_with(
+        &server.base,
+        ViewerOptions {
+            view: Some("side".into()),
+            ..counting()
+        },
+    )
+    .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let read = |metrics: &str, name: &str, view: &str| {
+        streamtracer_tests::metric_value(metrics, &format!("{name}{{view=\"{view}\"}}"))
+            .unwrap_or(f64::NAN)
+    };
+    let before = server.metrics().await?;
+    tokio::time::sleep(WINDOW).await;
+    let after = server.metrics().await?;
+    println!(
+        "two views of one scene, 1280x720, one viewer each, over {} s",
+        WINDOW.as_secs()
+    );
+    let mut passes = Vec::new();
+    for view in ["main", "side"] {
+        let delta = |name: &str| read(&after, name, view) - read(&before, name, view);
+        let p = delta("streamtracer_view_render_passes_total");
+        let s = delta("streamtracer_view_render_seconds_total");
+        println!("  {view:5}: {p:4.0} passes, {s:5.2} s in passes");
+        passes.push(p);
+    }
+    let total = passes[0] + passes[1];
+    println!(
+        "  share of passes, main : side = {:.2} : {:.2}",
+        passes[0] / total,
+        passes[1] / total
+    );
+    main.close().await?;
+    side.close().await?;
     Ok(())
 }
