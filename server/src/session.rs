@@ -490,7 +490,7 @@ impl Sessions {
         let mut found = None;
         // Every token is compared, each in constant time: timing tells nothing.
         for (id, e) in entries.iter() {
-            if constant_time_eq(e.resume_token.as_bytes(), token.as_bytes()) {
+            if signaling::access::constant_time_eq(e.resume_token.as_bytes(), token.as_bytes()) {
                 found = Some((id.clone(), e.role, e.view.clone()));
             }
         }
@@ -718,20 +718,36 @@ impl WhepHandler for Sessions {
             (None, Some(name)) => name.clone(),
             (None, None) => views::MAIN.to_owned(),
         };
-        let view = {
-            let (views, name) = (self.views.clone(), view_name.clone());
-            let may_create = offer.role == Role::Controller;
-            tokio::task::spawn_blocking(move || views.open(&name, may_create))
-                .await
-                .map_err(|e| OfferError::Internal(format!("opening the view failed: {e}")))?
-                .map_err(|e| match e {
-                    OpenError::NotFound(_) => OfferError::NotFound(e.to_string()),
-                    OpenError::Full(_) => OfferError::Unavailable(e.to_string()),
-                    OpenError::BadName(_) => OfferError::BadOffer(e.to_string()),
-                    OpenError::Start(_) => OfferError::Internal(e.to_string()),
-                })?
+        let may_create = offer.role == Role::Controller;
+        let view_error = |e: OpenError| match e {
+            OpenError::NotFound(_) => OfferError::NotFound(e.to_string()),
+            OpenError::Full(_) => OfferError::Unavailable(e.to_string()),
+            OpenError::BadName(_) => OfferError::BadOffer(e.to_string()),
+            OpenError::Start(_) => OfferError::Internal(e.to_string()),
         };
+        // Refused views are refused before any work; a new view is opened only once
+        // the offer has been answered, so a bad offer opens nothing.
+        self.views
+            .check(&view_name, may_create)
+            .map_err(view_error)?;
         let (new_id, answer_sdp, session) = self.answer(offer.sdp).await?;
+        let opened = {
+            let (views, name) = (self.views.clone(), view_name.clone());
+            tokio::task::spawn_blocking(move || views.open(&name, may_create)).await
+        };
+        let view = match opened {
+            Ok(Ok(view)) => view,
+            Ok(Err(e)) => {
+                let _ = session.pc.close().await;
+                return Err(view_error(e));
+            }
+            Err(e) => {
+                let _ = session.pc.close().await;
+                return Err(OfferError::Internal(format!(
+                    "opening the view failed: {e}"
+                )));
+            }
+        };
         let (end_tx, end) = watch::channel(false);
         // Under the lock, since offers are answered concurrently: a new session needs
         // room; a resumed one must still be there, and its old connection (if any) ends.
@@ -874,10 +890,6 @@ async fn lost_for(mut state: watch::Receiver<RTCPeerConnectionState>, grace: Dur
             }
         }
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Runs one connection of a session until it ends; returns whether the server ended
@@ -1023,13 +1035,18 @@ async fn run_session(
     } else {
         None
     };
-    let _ = closing_tx.send(reason.or(Some(CloseReason::Ended)));
-    if reason.is_none()
-        || tokio::time::timeout(CLOSING_NOTICE, &mut control)
-            .await
-            .is_err()
-    {
-        control.abort();
+    match reason {
+        Some(reason) => {
+            let _ = closing_tx.send(Some(reason));
+            if tokio::time::timeout(CLOSING_NOTICE, &mut control)
+                .await
+                .is_err()
+            {
+                control.abort();
+            }
+        }
+        // The connection itself failed: nobody is left to tell.
+        None => control.abort(),
     }
     let _ = pc.close().await;
     reason.is_some()

@@ -71,20 +71,31 @@ impl Views {
         lock(&self.views).get(name).cloned()
     }
 
+    /// Whether [`Views::open`] would give a view for `name`, without opening one: the
+    /// name is valid, and the view exists or may be created and there is room.
+    pub fn check(&self, name: &str, may_create: bool) -> Result<(), OpenError> {
+        if !valid_name(name) {
+            return Err(OpenError::BadName(name.to_owned()));
+        }
+        let views = lock(&self.views);
+        match views.contains_key(name) {
+            true => Ok(()),
+            false if !may_create => Err(OpenError::NotFound(name.to_owned())),
+            false if views.len() >= self.max_views => Err(OpenError::Full(self.max_views)),
+            false => Ok(()),
+        }
+    }
+
     /// The view `name`, opened if it does not exist and `may_create` (a controller's
     /// request). Starting a view builds its renderer and threads: call it off the
     /// async runtime.
     pub fn open(&self, name: &str, may_create: bool) -> Result<Arc<View>, OpenError> {
-        if !valid_name(name) {
-            return Err(OpenError::BadName(name.to_owned()));
-        }
+        self.check(name, may_create)?;
         let mut views = lock(&self.views);
         if let Some(view) = views.get(name) {
             return Ok(view.clone());
         }
-        if !may_create {
-            return Err(OpenError::NotFound(name.to_owned()));
-        }
+        // Checked again under this lock: another request may have filled the room.
         if views.len() >= self.max_views {
             return Err(OpenError::Full(self.max_views));
         }

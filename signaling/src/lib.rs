@@ -25,7 +25,7 @@
 
 pub mod access;
 
-pub use access::{Access, AccessError, Origins, Policy, Role, TokenError};
+pub use access::{query_param, Access, AccessError, Origins, Policy, Role, TokenError};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
@@ -116,15 +116,6 @@ fn text(status: StatusCode, message: impl Into<String>) -> Response {
         body,
     )
         .into_response()
-}
-
-/// The value of query parameter `name`, if given.
-fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
-    query?
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 /// Whether the request says its body is SDP (parameters such as charset are allowed).

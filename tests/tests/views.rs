@@ -143,6 +143,21 @@ async fn only_controllers_open_views_and_only_so_many() -> anyhow::Result<()> {
         .err()
         .unwrap();
     assert!(e.to_string().contains("400"), "{e}");
+    // A bad offer naming a new view opens nothing, even from a controller.
+    let status = reqwest::Client::new()
+        .post(format!("{base}/whep?view=ghost"))
+        .bearer_auth("views-controller-token-9c")
+        .header("content-type", "application/sdp")
+        .body("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n")
+        .send()
+        .await?
+        .status();
+    assert_eq!(status, 400);
+    let metrics = reqwest::get(server.url("/metrics")).await?.text().await?;
+    assert!(
+        !metrics.contains("view=\"ghost\""),
+        "a refused offer opened a view"
+    );
     let mut second = Viewer::connect_with(&base, as_controller("second")).await?;
     second.next_frame(WAIT).await?;
     let e = Viewer::connect_with(&base, as_controller("third"))
