@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh --no-browser
 cargo build --release -p streamtracer
 cargo bench -p render-core --bench render
+cargo bench -p encoder --bench convert
 cargo bench -p encoder --bench encode
 # The same without OpenH264's assembly (a separate build of it, in its own directory).
 OPENH264_NO_ASM=1 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/no-asm" \

@@ -1,12 +1,11 @@
-//! Conversion time per 720p and 1080p frame (the renderer's film tone-mapped and
-//! converted in one pass, as the server does, and the older two steps through packed
-//! RGB for comparison), and encode time per 720p and 1080p frame for noisy early
-//! frames and for a converged picture. Prints medians; run with `cargo bench -p
-//! encoder`, and with `OPENH264_NO_ASM=1` (and another target directory) for the
-//! figures without OpenH264's assembly (`scripts/bench.sh` runs both).
+//! Encode time per 720p and 1080p frame for noisy early frames and for a converged
+//! picture. Prints medians; run with `cargo bench -p encoder --bench encode`, and with
+//! `OPENH264_NO_ASM=1` (and another target directory) for the figures without
+//! OpenH264's assembly (`scripts/bench.sh` runs both). Conversion times are the
+//! `convert` bench's.
 
-use encoder::{rgb_to_i420, rows_to_i420, EncoderSettings, H264Encoder, I420Frame, RgbRows};
-use render_core::{Picture, Renderer, Scene};
+use encoder::{rgb_to_i420, EncoderSettings, H264Encoder, I420Frame};
+use render_core::{Renderer, Scene};
 use std::time::Instant;
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -25,37 +24,6 @@ fn render(w: u32, h: u32, spp: u32, seed: u64) -> Vec<u8> {
     let mut rgb = vec![0u8; (w * h * 3) as usize];
     r.write_rgb8(&mut rgb);
     rgb
-}
-
-struct Rows<'a>(Picture<'a>);
-
-impl RgbRows for Rows<'_> {
-    fn row(&self, y: usize, r: &mut [u8], g: &mut [u8], b: &mut [u8]) {
-        self.0.row(y, r, g, b);
-    }
-}
-
-/// Median times (ms) to turn a converged film of `w` x `h` into I420: in one pass, and
-/// by tone-mapping to packed RGB and converting that.
-fn conversion(w: u32, h: u32) -> (f64, f64) {
-    let mut r = Renderer::new(&Scene::cornell_box(), w, h).expect("valid scene");
-    r.set_preview_scales(&[]);
-    for _ in 0..2 {
-        r.render_next(&|| false);
-    }
-    let mut frame = I420Frame::new(w as usize, h as usize);
-    let mut rgb = vec![0u8; (w * h * 3) as usize];
-    let (mut one, mut two) = (Vec::new(), Vec::new());
-    for _ in 0..31 {
-        let start = Instant::now();
-        rows_to_i420(&Rows(r.picture()), &mut frame);
-        one.push(start.elapsed().as_secs_f64() * 1e3);
-        let start = Instant::now();
-        r.write_rgb8(&mut rgb);
-        rgb_to_i420(&rgb, &mut frame);
-        two.push(start.elapsed().as_secs_f64() * 1e3);
-    }
-    (median(one), median(two))
 }
 
 /// Median encode times (ms) and sizes at `w` x `h`, 4 Mbit/s: noisy 1 spp frames
@@ -120,37 +88,12 @@ fn encode_figures(w: u32, h: u32) -> EncodeFigures {
 }
 
 fn main() {
-    let conv720 = conversion(1280, 720);
-    let conv1080 = conversion(1920, 1080);
-    // Packed RGB to I420 alone, for comparison with the film path.
-    let rgb = render(1280, 720, 4, 7);
-    let mut frame = I420Frame::new(1280, 720);
-    let mut convert = Vec::new();
-    for _ in 0..21 {
-        let start = Instant::now();
-        rgb_to_i420(&rgb, &mut frame);
-        convert.push(start.elapsed().as_secs_f64() * 1e3);
-    }
     let enc720 = encode_figures(1280, 720);
     let enc1080 = encode_figures(1920, 1080);
 
     println!(
         "encoder, 4 Mbit/s, OpenH264 assembly: {} (medians)",
         if encoder::ASSEMBLY { "yes" } else { "no" }
-    );
-    println!(
-        "  film to I420, one pass:     {:8.2} ms at 720p, {:.2} ms at 1080p ({} threads)",
-        conv720.0,
-        conv1080.0,
-        rayon::current_num_threads()
-    );
-    println!(
-        "  film to RGB, then to I420:  {:8.2} ms at 720p, {:.2} ms at 1080p",
-        conv720.1, conv1080.1
-    );
-    println!(
-        "  packed RGB to I420 alone:   {:8.2} ms at 720p",
-        median(convert)
     );
     for (name, f) in [("720p", &enc720), ("1080p", &enc1080)] {
         println!(
