@@ -17,6 +17,7 @@
 
 pub mod browser;
 pub mod client;
+pub mod crash;
 pub mod link;
 pub mod process;
 pub mod ws;
