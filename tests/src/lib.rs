@@ -20,6 +20,7 @@ pub mod client;
 pub mod crash;
 pub mod link;
 pub mod process;
+pub mod soak;
 pub mod ws;
 
 use render_core::Scene;
