@@ -298,6 +298,17 @@ pub async fn campaign(
                 .collect();
             let (status, reply) = api::post(&base, "/api/edits", &json!({ "ops": ops })).await?;
             anyhow::ensure!(status == 200, "setup refused: {reply}");
+            // The writers' own materials as the setup left them, so that a writer
+            // whose first transaction goes unanswered is judged against them.
+            histories = (0..writers)
+                .map(|w| {
+                    vec![Sent {
+                        effects: vec![(format!("own-w{w}"), Some(albedo(0)))],
+                        acknowledged: true,
+                        revision: 0,
+                    }]
+                })
+                .collect();
         }
 
         let logs: Vec<Arc<Mutex<Vec<Sent>>>> = (0..writers).map(|_| Arc::default()).collect();
