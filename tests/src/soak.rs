@@ -345,8 +345,16 @@ pub async fn run(options: SoakOptions) -> anyhow::Result<SoakReport> {
         tokio::time::sleep(Duration::from_millis(250)).await;
         after = sample(&server, start.elapsed(), Vec::new(), 0).await?;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    after = sample(&server, start.elapsed(), Vec::new(), 0).await?;
+    // Idle runtime threads (the blocking pool's) linger for 10 s before they exit.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        after = sample(&server, start.elapsed(), Vec::new(), 0).await?;
+        let settled = after.fds <= idle.fds && after.threads <= idle.threads + 1;
+        if settled || Instant::now() > deadline {
+            break;
+        }
+    }
     Ok(SoakReport {
         options,
         samples,
