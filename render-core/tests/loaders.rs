@@ -625,6 +625,46 @@ fn obj_errors_name_file_and_line() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Found by the `scene_gltf` fuzz target: an image in a buffer view without a
+/// `mimeType`, or with neither a `uri` nor a buffer view, passes the `gltf` crate's
+/// validation and then panics inside it (`Image::source` unwraps both).
+#[test]
+fn gltf_image_without_mime_type_or_source_is_an_error_not_a_panic() {
+    let dir = scratch("gltf-image-source");
+    let path = dir.join("scene.glb");
+    let (document, bin) = gltf_scene(true);
+    for (edit, needle) in [
+        ("mimeType", "has no mimeType"),
+        ("bufferView", "neither a uri nor a bufferView"),
+    ] {
+        let mut broken = document.clone();
+        broken["images"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove(edit)
+            .unwrap();
+        std::fs::write(&path, glb(&broken, &bin)).unwrap();
+        let e = error_of(&path);
+        assert!(e.contains("image 0") && e.contains(needle), "{e}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Found by the bad-input suite (tests/tests/bad_inputs.rs): an empty file, or binary
+/// junk named `.obj`, loaded as an empty scene and the server served a blank sky.
+#[test]
+fn obj_without_faces_is_an_error_not_an_empty_scene() {
+    let dir = scratch("obj-no-faces");
+    let path = dir.join("scene.obj");
+    let junk: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+    for content in [&b""[..], b"# only a comment\nv 0 0 0\n", &junk] {
+        std::fs::write(&path, content).unwrap();
+        let e = error_of(&path);
+        assert!(e.contains("scene.obj: no faces"), "{e}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn broken_glb_files_are_reported() {
     let dir = scratch("glb");

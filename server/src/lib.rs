@@ -170,6 +170,7 @@ pub async fn run(
         .route("/api/sessions", sessions_route)
         .merge(api::router(api))
         .merge(signaling::router(sessions.clone(), policy.access.clone()))
+        .fallback(no_such_route)
         .layer(axum::middleware::from_fn_with_state(
             policy.clone(),
             signaling::Policy::middleware,
@@ -204,4 +205,15 @@ pub async fn run(
     let _ = tokio::task::spawn_blocking(move || views.stop_all()).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Any path no route serves: a `404` that says so (axum's own is an empty body).
+async fn no_such_route(uri: axum::http::Uri) -> (axum::http::StatusCode, String) {
+    (
+        axum::http::StatusCode::NOT_FOUND,
+        format!(
+            "no such page or route: {} (the API is under /api/, WHEP at /whep)\n",
+            uri.path().chars().take(200).collect::<String>()
+        ),
+    )
 }

@@ -27,6 +27,7 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
     RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
+use signaling::sdp::{has_active_video, offers_h264};
 use signaling::{Answer, DeleteError, Offer, OfferError, WhepHandler};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -417,18 +418,6 @@ impl PeerConnectionEventHandler for PeerEvents {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Whether an SDP has a video media section that is not rejected (port 0).
-fn has_active_video(sdp: &str) -> bool {
-    sdp.lines()
-        .any(|l| l.starts_with("m=video ") && !l.starts_with("m=video 0 "))
-}
-
-/// Whether an SDP offers H.264 at all (`a=rtpmap:<pt> H264/90000`).
-fn offers_h264(sdp: &str) -> bool {
-    sdp.lines()
-        .any(|l| l.starts_with("a=rtpmap:") && l.to_ascii_uppercase().contains(" H264/90000"))
 }
 
 /// What a client must offer, for error messages.

@@ -20,10 +20,14 @@
 //! handler rejects), `404` for a view that does not exist, `413` for a body over
 //! [`MAX_OFFER_BYTES`], `503` with `Retry-After` when the server is full.
 //!
+//! [`sdp`] holds the line-level checks a handler runs on an offer before answering it
+//! (a live video section, H.264 offered).
+//!
 //! This crate never renders, encodes or touches WebRTC itself: it hands the offer to
 //! the handler and returns what the handler answers.
 
 pub mod access;
+pub mod sdp;
 
 pub use access::{query_param, Access, AccessError, Origins, Policy, Role, TokenError};
 

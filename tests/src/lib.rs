@@ -17,8 +17,10 @@
 
 pub mod browser;
 pub mod client;
+pub mod crash;
 pub mod link;
 pub mod process;
+pub mod soak;
 pub mod ws;
 
 use render_core::Scene;

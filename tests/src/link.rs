@@ -19,7 +19,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket as StdUdpSocket};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
@@ -237,6 +237,8 @@ pub struct Relay {
     server: Peer,
     down: Arc<PathCounters>,
     up: Arc<PathCounters>,
+    /// While set, every packet in both directions is lost: a loss burst.
+    blackout: Arc<AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -271,6 +273,7 @@ impl Relay {
         let server: Peer = Arc::default();
         let down_counters = Arc::new(PathCounters::default());
         let up_counters = Arc::new(PathCounters::default());
+        let blackout = Arc::new(AtomicBool::new(false));
         let mut tasks = Vec::with_capacity(4);
         // Upstream: in at A from the client, out of B to the server.
         let (tx, rx) = mpsc::unbounded_channel();
@@ -279,6 +282,7 @@ impl Relay {
             client.clone(),
             up,
             up_counters.clone(),
+            blackout.clone(),
             tx,
         )));
         tasks.push(tokio::spawn(egress(
@@ -294,6 +298,7 @@ impl Relay {
             server.clone(),
             down,
             down_counters.clone(),
+            blackout.clone(),
             tx,
         )));
         tasks.push(tokio::spawn(egress(
@@ -309,8 +314,15 @@ impl Relay {
             server,
             down: down_counters,
             up: up_counters,
+            blackout,
             tasks,
         })
+    }
+
+    /// Starts (`true`) or ends a loss burst: while it lasts, every packet in both
+    /// directions is lost (and counted so), as when a link drops out for a while.
+    pub fn set_blackout(&self, on: bool) {
+        self.blackout.store(on, Ordering::Relaxed);
     }
 
     /// Socket A: the address the client sends to and receives from.
@@ -417,6 +429,7 @@ async fn ingress(
     source: Peer,
     conditions: LinkConditions,
     counters: Arc<PathCounters>,
+    blackout: Arc<AtomicBool>,
     out: mpsc::UnboundedSender<Scheduled>,
 ) {
     let mut rng = Rng(conditions.seed);
@@ -438,7 +451,8 @@ async fn ingress(
         counters
             .received_bytes
             .fetch_add(n as u64, Ordering::Relaxed);
-        if conditions.loss > 0.0 && rng.next_f64() < conditions.loss {
+        let lost = conditions.loss > 0.0 && rng.next_f64() < conditions.loss;
+        if lost || blackout.load(Ordering::Relaxed) {
             counters.lost_packets.fetch_add(1, Ordering::Relaxed);
             counters.lost_bytes.fetch_add(n as u64, Ordering::Relaxed);
             continue;

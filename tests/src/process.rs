@@ -54,6 +54,11 @@ impl ServerProcess {
         Ok(server)
     }
 
+    /// The process id, for `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Resident memory, KiB.
     pub fn resident_kib(&self) -> anyhow::Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;

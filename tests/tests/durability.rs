@@ -1,12 +1,12 @@
-//! Durability: the real binary with `--state-dir`, killed with SIGKILL in the middle of
-//! a stream of edits, restarts with every acknowledged edit.
+//! Durability: the real binary with `--state-dir`, killed with SIGKILL at random
+//! moments in the middle of concurrent edits, restarts with every acknowledged edit;
+//! stopped with SIGTERM, it exits cleanly and keeps them too.
 
 use anyhow::Context;
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use streamtracer_tests::{api, server_binary};
+use streamtracer_tests::{api, crash, server_binary};
 
 /// The binary serving the built-in scene on a free port with `state`.
 fn spawn(state: &std::path::Path) -> anyhow::Result<(Child, String)> {
@@ -38,83 +38,45 @@ async fn wait_ready(base: &str) -> anyhow::Result<()> {
     anyhow::bail!("the server did not come up at {base}")
 }
 
+/// SIGKILL at random moments while two WebSocket controllers and one HTTP client
+/// edit (`streamtracer_tests::crash`): every restart holds every acknowledged
+/// transaction, exactly. `CRASH_RUNS` sets the number of kills (4 here; the long run
+/// is `CRASH_RUNS=25`), `CRASH_SEED` replays a sequence of kill moments.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_during_edits_loses_no_acknowledged_edit() -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("streamtracer-durability-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    // (run, edit number) of every acknowledged edit, with its revision.
-    let mut acknowledged: Vec<(String, u64)> = Vec::new();
-    let mut last_revision = 0;
-    for run in 0..3 {
-        let (mut child, base) = spawn(&dir)?;
-        wait_ready(&base).await?;
-        // Everything acknowledged before is there, at a revision at least as new.
-        let (scene, revision) = api::scene(&base).await?;
-        assert!(
-            revision >= last_revision,
-            "revision {revision} after {last_revision}"
-        );
-        for (key, _) in &acknowledged {
-            assert!(
-                scene["materials"][key].is_object(),
-                "run {run}: acknowledged material {key} is missing"
-            );
-        }
-        // A stream of edits from two writers; the process is killed while they run.
-        let acks = Arc::new(Mutex::new(Vec::new()));
-        let writers: Vec<_> = (0..2)
-            .map(|w| {
-                let (base, acks) = (base.clone(), acks.clone());
-                tokio::spawn(async move {
-                    for i in 0.. {
-                        let key = format!("r{run}-w{w}-{i}");
-                        let body = json!({"ops": [
-                            {"op": "add", "kind": "material", "key": key, "value": {"type": "diffuse", "albedo": [0.5, 0.5, 0.5]}}
-                        ]});
-                        match api::post(&base, "/api/edits", &body).await {
-                            Ok((200, reply)) => {
-                                let revision = reply["revision"].as_u64().unwrap_or(0);
-                                acks.lock().unwrap().push((key, revision));
-                            }
-                            _ => break,
-                        }
-                    }
-                })
-            })
-            .collect();
-        // Kill once some edits went through, at a moment that varies between runs.
-        let wait_for = 20 + 15 * run;
-        while acks.lock().unwrap().len() < wait_for {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        child.kill()?; // SIGKILL
-        child.wait()?;
-        for w in writers {
-            w.await?;
-        }
-        let acks = std::mem::take(&mut *acks.lock().unwrap());
-        assert!(acks.len() >= wait_for);
-        last_revision = last_revision.max(acks.iter().map(|a| a.1).max().unwrap_or(0));
-        acknowledged.extend(acks);
-    }
-    // A last start checks the last run's edits.
-    let (mut child, base) = spawn(&dir)?;
-    wait_ready(&base).await?;
-    let (scene, revision) = api::scene(&base).await?;
-    child.kill()?;
-    child.wait()?;
-    assert!(revision >= last_revision);
-    let missing: Vec<&String> = acknowledged
-        .iter()
-        .map(|(k, _)| k)
-        .filter(|k| !scene["materials"][k.as_str()].is_object())
-        .collect();
-    assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
+async fn sigkill_at_random_moments_during_edits_loses_no_acknowledged_edit() -> anyhow::Result<()> {
+    let runs: usize = std::env::var("CRASH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
+    let seed: u64 = match std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        Some(seed) => seed,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_nanos() as u64,
+    };
+    let dir = tempfile::tempdir()?;
+    let report = crash::campaign(dir.path(), runs, 2, 1, 1500, seed).await?;
     println!(
-        "{} acknowledged edits over 3 kills, none lost (last revision {revision})",
-        acknowledged.len()
+        "crash restarts: {} runs (seed {seed}), {} edits acknowledged, {} lost; {} unanswered at the kill, {} of them applied",
+        report.runs, report.acknowledged, report.lost, report.unanswered, report.unanswered_applied
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "killed after (ms): {:?}; restarts answered after (ms): {:?}",
+        report.kill_after_ms, report.restart_ms
+    );
+    assert_eq!(report.runs, runs);
+    assert!(
+        report.acknowledged >= runs,
+        "too few edits to mean anything"
+    );
+    assert_eq!(
+        report.lost, 0,
+        "acknowledged edits lost: {:?}",
+        report.losses
+    );
     Ok(())
 }
 

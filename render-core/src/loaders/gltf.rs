@@ -81,6 +81,7 @@ struct Loader<'a> {
 /// Parses and validates a glTF document (JSON or binary), returning it with the
 /// binary chunk, if any. Errors are attributed to `path`.
 fn parse(bytes: &[u8], path: &Path) -> Result<(::gltf::Document, Option<Vec<u8>>), LoadError> {
+    check_glb_length(bytes).map_err(|p| invalid(path, p))?;
     let unchecked = ::gltf::Gltf::from_slice_without_validation(bytes)
         .map_err(|e| invalid(path, describe(&e)))?;
     check_position_indices(unchecked.document.as_json()).map_err(|p| invalid(path, p))?;
@@ -130,6 +131,28 @@ pub(super) fn load(path: &Path) -> Result<LoadedScene, LoadError> {
         scene: validated(scene, path)?,
         warnings,
     })
+}
+
+/// A GLB's header states the file's whole length, which the `gltf` crate (1.4.1,
+/// `Glb::from_slice`) reduces by the header's 12 bytes without checking, so a length
+/// under 12 overflows: a panic wherever overflow checks are on (debug builds, the fuzz
+/// targets). Found by the `scene_gltf` fuzz target; refused here first.
+fn check_glb_length(bytes: &[u8]) -> Result<(), String> {
+    if !bytes.starts_with(b"glTF") {
+        return Ok(());
+    }
+    match bytes.get(8..12) {
+        Some(field) => {
+            let length = u32::from_le_bytes([field[0], field[1], field[2], field[3]]);
+            if length < 12 {
+                return Err(format!(
+                    "not a glTF binary: its header gives a length of {length} bytes, less than the 12-byte header"
+                ));
+            }
+            Ok(())
+        }
+        None => Err("not a glTF binary: the file ends inside its 12-byte header".into()),
+    }
 }
 
 /// The `gltf` crate's validation reads the accessor each POSITION attribute names
@@ -865,6 +888,17 @@ impl<'a> Loader<'a> {
             return Ok(t);
         }
         let what = format!("image {}", image.index());
+        // `Image::source` unwraps both of these (gltf 1.4.1), and validation lets an
+        // image miss them: found by the `scene_gltf` fuzz target.
+        let json = &self.document.as_json().images[image.index()];
+        if json.buffer_view.is_some() && json.mime_type.is_none() {
+            return Err(self.invalid(format!(
+                "{what} is stored in a buffer view but has no mimeType"
+            )));
+        }
+        if json.buffer_view.is_none() && json.uri.is_none() {
+            return Err(self.invalid(format!("{what} has neither a uri nor a bufferView")));
+        }
         let embedded = format!("{}#image/{}", self.file_name, image.index());
         let (source, bytes) = match image.source() {
             ::gltf::image::Source::View { view, .. } => (
@@ -1072,6 +1106,25 @@ mod tests {
         let mesh = mesh_from_bytes(&glb(&document, &bin), 100).unwrap();
         assert_eq!(mesh.indices.len(), 6);
         assert!(mesh.normals.is_empty() && mesh.uvs.is_empty());
+    }
+
+    /// Found by the `scene_gltf` fuzz target (fuzz/artifacts input
+    /// `crash-c28d3029...`): a GLB header whose length field is under 12 made the
+    /// `gltf` crate subtract past zero, a panic where overflow checks are on.
+    #[test]
+    fn glb_header_length_under_the_header_size_is_an_error_not_an_overflow() {
+        for length in [0u32, 1, 11] {
+            let mut bytes = b"glTF".to_vec();
+            bytes.extend(2u32.to_le_bytes());
+            bytes.extend(length.to_le_bytes());
+            bytes.extend([0x0b; 120]);
+            let e = mesh_from_bytes(&bytes, 100).unwrap_err().to_string();
+            assert!(e.contains("less than the 12-byte header"), "{e}");
+        }
+        let e = mesh_from_bytes(b"glTF\x02\x00\x00\x00\x10", 100)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ends inside its 12-byte header"), "{e}");
     }
 
     #[test]

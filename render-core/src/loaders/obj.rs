@@ -414,6 +414,14 @@ pub(super) fn load(path: &Path) -> Result<LoadedScene, LoadError> {
     let mut warnings = Vec::new();
     let text = read_text(path)?;
     let data = parse_obj(path, &text, &mut warnings)?;
+    // A file without a single face (empty, or not an OBJ at all: every line an
+    // "unknown statement") would load as an empty scene and serve a blank sky.
+    if data.parts.iter().all(|p| p.triangles.is_empty()) {
+        return Err(LoadError::Invalid {
+            file: display(path),
+            problem: "no faces: the file has nothing to render (is it an OBJ file?)".into(),
+        });
+    }
     let dir = base_dir(path);
 
     let mut library: HashMap<String, MtlMaterial> = HashMap::new();

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets in fuzz/ and runs each for SECONDS (default 5), starting
+# from its committed corpus (fuzz/corpus/<target>/). New inputs found go to a scratch
+# directory, so the committed corpus only changes on purpose. Prints one line per
+# target (executions, crashes) and fails if any target crashed; the crashing input is
+# kept in fuzz/artifacts/<target>/.
+#
+#   scripts/fuzz.sh                    # every target, 5 s each (what scripts/test.sh runs)
+#   scripts/fuzz.sh 600                # the long run: 10 min per target
+#   scripts/fuzz.sh 60 journal         # one target
+#
+# Works on stable Rust: the instrumentation flags below are the ones `cargo fuzz build
+# --sanitizer none` passes (all stable `-C` options), so neither a nightly nor
+# cargo-fuzz is needed. With cargo-fuzz installed, `cd fuzz && cargo fuzz run -s none
+# <target>` is the same build (add `-s address` on a nightly for AddressSanitizer).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-5}"
+shift || true
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  targets=(control_message edit_transaction whep_offer scene_gltf scene_obj scene_json journal)
+fi
+
+host=$(rustc -vV | sed -n 's/^host: //p')
+flags="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4"
+flags+=" -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table"
+flags+=" -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing"
+flags+=" -Cllvm-args=-simplifycfg-branch-fold-threshold=0 -Cllvm-args=-sanitizer-coverage-stack-depth"
+flags+=" -Cdebug-assertions -Ccodegen-units=1"
+# --target keeps build scripts and proc macros uninstrumented, as cargo-fuzz does.
+echo "fuzz: building ${#targets[@]} targets (libFuzzer, stable $(rustc -V | cut -d' ' -f2))"
+RUSTFLAGS="$flags" cargo build --manifest-path fuzz/Cargo.toml --locked --release \
+  --target "$host" --bins --quiet
+bin="fuzz/target/$host/release"
+
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+failed=0
+for t in "${targets[@]}"; do
+  mkdir -p "$scratch/$t" "fuzz/artifacts/$t"
+  log="$scratch/$t.log"
+  status=0
+  "$bin/$t" "$scratch/$t" "fuzz/corpus/$t" -max_total_time="$seconds" -timeout=10 \
+    -rss_limit_mb=2048 -artifact_prefix="fuzz/artifacts/$t/" -print_final_stats=1 \
+    >"$log" 2>&1 || status=$?
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  corpus=$(find "$scratch/$t" "fuzz/corpus/$t" -type f | wc -l)
+  if [ "$status" -eq 0 ]; then
+    echo "fuzz $t: ${execs:-?} executions in ${seconds}s, 0 crashes (corpus $corpus inputs)"
+  else
+    failed=1
+    echo "fuzz $t: CRASH after ${execs:-?} executions (exit $status); input kept in fuzz/artifacts/$t/:"
+    grep -E "panicked|ERROR|SUMMARY|Test unit written" "$log" | head -8 | sed 's/^/  /'
+  fi
+done
+exit "$failed"
