@@ -6,7 +6,8 @@
 //! Routes:
 //! - `GET /api/control`: WebSocket; text messages are protocol messages, binary ones
 //!   carry an announced upload.
-//! - `POST /api/control`: any one protocol message; the answer is the reply.
+//! - `POST /api/control`: any one protocol message; the answer is the reply
+//!   (`?view=NAME` for another view than main).
 //! - `GET /api/scene` (`?meshes=full` for whole meshes), `GET /api/scene/{kind}` (the
 //!   environment or the settings) and `GET /api/scene/{kind}/{key}`.
 //! - `POST /api/edits`: a transaction (`{"ops": [...]}`, optionally `base_revision`).
@@ -14,6 +15,7 @@
 //! - `PUT /api/meshes/{key}`: a glTF (`model/gltf+json`) or GLB (`model/gltf-binary`)
 //!   file whose triangles become the mesh `key` (added, or replaced if it exists).
 //! - `GET /api/snapshot.png`: the current picture, lossless, at full resolution.
+//! - `GET /api/stats`: the view's size and how far its latest picture has refined.
 
 use crate::control::Connection;
 use crate::protocol::{
@@ -126,6 +128,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/redo", post(redo))
         .route("/api/meshes/{key}", put(upload))
         .route("/api/snapshot.png", get(snapshot))
+        .route("/api/stats", get(stats))
         // Bodies are read with this module's own limits, so that an oversized one
         // gets a protocol error rather than a bare 413.
         .layer(DefaultBodyLimit::disable())
@@ -212,13 +215,18 @@ fn http_session() -> String {
 async fn control(
     State(api): State<Arc<Api>>,
     Extension(role): Extension<Role>,
+    Query(q): Query<ViewQuery>,
     body: Body,
 ) -> Response {
     let text = match read_text(body).await {
         Ok(t) => t,
         Err(r) => return r,
     };
-    let mut connection = api.connection(http_session(), role);
+    let (name, view) = match api.view_of(&q, role).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let mut connection = api.connection_to(http_session(), role, name, view);
     match protocol::parse(&text) {
         Ok(ClientMessage::Upload { id, .. }) => respond(
             ProtocolError::new(
@@ -411,6 +419,35 @@ async fn upload(
     };
     let connection = api.connection(http_session(), role);
     respond(connection.add_mesh(None, key, format, bytes.to_vec()).await)
+}
+
+/// `GET /api/stats`: how far the view's latest picture has refined, for a player's
+/// statistics (`?view=NAME` for another view than main). Cheap: no picture is taken.
+async fn stats(
+    State(api): State<Arc<Api>>,
+    Extension(role): Extension<Role>,
+    Query(q): Query<ViewQuery>,
+) -> Response {
+    let (name, view) = match api.view_of(&q, role).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let (width, height) = view.size();
+    let latest = view.latest_frame();
+    let body = serde_json::json!({
+        "view": name,
+        "width": width,
+        "height": height,
+        "revision": latest.as_ref().map(|f| f.revision),
+        "samples_per_pixel": latest.as_ref().map(|f| f.samples_per_pixel),
+        "converged": latest.as_ref().is_some_and(|f| f.converged),
+        "viewers": view.viewers(),
+    });
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 /// `GET /api/snapshot.png`: the picture as rendered, not as encoded (`?view=NAME` for

@@ -9,10 +9,13 @@
 //! that follow ([`Connection::binary`]) and adds the mesh when the last byte arrives.
 
 use crate::protocol::{
-    self, ClientMessage, ErrorCode, Limits, MeshFormat, ProtocolError, Revision, Role,
+    self, ClientMessage, ErrorCode, Limits, MeshFormat, PickHit, ProtocolError, Revision, Role,
     ServerMessage, PROTOCOL_VERSION,
 };
-use crate::store::{SceneStore, StoreEvent};
+use crate::store::{SceneStore, SceneVersion, StoreEvent};
+use render_core::accel::Accel;
+use render_core::camera::CameraRays;
+use render_core::geometry::Ray;
 use crate::view::{View, ViewEvent};
 use render_core::edit::{Entity, Key, Kind, Op, Payload};
 use serde_json::Value;
@@ -88,6 +91,8 @@ pub struct Connection {
     edits: Option<RateLimit>,
     /// The session's resume token, announced in `hello` (WebRTC sessions only).
     resume_token: Option<String>,
+    /// The scene of the last `pick`, ready for the next.
+    pick_cache: Option<PickCache>,
 }
 
 impl Connection {
@@ -109,6 +114,7 @@ impl Connection {
             max_outgoing: None,
             edits: None,
             resume_token: None,
+            pick_cache: None,
         }
     }
 
@@ -414,6 +420,23 @@ impl Connection {
                 )
                 .into_message(),
             },
+            ClientMessage::Pick { x, y, .. } => {
+                let (store, view) = (self.store.clone(), self.view.clone());
+                let cache = self.pick_cache.take();
+                let picked =
+                    tokio::task::spawn_blocking(move || pick(&store, &view, x, y, cache)).await;
+                match picked {
+                    Ok((revision, hit, cache)) => {
+                        self.pick_cache = Some(cache);
+                        ServerMessage::Picked { id, revision, hit }
+                    }
+                    Err(e) => {
+                        tracing::error!("pick failed: {e}");
+                        ProtocolError::new(id.as_ref(), ErrorCode::Internal, "the pick failed")
+                            .into_message()
+                    }
+                }
+            }
             // Announced in `handle`; never answered here.
             ClientMessage::Upload { .. } => ProtocolError::new(
                 id.as_ref(),
@@ -463,6 +486,49 @@ impl Connection {
             ServerMessage::Resized { width, height },
         ]
     }
+}
+
+/// The scene a connection last picked in and its acceleration structure: the next
+/// pick in the same scene reuses it, and one after an edit rebuilds only what changed.
+type PickCache = (Arc<SceneVersion>, Arc<Accel>);
+
+/// Casts the ray from `view`'s eye through (`x`, `y`) (fractions of the picture from
+/// its top-left corner) into the current scene. Blocks for a build of the scene's
+/// acceleration structure when the scene changed since `cache`.
+fn pick(
+    store: &SceneStore,
+    view: &View,
+    x: f32,
+    y: f32,
+    cache: Option<PickCache>,
+) -> (Revision, Option<PickHit>, PickCache) {
+    let revision = store.revision();
+    let version = store.version();
+    let accel = match cache {
+        Some((v, accel)) if Arc::ptr_eq(&v, &version) => accel,
+        previous => Arc::new(Accel::build(
+            &version.scene,
+            previous.as_ref().map(|(_, a)| a.as_ref()),
+        )),
+    };
+    let (camera, _) = view.camera();
+    let (width, height) = view.size();
+    let (o, d) = CameraRays::new(&camera, width, height)
+        .ray(x * width as f32, y * height as f32);
+    let hit = accel
+        .intersect(&Ray { o, d }, 0.0, f32::INFINITY)
+        .and_then(|h| {
+            let (object, material) = store.object_keys(&version, h.object as usize)?;
+            let normal = if h.ng.dot(d) > 0.0 { -h.ng } else { h.ng };
+            Some(PickHit {
+                object,
+                material,
+                point: h.p.to_array(),
+                normal: normal.to_array(),
+                distance: h.t,
+            })
+        });
+    (revision, hit, (version, accel))
 }
 
 /// The answer to a change run on the blocking pool.

@@ -7,10 +7,10 @@
 //! it holds no state and does no I/O, so every rule here is unit-tested without a
 //! socket. What the messages do is `control.rs`'s business.
 //!
-//! Client to server: `camera`, `resize`, `edit` (a transaction of scene ops), `undo`,
+//! Client to server: `camera`, `resize`, `pick`, `edit` (a transaction of scene ops), `undo`,
 //! `redo`, `get_scene`, `get` (one entity), `upload` (a binary mesh follows).
 //! Server to client: `hello`, `ack`, `error`, `changed` (another client's transaction),
-//! `camera_changed`, `resized`, `scene`, `entity`, `frame` (the first frame of a new
+//! `camera_changed`, `resized`, `scene`, `entity`, `picked`, `frame` (the first frame of a new
 //! revision went out).
 //!
 //! A rejected request gets one `error` with a stable `code`, a `message` naming the
@@ -103,6 +103,13 @@ pub enum ClientMessage {
         kind: Kind,
         key: Option<Key>,
     },
+    /// What is under the point (`x`, `y`) of this view's picture, in fractions of its
+    /// width and height from the top-left corner (a read: any role may ask).
+    Pick {
+        id: Option<Value>,
+        x: f32,
+        y: f32,
+    },
     /// A mesh of `bytes` bytes follows in binary messages, to be added (or replaced)
     /// under `key`.
     Upload {
@@ -124,6 +131,7 @@ impl ClientMessage {
             | ClientMessage::Redo { id }
             | ClientMessage::GetScene { id, .. }
             | ClientMessage::Get { id, .. }
+            | ClientMessage::Pick { id, .. }
             | ClientMessage::Upload { id, .. } => id.as_ref(),
         }
     }
@@ -162,6 +170,18 @@ impl Default for Limits {
             max_upload_bytes: MAX_UPLOAD_BYTES,
         }
     }
+}
+
+/// The surface a `pick` found: the object and its material, the point in world
+/// coordinates, the surface's normal there (facing the camera) and the distance from
+/// the eye.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PickHit {
+    pub object: Key,
+    pub material: Key,
+    pub point: [f32; 3],
+    pub normal: [f32; 3],
+    pub distance: f32,
 }
 
 /// A message to a client.
@@ -228,6 +248,14 @@ pub enum ServerMessage {
         #[serde(skip_serializing_if = "Option::is_none")]
         key: Option<Key>,
         value: Value,
+    },
+    /// The reply to `pick`: the surface under the point, or `null` when the ray from
+    /// the eye through it meets nothing (the background).
+    Picked {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<Value>,
+        revision: Revision,
+        hit: Option<PickHit>,
     },
     /// The first frame showing `revision` (and every change before it) left for this
     /// client. On WebRTC, `rtp_timestamp` is that frame's RTP timestamp on the video
@@ -706,6 +734,18 @@ pub fn parse_value(value: &Value) -> Result<ClientMessage, ProtocolError> {
             };
             Ok(ClientMessage::Get { id, kind, key })
         }
+        "pick" => {
+            f.only(&["x", "y"])?;
+            let fraction = |name: &str| -> Result<f32, ProtocolError> {
+                f.required(name)?
+                    .as_f64()
+                    .filter(|v| (0.0..=1.0).contains(v))
+                    .map(|v| v as f32)
+                    .ok_or_else(|| f.invalid(name, "a number from 0 to 1"))
+            };
+            let (x, y) = (fraction("x")?, fraction("y")?);
+            Ok(ClientMessage::Pick { id, x, y })
+        }
         "upload" => {
             f.only(&["key", "format", "bytes"])?;
             let key = f.key("key")?;
@@ -861,6 +901,34 @@ mod tests {
             assert_eq!(e.code, ErrorCode::InvalidValue, "{text}");
             assert!(e.message.contains(needle), "{text}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn pick_message_parses_and_rejects_points_off_the_picture() {
+        assert_eq!(
+            parse(r#"{"type":"pick","id":7,"x":0.25,"y":1}"#),
+            Ok(ClientMessage::Pick {
+                id: Some(Value::from(7)),
+                x: 0.25,
+                y: 1.0,
+            })
+        );
+        for (text, field) in [
+            (r#"{"type":"pick","x":-0.1,"y":0.5}"#, "x"),
+            (r#"{"type":"pick","x":0.5,"y":1.5}"#, "y"),
+            (r#"{"type":"pick","x":"0.5","y":0.5}"#, "x"),
+            (r#"{"type":"pick","x":0.5}"#, "y"),
+            (r#"{"type":"pick","x":0.5,"y":0.5,"z":0}"#, "z"),
+        ] {
+            let e = err(text);
+            assert_eq!(e.field.as_deref(), Some(field), "{text}: {e:?}");
+        }
+        let none = ServerMessage::Picked {
+            id: None,
+            revision: Revision(3),
+            hit: None,
+        };
+        assert_eq!(none.to_json(), r#"{"type":"picked","revision":3,"hit":null}"#);
     }
 
     #[test]

@@ -250,6 +250,19 @@ impl SceneStore {
         (st.doc.to_json(full_meshes), self.revision())
     }
 
+    /// The keys of the object at `index` of `version`'s scene and of its material, if
+    /// `version` is still the scene's current one (a pick names what it hit).
+    pub fn object_keys(&self, version: &Arc<SceneVersion>, index: usize) -> Option<(Key, Key)> {
+        let st = lock(&self.state);
+        if !Arc::ptr_eq(version, &st.version) {
+            return None;
+        }
+        let key = st.doc.keys(Kind::Object).into_iter().nth(index)?;
+        let value = st.doc.get(Kind::Object, Some(&key))?;
+        let material = Key::new(value.get("material")?.as_str()?).ok()?;
+        Some((key, material))
+    }
+
     /// One entity as JSON, and the revision.
     pub fn get(&self, kind: Kind, key: Option<&Key>) -> (Option<Value>, Revision) {
         let st = lock(&self.state);

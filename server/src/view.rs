@@ -34,6 +34,8 @@ pub struct RenderedFrame {
     /// The last pass until something changes: the renderer reached its sample or
     /// time limit, so the picture is still from now on.
     pub converged: bool,
+    /// Samples per pixel in the picture (0 while it is a preview).
+    pub samples_per_pixel: u32,
 }
 
 /// The renderer's picture as rows for the converter.
@@ -598,6 +600,7 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Option<Duratio
             revision,
             serial,
             converged,
+            samples_per_pixel: renderer.samples_per_pixel(),
         };
         *lock(&shared.latest) = Some(Arc::new(frame));
         shared.latest_changed.notify_all();

@@ -19,7 +19,7 @@
 
 use glam::Vec3;
 use jsonschema::Validator;
-use render_core::edit::{Applied, Document, Kind};
+use render_core::edit::{Applied, Document, Key, Kind};
 use render_core::scene::{Environment, Light, Material, Mesh, Object, Scene, Shape};
 use render_core::scene::{Texture, TextureSource, Transform};
 use render_core::texture::TextureImage;
@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use streamtracer::protocol::{
-    self, ClientMessage, CloseReason, ErrorCode, Limits, ProtocolError, Revision, Role,
+    self, ClientMessage, CloseReason, ErrorCode, Limits, PickHit, ProtocolError, Revision, Role,
     ServerMessage, MAX_MESSAGE_BYTES, MAX_UPLOAD_BYTES, PROTOCOL_VERSION,
 };
 
@@ -162,6 +162,7 @@ fn client_type(message: &ClientMessage) -> &'static str {
         ClientMessage::Redo { .. } => "redo",
         ClientMessage::GetScene { .. } => "get_scene",
         ClientMessage::Get { .. } => "get",
+        ClientMessage::Pick { .. } => "pick",
         ClientMessage::Upload { .. } => "upload",
     }
 }
@@ -178,6 +179,7 @@ fn server_type(message: &ServerMessage) -> &'static str {
         ServerMessage::Resized { .. } => "resized",
         ServerMessage::Scene { .. } => "scene",
         ServerMessage::Entity { .. } => "entity",
+        ServerMessage::Picked { .. } => "picked",
         ServerMessage::Frame { .. } => "frame",
         ServerMessage::Error { .. } => "error",
     }
@@ -361,6 +363,7 @@ impl Server {
             ClientMessage::Camera { .. }
             | ClientMessage::Resize { .. }
             | ClientMessage::GetScene { .. }
+            | ClientMessage::Pick { .. }
             | ClientMessage::Upload { .. } => {}
         }
         Ok(message)
@@ -540,7 +543,7 @@ fn the_schema_lists_every_code_kind_and_message_type_of_the_server() {
         .collect();
     assert_eq!(
         client.len(),
-        8,
+        9,
         "the corpus parses into every client message"
     );
     assert_eq!(message_types(&schema, "ClientMessage"), client);
@@ -550,7 +553,7 @@ fn the_schema_lists_every_code_kind_and_message_type_of_the_server() {
         .collect();
     assert_eq!(
         server.len(),
-        11,
+        12,
         "server_messages builds every server message"
     );
     assert_eq!(message_types(&schema, "ServerMessage"), server);
@@ -787,6 +790,13 @@ fn corpus() -> Vec<Case> {
         server_only("resize to 640.0", InvalidValue,
             "JSON Schema's integer includes 640.0; the server reads integers written as integers",
             json!({"type": "resize", "width": 640.0, "height": 360})),
+        agree("pick", json!({"type": "pick", "id": 11, "x": 0.5, "y": 0.25})),
+        agree("pick at the corners", json!({"type": "pick", "x": 0, "y": 1})),
+        agree("pick off the picture", json!({"type": "pick", "x": 1.5, "y": 0.5})),
+        agree("pick below zero", json!({"type": "pick", "x": 0.5, "y": -0.1})),
+        agree("pick without y", json!({"type": "pick", "x": 0.5})),
+        agree("pick with a string", json!({"type": "pick", "x": "0.5", "y": 0.5})),
+        agree("pick with an unknown field", json!({"type": "pick", "x": 0.5, "y": 0.5, "z": 1})),
         agree("undo", json!({"type": "undo", "id": 4})),
         agree("redo", json!({"type": "redo", "id": "r"})),
         agree("undo with an unknown field", json!({"type": "undo", "steps": 2})),
@@ -1238,6 +1248,22 @@ fn server_messages() -> Vec<ServerMessage> {
             rtp_timestamp: None,
             width: 1280,
             height: 720,
+        },
+        ServerMessage::Picked {
+            id: Some(json!(11)),
+            revision: Revision(14),
+            hit: Some(PickHit {
+                object: Key::new("ball").unwrap(),
+                material: Key::new("material-0").unwrap(),
+                point: [0.0, 0.5, 0.866],
+                normal: [0.0, 0.5, 0.866],
+                distance: 4.13,
+            }),
+        },
+        ServerMessage::Picked {
+            id: None,
+            revision: Revision(15),
+            hit: None,
         },
     ];
 
