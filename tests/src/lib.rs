@@ -19,6 +19,7 @@ pub mod browser;
 pub mod client;
 pub mod link;
 pub mod process;
+pub mod site;
 pub mod ws;
 
 use render_core::Scene;
