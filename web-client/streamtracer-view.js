@@ -169,6 +169,7 @@ export class StreamtracerView extends HTMLElement {
       maxHeight: null,
       reconnects: 0,
       resolutionScale: 1,
+      quality: null, // { bitrate, fps, min_bitrate, max_bitrate, max_fps } from hello
       stats: {
         fps: 0, bitrateKbps: null, rttMs: null, packetsLost: null, jitterBufferMs: null,
         samplesPerPixel: null, sceneRevision: null, editToFrameMs: null,
@@ -509,6 +510,8 @@ export class StreamtracerView extends HTMLElement {
         st.maxWidth = msg.max_width ?? null;
         st.maxHeight = msg.max_height ?? null;
         if (msg.resume_token) this.resumeToken = msg.resume_token;
+        if (msg.quality) st.quality = { ...msg.quality };
+        this.renderQuality();
         this.noteRevision(msg.revision);
         if (isValidCamera(msg.camera)) {
           this.adoptCamera(msg.camera);
@@ -521,6 +524,10 @@ export class StreamtracerView extends HTMLElement {
       case 'resized':
         st.width = msg.width;
         st.height = msg.height;
+        break;
+      case 'quality_changed':
+        if (st.quality) Object.assign(st.quality, { bitrate: msg.bitrate, fps: msg.fps });
+        this.renderQuality();
         break;
       case 'ack':
         st.acks += 1;
@@ -912,18 +919,15 @@ export class StreamtracerView extends HTMLElement {
     };
     this.editor = el('div', { class: 'stv-editor' });
     this.settingsForm = el('div', { class: 'stv-settings' });
-    const scaleSelect = el('select', { class: 'stv-resolution-scale', onchange: (e) => this.setResolutionScale(Number(e.target.value)) },
-      ...[1, 0.75, 0.5, 0.25].map((k) => el('option', { value: String(k) }, `${k * 100}%`)));
-    scaleSelect.value = String(this.state.resolutionScale);
+    this.qualityForm = el('div', { class: 'stv-quality' });
     this.panel = el('aside', { class: 'stv-panel', hidden: true },
       el('h3', {}, 'Objects'), this.lists.object,
       el('h3', {}, 'Materials'), this.lists.material,
       el('h3', {}, 'Lights'), this.lists.light,
       this.editor,
       el('h3', {}, 'Render'), this.settingsForm,
-      el('h3', {}, 'Quality'),
-      el('label', {}, 'Resolution', scaleSelect),
-      el('p', { class: 'stv-note' }, 'Bitrate and frame rate are set by the server (--bitrate, --fps) and follow the link.'));
+      el('h3', {}, 'Quality'), this.qualityForm);
+    this.renderQuality();
     this.panel.addEventListener('keydown', (e) => e.stopPropagation());
     this.stage.append(this.panel);
   }
@@ -1080,6 +1084,32 @@ export class StreamtracerView extends HTMLElement {
     out.push(el('label', {}, 'Strength', this.numberInput(round(strength, 3),
       (s) => this.update('light', key, { [power]: colour.map((c) => round(c * Math.max(0, s))) }), { min: 0 })));
     return out;
+  }
+
+  /**
+   * Resolution scale (the picture size asked for with `resize`, as a fraction of the
+   * element's size in device pixels), and the view's live bitrate and frame rate
+   * (`quality`, within the ranges `hello` announced).
+   */
+  renderQuality() {
+    if (!this.qualityForm) return;
+    const q = this.state.quality;
+    const scaleSelect = el('select', { class: 'stv-resolution-scale', onchange: (e) => this.setResolutionScale(Number(e.target.value)) },
+      ...[1, 0.75, 0.5, 0.25].map((k) => el('option', { value: String(k) }, `${k * 100}%`)));
+    scaleSelect.value = String(this.state.resolutionScale);
+    const parts = [el('label', {}, 'Resolution', scaleSelect)];
+    if (q) {
+      parts.push(
+        el('label', {}, 'Bitrate kbit/s', this.numberInput(Math.round(q.bitrate / 1000), (v) => {
+          const bitrate = Math.round(clamp(v, q.min_bitrate / 1000, q.max_bitrate / 1000) * 1000);
+          this.request({ type: 'quality', bitrate });
+        }, { step: 100, min: Math.ceil(q.min_bitrate / 1000), max: Math.floor(q.max_bitrate / 1000) })),
+        el('label', {}, 'Frame rate', this.numberInput(q.fps, (v) => {
+          this.request({ type: 'quality', fps: clamp(v, 1, q.max_fps) });
+        }, { step: 1, min: 1, max: q.max_fps })),
+        el('p', { class: 'stv-note' }, 'The bitrate is a ceiling: a viewer\'s slower link holds the stream lower.'));
+    }
+    this.qualityForm.replaceChildren(...parts);
   }
 
   renderSettings() {

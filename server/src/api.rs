@@ -443,11 +443,7 @@ async fn stats(
         "converged": latest.as_ref().is_some_and(|f| f.converged),
         "viewers": view.viewers(),
     });
-    (
-        [(header::CACHE_CONTROL, "no-store")],
-        axum::Json(body),
-    )
-        .into_response()
+    ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
 }
 
 /// `GET /api/snapshot.png`: the picture as rendered, not as encoded (`?view=NAME` for
@@ -552,11 +548,13 @@ async fn run_websocket(
             event = view_events.recv() => match event {
                 Ok(event) => connection.view_event(&event),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    let [camera, size] = connection.view_catch_up();
-                    if socket.send(send(camera)).await.is_err() {
+                    let [camera, size, quality] = connection.view_catch_up();
+                    if socket.send(send(camera)).await.is_err()
+                        || socket.send(send(size)).await.is_err()
+                    {
                         break;
                     }
-                    Some(size)
+                    Some(quality)
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },

@@ -9,15 +9,15 @@
 //! that follow ([`Connection::binary`]) and adds the mesh when the last byte arrives.
 
 use crate::protocol::{
-    self, ClientMessage, ErrorCode, Limits, MeshFormat, PickHit, ProtocolError, Revision, Role,
-    ServerMessage, PROTOCOL_VERSION,
+    self, ClientMessage, ErrorCode, Limits, MeshFormat, PickHit, ProtocolError, QualityInfo,
+    Revision, Role, ServerMessage, PROTOCOL_VERSION,
 };
 use crate::store::{SceneStore, SceneVersion, StoreEvent};
+use crate::view::{Quality, View, ViewEvent};
 use render_core::accel::Accel;
 use render_core::camera::CameraRays;
-use render_core::geometry::Ray;
-use crate::view::{View, ViewEvent};
 use render_core::edit::{Entity, Key, Kind, Op, Payload};
+use render_core::geometry::Ray;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
@@ -205,8 +205,21 @@ impl Connection {
             height,
             max_width: s.max_width,
             max_height: s.max_height,
+            quality: self.quality_info(),
             limits: self.limits,
             resume_token: self.resume_token.clone(),
+        }
+    }
+
+    /// The view's stream quality and what a `quality` request may ask for.
+    fn quality_info(&self) -> QualityInfo {
+        let (s, q) = (self.view.settings(), self.view.quality());
+        QualityInfo {
+            bitrate: q.bitrate,
+            fps: q.fps,
+            min_bitrate: s.min_bitrate,
+            max_bitrate: s.max_bitrate,
+            max_fps: s.fps,
         }
     }
 
@@ -420,6 +433,41 @@ impl Connection {
                 )
                 .into_message(),
             },
+            ClientMessage::Quality { bitrate, fps, .. } => {
+                let s = self.view.settings();
+                let current = self.view.quality();
+                let bitrate = bitrate.unwrap_or(current.bitrate);
+                let fps = fps.unwrap_or(current.fps);
+                let refuse = |field: &str, message: String| ProtocolError {
+                    field: Some(field.to_owned()),
+                    ..ProtocolError::new(id.as_ref(), ErrorCode::InvalidValue, message)
+                };
+                if !(s.min_bitrate..=s.max_bitrate).contains(&bitrate) {
+                    return refuse(
+                        "bitrate",
+                        format!(
+                            "this server streams from {} to {} bit/s (--min-bitrate, --max-bitrate), not {bitrate}",
+                            s.min_bitrate, s.max_bitrate
+                        ),
+                    )
+                    .into_message();
+                }
+                if !(1.0..=s.fps).contains(&fps) {
+                    return refuse(
+                        "fps",
+                        format!(
+                            "this server streams at 1 to {} frames per second (--fps), not {fps}",
+                            s.fps
+                        ),
+                    )
+                    .into_message();
+                }
+                self.view.set_quality(Quality { bitrate, fps });
+                ServerMessage::Ack {
+                    id,
+                    revision: self.store.revision(),
+                }
+            }
             ClientMessage::Pick { x, y, .. } => {
                 let (store, view) = (self.store.clone(), self.view.clone());
                 let cache = self.pick_cache.take();
@@ -473,17 +521,26 @@ impl Connection {
                 width: *width,
                 height: *height,
             }),
+            ViewEvent::QualityChanged(q) => Some(ServerMessage::QualityChanged {
+                bitrate: q.bitrate,
+                fps: q.fps,
+            }),
             ViewEvent::SceneChanged => None,
         }
     }
 
-    /// After missed view events: the latest camera and size, which are all that count.
-    pub fn view_catch_up(&self) -> [ServerMessage; 2] {
+    /// After missed view events: the latest camera, size and quality, which are all that count.
+    pub fn view_catch_up(&self) -> [ServerMessage; 3] {
         let (camera, revision) = self.view.camera();
         let (width, height) = self.view.size();
+        let q = self.view.quality();
         [
             ServerMessage::CameraChanged { revision, camera },
             ServerMessage::Resized { width, height },
+            ServerMessage::QualityChanged {
+                bitrate: q.bitrate,
+                fps: q.fps,
+            },
         ]
     }
 }
@@ -513,8 +570,7 @@ fn pick(
     };
     let (camera, _) = view.camera();
     let (width, height) = view.size();
-    let (o, d) = CameraRays::new(&camera, width, height)
-        .ray(x * width as f32, y * height as f32);
+    let (o, d) = CameraRays::new(&camera, width, height).ray(x * width as f32, y * height as f32);
     let hit = accel
         .intersect(&Ray { o, d }, 0.0, f32::INFINITY)
         .and_then(|h| {

@@ -36,7 +36,10 @@ pub fn router() -> Router {
         .route("/", get(|| async { asset(HTML, INDEX_HTML) }))
         .route("/embed", get(|| async { asset(HTML, EMBED_HTML) }))
         .route("/app.js", get(|| async { asset(JS, APP_JS) }))
-        .route("/streamtracer-view.js", get(|| async { asset(JS, VIEW_JS) }))
+        .route(
+            "/streamtracer-view.js",
+            get(|| async { asset(JS, VIEW_JS) }),
+        )
         .route(
             "/style.css",
             get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }),

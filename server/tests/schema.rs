@@ -28,8 +28,8 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use streamtracer::protocol::{
-    self, ClientMessage, CloseReason, ErrorCode, Limits, PickHit, ProtocolError, Revision, Role,
-    ServerMessage, MAX_MESSAGE_BYTES, MAX_UPLOAD_BYTES, PROTOCOL_VERSION,
+    self, ClientMessage, CloseReason, ErrorCode, Limits, PickHit, ProtocolError, QualityInfo,
+    Revision, Role, ServerMessage, MAX_MESSAGE_BYTES, MAX_UPLOAD_BYTES, PROTOCOL_VERSION,
 };
 
 // ---------------------------------------------------------------------------------
@@ -163,6 +163,7 @@ fn client_type(message: &ClientMessage) -> &'static str {
         ClientMessage::GetScene { .. } => "get_scene",
         ClientMessage::Get { .. } => "get",
         ClientMessage::Pick { .. } => "pick",
+        ClientMessage::Quality { .. } => "quality",
         ClientMessage::Upload { .. } => "upload",
     }
 }
@@ -180,6 +181,7 @@ fn server_type(message: &ServerMessage) -> &'static str {
         ServerMessage::Scene { .. } => "scene",
         ServerMessage::Entity { .. } => "entity",
         ServerMessage::Picked { .. } => "picked",
+        ServerMessage::QualityChanged { .. } => "quality_changed",
         ServerMessage::Frame { .. } => "frame",
         ServerMessage::Error { .. } => "error",
     }
@@ -364,6 +366,7 @@ impl Server {
             | ClientMessage::Resize { .. }
             | ClientMessage::GetScene { .. }
             | ClientMessage::Pick { .. }
+            | ClientMessage::Quality { .. }
             | ClientMessage::Upload { .. } => {}
         }
         Ok(message)
@@ -543,7 +546,7 @@ fn the_schema_lists_every_code_kind_and_message_type_of_the_server() {
         .collect();
     assert_eq!(
         client.len(),
-        9,
+        10,
         "the corpus parses into every client message"
     );
     assert_eq!(message_types(&schema, "ClientMessage"), client);
@@ -553,7 +556,7 @@ fn the_schema_lists_every_code_kind_and_message_type_of_the_server() {
         .collect();
     assert_eq!(
         server.len(),
-        12,
+        13,
         "server_messages builds every server message"
     );
     assert_eq!(message_types(&schema, "ServerMessage"), server);
@@ -790,6 +793,17 @@ fn corpus() -> Vec<Case> {
         server_only("resize to 640.0", InvalidValue,
             "JSON Schema's integer includes 640.0; the server reads integers written as integers",
             json!({"type": "resize", "width": 640.0, "height": 360})),
+        agree("quality", json!({"type": "quality", "id": 12, "bitrate": 2000000, "fps": 20})),
+        agree("quality of the frame rate alone", json!({"type": "quality", "fps": 24.5})),
+        agree("quality of the bitrate alone", json!({"type": "quality", "bitrate": 50000})),
+        agree("quality of nothing", json!({"type": "quality", "id": 1})),
+        agree("quality below 50 kbit/s", json!({"type": "quality", "bitrate": 49999})),
+        agree("quality beyond 120 fps", json!({"type": "quality", "fps": 121})),
+        agree("quality with a string", json!({"type": "quality", "fps": "30"})),
+        agree("quality with an unknown field", json!({"type": "quality", "fps": 30, "gop": 1})),
+        server_only("quality of 2e6 bit/s", InvalidValue,
+            "JSON Schema's integer includes 2e6 written as a float; the server reads integers written as integers",
+            json!({"type": "quality", "bitrate": 2000000.0})),
         agree("pick", json!({"type": "pick", "id": 11, "x": 0.5, "y": 0.25})),
         agree("pick at the corners", json!({"type": "pick", "x": 0, "y": 1})),
         agree("pick off the picture", json!({"type": "pick", "x": 1.5, "y": 0.5})),
@@ -1183,6 +1197,13 @@ fn server_messages() -> Vec<ServerMessage> {
             height: 720,
             max_width: 1920,
             max_height: 1080,
+            quality: QualityInfo {
+                bitrate: 4_000_000,
+                fps: 30.0,
+                min_bitrate: 300_000,
+                max_bitrate: 8_000_000,
+                max_fps: 30.0,
+            },
             limits: Limits::default(),
             resume_token: None,
         },
@@ -1197,6 +1218,13 @@ fn server_messages() -> Vec<ServerMessage> {
             height: 16,
             max_width: 16,
             max_height: 16,
+            quality: QualityInfo {
+                bitrate: 50_000,
+                fps: 1.0,
+                min_bitrate: 50_000,
+                max_bitrate: 100_000_000,
+                max_fps: 120.0,
+            },
             limits: Limits::default(),
             resume_token: Some("Xk29dLq0vB7rT1sWm4Hc8pZa5NfJ3uYe".into()),
         },
@@ -1264,6 +1292,10 @@ fn server_messages() -> Vec<ServerMessage> {
             id: None,
             revision: Revision(15),
             hit: None,
+        },
+        ServerMessage::QualityChanged {
+            bitrate: 2_000_000,
+            fps: 24.5,
         },
     ];
 

@@ -119,13 +119,7 @@ impl Browser {
 
     /// Drags with the left mouse button from the middle of the element `selector` (CSS)
     /// by `steps` moves of (`dx`, `dy`) CSS pixels 30 ms apart.
-    pub async fn drag(
-        &self,
-        selector: &str,
-        steps: usize,
-        dx: f64,
-        dy: f64,
-    ) -> anyhow::Result<()> {
+    pub async fn drag(&self, selector: &str, steps: usize, dx: f64, dy: f64) -> anyhow::Result<()> {
         use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
         let element = self.client.find(fantoccini::Locator::Css(selector)).await?;
         let mut drag = MouseActions::new("mouse".into())
@@ -203,7 +197,10 @@ impl Browser {
         to: &[(f64, f64)],
         steps: usize,
     ) -> anyhow::Result<()> {
-        anyhow::ensure!(from.len() == to.len(), "as many fingers at the end as at the start");
+        anyhow::ensure!(
+            from.len() == to.len(),
+            "as many fingers at the end as at the start"
+        );
         self.cdp(
             "Emulation.setTouchEmulationEnabled",
             json!({"enabled": true, "maxTouchPoints": 5}),

@@ -161,7 +161,13 @@ async fn forward(
         .body(body);
     for (name, value) in &headers {
         // The proxy is the server's client: its own host, no browser origin.
-        if [header::HOST, header::ORIGIN, header::CONTENT_LENGTH, header::CONNECTION].contains(name)
+        if [
+            header::HOST,
+            header::ORIGIN,
+            header::CONTENT_LENGTH,
+            header::CONNECTION,
+        ]
+        .contains(name)
         {
             continue;
         }
@@ -195,7 +201,10 @@ async fn forward(
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(relay);
-        out_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/sdp"));
+        out_headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/sdp"),
+        );
     }
     let mut r = (status, bytes).into_response();
     for (name, value) in &out_headers {

@@ -311,7 +311,9 @@ async fn viewer_page_plays_steers_by_mouse_touch_keys_and_double_click_shows_sta
 
     // Double-click focuses: the camera turns to the surface under the pointer (the
     // server's pick), keeping the eye where it is.
-    let eye = browser.eval("return window.streamtracer.camera.eye;").await?;
+    let eye = browser
+        .eval("return window.streamtracer.camera.eye;")
+        .await?;
     browser
         .eval("window.targetBeforeFocus = window.streamtracer.camera.target.slice(); return null;")
         .await?;
@@ -353,8 +355,20 @@ async fn viewer_page_plays_steers_by_mouse_touch_keys_and_double_click_shows_sta
         .eval("return document.querySelector('streamtracer-view .stv-stats').textContent;")
         .await?;
     let overlay = overlay.as_str().unwrap_or_default();
-    for label in ["fps", "bitrate", "rtt", "packets lost", "jitter", "samples/px", "revision", "edit→frame"] {
-        assert!(overlay.contains(label), "no {label} in the overlay:\n{overlay}");
+    for label in [
+        "fps",
+        "bitrate",
+        "rtt",
+        "packets lost",
+        "jitter",
+        "samples/px",
+        "revision",
+        "edit→frame",
+    ] {
+        assert!(
+            overlay.contains(label),
+            "no {label} in the overlay:\n{overlay}"
+        );
     }
     assert!(
         !overlay.contains("fps          0.0"),
@@ -451,7 +465,10 @@ async fn a_controller_edits_a_colour_in_the_panel_and_a_viewer_has_no_controls(
         .click(".stv-materials li[data-key=\"material-0\"]")
         .await?;
     browser
-        .wait_for("document.querySelector('.stv-editor input.stv-color')", WAIT)
+        .wait_for(
+            "document.querySelector('.stv-editor input.stv-color')",
+            WAIT,
+        )
         .await?;
     let revision = f(&browser.eval("return window.streamtracer.revision;").await?);
     // A colour picker's dialog is the browser's own, beyond WebDriver: set its value
@@ -492,6 +509,16 @@ async fn a_controller_edits_a_colour_in_the_panel_and_a_viewer_has_no_controls(
         f(&albedo[2]) > 0.9 && f(&albedo[0]) < 0.05,
         "the server's material: {material}"
     );
+    // The quality settings: the frame rate changes the view's stream.
+    browser
+        .eval("const i = document.querySelectorAll('.stv-quality input')[1]; i.value = '12'; i.dispatchEvent(new Event('change', { bubbles: true })); return null;")
+        .await?;
+    browser
+        .wait_for(
+            "window.streamtracer.quality && window.streamtracer.quality.fps === 12",
+            WAIT,
+        )
+        .await?;
     let errors = browser.console_errors().await?;
     assert!(errors.is_empty(), "browser console errors: {errors:?}");
 
@@ -621,7 +648,10 @@ async fn the_remote_control_moves_the_camera_another_page_watches() -> anyhow::R
     let watcher = browser.client.window().await?;
 
     let remote = browser.client.new_window(false).await?;
-    browser.client.switch_to_window(remote.handle.clone()).await?;
+    browser
+        .client
+        .switch_to_window(remote.handle.clone())
+        .await?;
     browser
         .client
         .goto(&server.url("/examples/remote.html"))
@@ -629,10 +659,7 @@ async fn the_remote_control_moves_the_camera_another_page_watches() -> anyhow::R
     browser
         .wait_for("window.remote && window.remote.connected && window.remote.camera && Object.keys(window.remote.materials).length > 0", WAIT)
         .await?;
-    assert_eq!(
-        browser.eval("return window.remote.transport;").await?,
-        "ws"
-    );
+    assert_eq!(browser.eval("return window.remote.transport;").await?, "ws");
     browser.click("#orbit-right").await?;
     browser.wait_for("window.remote.acks >= 1", WAIT).await?;
     browser.click("#orbit-right").await?;
@@ -656,13 +683,19 @@ async fn the_remote_control_moves_the_camera_another_page_watches() -> anyhow::R
     let distance = f(&browser.eval(DISTANCE).await?);
 
     // The same over HTTP: zoom in.
-    browser.client.switch_to_window(remote.handle.clone()).await?;
+    browser
+        .client
+        .switch_to_window(remote.handle.clone())
+        .await?;
     browser
         .client
         .goto(&server.url("/examples/remote.html?transport=http"))
         .await?;
     browser
-        .wait_for("window.remote && window.remote.connected && window.remote.transport === 'http'", WAIT)
+        .wait_for(
+            "window.remote && window.remote.connected && window.remote.transport === 'http'",
+            WAIT,
+        )
         .await?;
     browser.click("#zoom-in").await?;
     browser.wait_for("window.remote.acks >= 1", WAIT).await?;
@@ -671,7 +704,10 @@ async fn the_remote_control_moves_the_camera_another_page_watches() -> anyhow::R
     browser
         .wait_for(&format!("({DISTANCE_EXPR}) < {distance} * 0.9"), WAIT)
         .await?;
-    assert!(remote_errors.is_empty(), "console errors on the remote page: {remote_errors:?}");
+    assert!(
+        remote_errors.is_empty(),
+        "console errors on the remote page: {remote_errors:?}"
+    );
     let errors = browser.console_errors().await?;
     assert!(errors.is_empty(), "browser console errors: {errors:?}");
     browser.close().await?;
@@ -720,8 +756,12 @@ async fn a_cut_connection_comes_back_by_itself() -> anyhow::Result<()> {
         .await?;
     println!("playing again {:?} after the cut", cut_at.elapsed());
     assert!(proxy.relays() >= 1, "the page never made a new connection");
-    let sessions: Value =
-        serde_json::from_str(&reqwest::get(server.url("/api/sessions")).await?.text().await?)?;
+    let sessions: Value = serde_json::from_str(
+        &reqwest::get(server.url("/api/sessions"))
+            .await?
+            .text()
+            .await?,
+    )?;
     let list = sessions["sessions"].as_array().cloned().unwrap_or_default();
     assert_eq!(list.len(), 1, "{sessions}");
     assert_eq!(list[0]["session"], session, "{sessions}");

@@ -458,8 +458,14 @@ async fn pick_names_the_object_under_a_point_of_the_view() -> anyhow::Result<()>
         point[0].abs() < 1e-3 && point[1].abs() < 1e-3 && (point[2] - 1.0).abs() < 1e-3,
         "{m}"
     );
-    assert!((m["hit"]["distance"].as_f64().unwrap() - 4.0).abs() < 1e-3, "{m}");
-    assert!((m["hit"]["normal"][2].as_f64().unwrap() - 1.0).abs() < 1e-3, "{m}");
+    assert!(
+        (m["hit"]["distance"].as_f64().unwrap() - 4.0).abs() < 1e-3,
+        "{m}"
+    );
+    assert!(
+        (m["hit"]["normal"][2].as_f64().unwrap() - 1.0).abs() < 1e-3,
+        "{m}"
+    );
     let (_, m) = pick(0.02, 0.02, "main").await?;
     assert_eq!(m["hit"], Value::Null, "{m}");
 
@@ -495,7 +501,15 @@ async fn pick_names_the_object_under_a_point_of_the_view() -> anyhow::Result<()>
     ] {
         let (status, m) = api::post(&base, "/api/control", &bad).await?;
         assert_eq!(status, 400, "{bad}: {m}");
-        assert_eq!(m["code"], if bad.get("y").is_none() { "missing_field" } else { "invalid_value" }, "{bad}: {m}");
+        assert_eq!(
+            m["code"],
+            if bad.get("y").is_none() {
+                "missing_field"
+            } else {
+                "invalid_value"
+            },
+            "{bad}: {m}"
+        );
     }
     server.stop().await
 }
