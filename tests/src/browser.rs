@@ -151,8 +151,8 @@ impl Browser {
         use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
         let mut clicks = MouseActions::new("mouse".into()).then(PointerAction::MoveTo {
             duration: None,
-            x: x,
-            y: y,
+            x,
+            y,
         });
         for _ in 0..2 {
             clicks = clicks

@@ -154,10 +154,6 @@ async fn viewer_page_plays_steers_by_mouse_touch_keys_and_double_click_shows_sta
         "the link estimate is {estimate}: no congestion-control feedback from the browser"
     );
 
-    if let Some(path) = std::env::var_os("STREAMTRACER_SCREENSHOT") {
-        std::fs::write(path, browser.client.screenshot().await?)?;
-    }
-
     // Drag across the video with a real pointer: the camera orbits.
     let revision = f(&browser.eval("return window.streamtracer.revision;").await?);
     // About 100 CSS pixels to the right: an orbit of roughly 30 degrees.
@@ -375,6 +371,18 @@ async fn viewer_page_plays_steers_by_mouse_touch_keys_and_double_click_shows_sta
         "the overlay shows no frame rate:\n{overlay}"
     );
     println!("stats overlay:\n{overlay}");
+
+    // For the README: the page with its statistics and scene panel open.
+    if let Some(path) = std::env::var_os("STREAMTRACER_SCREENSHOT") {
+        browser.click("streamtracer-view .stv-reset").await?;
+        browser.click("streamtracer-view .stv-panel-button").await?;
+        browser
+            .wait_for("document.querySelector('.stv-objects li')", WAIT)
+            .await?;
+        browser.click(".stv-objects li").await?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        std::fs::write(path, browser.client.screenshot().await?)?;
+    }
 
     let errors = browser.console_errors().await?;
     assert!(errors.is_empty(), "browser console errors: {errors:?}");
