@@ -250,8 +250,10 @@ export class StreamtracerView extends HTMLElement {
       this.statsButton = button('stats-button', 'Stats', 'Show statistics (s)', () => this.toggleStats());
       this.panelButton = button('panel-button', 'Scene', 'Edit the scene', () => this.togglePanel());
       this.panelButton.hidden = true; // controllers only, once hello says so
+      this.resetButton = button('reset', 'Reset', 'Reset the view (r)', () => this.resetView());
+      this.resetButton.hidden = true; // only for those who may steer
       this.toolbar = el('div', { class: 'stv-toolbar' },
-        button('reset', 'Reset', 'Reset the view (r)', () => this.resetView()),
+        this.resetButton,
         button('fullscreen', 'Fullscreen', 'Fullscreen (f)', () => this.toggleFullscreen()),
         button('png', 'PNG', 'Download the full-quality picture', () => this.downloadPng()),
         this.statsButton,
@@ -266,6 +268,7 @@ export class StreamtracerView extends HTMLElement {
   render() {
     const st = this.state;
     this.classList.toggle('stv-steerable', this.steerable);
+    if (this.resetButton) this.resetButton.hidden = !this.steerable;
     this.statusEl.classList.toggle('stv-error', st.state === 'error');
     if (st.state === 'error') {
       this.statusEl.textContent = `error: ${st.lastError?.message ?? 'unknown'}`;

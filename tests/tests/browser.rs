@@ -545,15 +545,17 @@ async fn a_controller_edits_a_colour_in_the_panel_and_a_viewer_has_no_controls(
         .eval(
             "const v = document.querySelector('streamtracer-view'); \
              const b = v.querySelector('.stv-panel-button'); \
+             const r = v.querySelector('.stv-reset'); \
              return { panel: v.querySelectorAll('.stv-panel').length, \
                       inputs: v.querySelectorAll('input, select, textarea').length, \
                       panelButton: !!b && !b.hidden && b.offsetParent !== null, \
+                      resetButton: !!r && !r.hidden && r.offsetParent !== null, \
                       steerable: v.classList.contains('stv-steerable') };",
         )
         .await?;
     assert_eq!(
         controls,
-        json!({"panel": 0, "inputs": 0, "panelButton": false, "steerable": false}),
+        json!({"panel": 0, "inputs": 0, "panelButton": false, "resetButton": false, "steerable": false}),
         "the viewer's page offers editing controls"
     );
     let revision = server.metric("streamtracer_scene_revision").await?;
