@@ -4,8 +4,9 @@
 //! stream. A controller edits a material in the scene panel while a viewer's page
 //! has no editing controls; the dashboard example embeds two views from another
 //! origin; the remote control example moves the camera another page watches; a cut
-//! connection comes back by itself with the session's resume token. None of this
-//! writes to the browser console at level error.
+//! connection comes back by itself with the session's resume token; a browser without
+//! H.264 and a full server are explained. None of this writes to the browser console
+//! at level error (beyond the refused requests Chromium itself logs).
 
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -777,6 +778,95 @@ async fn a_cut_connection_comes_back_by_itself() -> anyhow::Result<()> {
     assert_eq!(list[0]["session"], session, "{sessions}");
     assert_eq!(list[0]["state"], "connected", "{sessions}");
     let errors = browser.console_errors().await?;
+    assert!(errors.is_empty(), "browser console errors: {errors:?}");
+    browser.close().await?;
+    server.stop().await
+}
+
+/// Refusals are explained: a browser without H.264 is told so and sends no offer; a
+/// full server's `503` is shown, and the page gets in by itself once a place is free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_decoder_and_a_full_server_are_explained() -> anyhow::Result<()> {
+    let config = streamtracer::Config {
+        max_sessions: 1,
+        ..TestServer::small_config()
+    };
+    let server = TestServer::start(config, render_core::Scene::cornell_box()).await?;
+    let browser = Browser::start(640, 480).await?;
+
+    // A browser whose WebRTC has no H.264 decoder (as some builds ship).
+    let script = browser
+        .cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": "RTCRtpReceiver.getCapabilities = () => ({ codecs: [{ mimeType: 'video/VP8', clockRate: 90000 }], headerExtensions: [] });"}),
+        )
+        .await?;
+    browser.client.goto(&server.url("/")).await?;
+    browser
+        .wait_for("window.streamtracer && window.streamtracer.lastError", WAIT)
+        .await?;
+    let error = browser
+        .eval("return window.streamtracer.lastError;")
+        .await?;
+    assert_eq!(error["code"], "unsupported", "{error}");
+    assert!(
+        error["message"].as_str().unwrap_or("").contains("H.264"),
+        "{error}"
+    );
+    let shown = browser
+        .eval("return document.querySelector('streamtracer-view .stv-message').textContent;")
+        .await?;
+    assert!(shown.as_str().unwrap_or("").contains("H.264"), "{shown}");
+    assert_eq!(server.metric("streamtracer_sessions").await?, 0.0);
+    browser
+        .cdp(
+            "Page.removeScriptToEvaluateOnNewDocument",
+            json!({"identifier": script["identifier"]}),
+        )
+        .await?;
+
+    // The one place taken by a first window, a second is told the server is full.
+    browser.client.goto(&server.url("/")).await?;
+    browser
+        .wait_for(
+            "window.streamtracer && window.streamtracer.state === 'connected'",
+            WAIT,
+        )
+        .await?;
+    let first = browser.client.window().await?;
+    let second = browser.client.new_window(false).await?;
+    browser
+        .client
+        .switch_to_window(second.handle.clone())
+        .await?;
+    browser.client.goto(&server.url("/")).await?;
+    browser
+        .wait_for(
+            "window.streamtracer && window.streamtracer.state === 'waiting'",
+            WAIT,
+        )
+        .await?;
+    let shown = browser
+        .eval("return document.querySelector('streamtracer-view .stv-message').textContent;")
+        .await?;
+    let shown = shown.as_str().unwrap_or("");
+    assert!(shown.contains("503") && shown.contains("full"), "{shown}");
+    let second_errors = browser.console_errors().await?;
+    // The first window leaves: the second gets in by itself.
+    browser.client.switch_to_window(first).await?;
+    browser.client.close_window().await?;
+    browser.client.switch_to_window(second.handle).await?;
+    browser
+        .wait_for(
+            "window.streamtracer.state === 'connected' && window.streamtracer.framesPresented > 10",
+            WAIT,
+        )
+        .await?;
+    let errors: Vec<String> = second_errors
+        .into_iter()
+        .chain(browser.console_errors().await?)
+        .filter(|e| !e.contains("503"))
+        .collect();
     assert!(errors.is_empty(), "browser console errors: {errors:?}");
     browser.close().await?;
     server.stop().await
