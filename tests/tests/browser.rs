@@ -578,7 +578,8 @@ async fn a_controller_edits_a_colour_in_the_panel_and_a_viewer_has_no_controls(
 
 /// The dashboard example, served from another origin (another port) that the server
 /// allows, loads `<streamtracer-view>` from the server and plays two views side by
-/// side: both connected, both decoding frames that keep coming.
+/// side: both connected, both decoding frames that keep coming. The iframe page
+/// `/embed` plays a view without controls, unless asked for them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_from_another_origin_plays_two_views() -> anyhow::Result<()> {
     let site = Site::start(vec![(
@@ -634,12 +635,35 @@ async fn the_dashboard_from_another_origin_plays_two_views() -> anyhow::Result<(
     }
     let errors = browser.console_errors().await?;
     assert!(errors.is_empty(), "browser console errors: {errors:?}");
+
+    // The iframe page plays a view with no controls unless asked.
+    browser.client.goto(&server.url("/embed?view=side")).await?;
+    browser
+        .wait_for("window.streamtracer && window.streamtracer.state === 'connected' && window.streamtracer.view === 'side' && window.streamtracer.framesPresented > 10", WAIT)
+        .await?;
+    let controls = browser
+        .eval("return document.querySelectorAll('streamtracer-view button, streamtracer-view .stv-panel').length;")
+        .await?;
+    assert_eq!(controls, json!(0), "the embed page has controls");
+    browser
+        .client
+        .goto(&server.url("/embed?view=side&controls=1"))
+        .await?;
+    browser
+        .wait_for(
+            "document.querySelectorAll('streamtracer-view .stv-toolbar button').length > 0",
+            WAIT,
+        )
+        .await?;
+    let errors = browser.console_errors().await?;
+    assert!(errors.is_empty(), "browser console errors: {errors:?}");
     browser.close().await?;
     server.stop().await
 }
 
 /// The remote control example (no video) moves the camera of the view another page
-/// watches: over the WebSocket, then over HTTP; the watching page's picture changes.
+/// watches, and edits a material: over the WebSocket, then over HTTP; the watching
+/// page's picture changes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_remote_control_moves_the_camera_another_page_watches() -> anyhow::Result<()> {
     let mut config = TestServer::small_config();
@@ -710,6 +734,19 @@ async fn the_remote_control_moves_the_camera_another_page_watches() -> anyhow::R
         .await?;
     browser.click("#zoom-in").await?;
     browser.wait_for("window.remote.acks >= 1", WAIT).await?;
+    // A material's colour, from the remote's table (the colour dialog is the
+    // browser's own: set the value as it would and announce the change).
+    browser
+        .eval("const i = document.querySelector('#materials tr[data-key=\"material-0\"] input.colour'); i.value = '#ff0000'; i.dispatchEvent(new Event('change')); return null;")
+        .await?;
+    browser.wait_for("window.remote.acks >= 2", WAIT).await?;
+    let (_, material) =
+        streamtracer_tests::api::get(&server.url(""), "/api/scene/material/material-0").await?;
+    let colour = &material["value"]["albedo"];
+    assert!(
+        f(&colour[0]) > 0.99 && f(&colour[1]) < 0.01 && f(&colour[2]) < 0.01,
+        "{material}"
+    );
     let remote_errors = browser.console_errors().await?;
     browser.client.switch_to_window(watcher).await?;
     browser
