@@ -15,6 +15,7 @@
 //             the scene panel; absent or "off": the picture and its status line only
 //   stats     present: the statistics overlay starts open
 //   resize    "off": keep the view's picture size instead of following the element's
+// Changing server, view, token, controls or resize starts a new session.
 
 const PROTOCOL = 1;
 const MODULE_ORIGIN = new URL(import.meta.url).origin;
@@ -148,10 +149,22 @@ function el(tag, props = {}, ...children) {
 // ---------------------------------------------------------------- the element
 
 export class StreamtracerView extends HTMLElement {
+  static get observedAttributes() { return ['server', 'view', 'token', 'controls', 'resize']; }
+
   constructor() {
     super();
-    // Public, always-current state for pages, automated tests and debugging.
+    // Public, always-current state for pages, automated tests and debugging. The
+    // object stays the same for the element's life (a page may keep a reference).
     this.state = {
+      sendCamera: (camera) => this.sendCamera(camera),
+      request: (message) => this.request(message),
+    };
+    this.reset();
+  }
+
+  /** Everything of one connection's life back to the start. */
+  reset() {
+    Object.assign(this.state, {
       state: 'new',
       framesPresented: 0,
       fps: 0,
@@ -174,26 +187,47 @@ export class StreamtracerView extends HTMLElement {
         fps: 0, bitrateKbps: null, rttMs: null, packetsLost: null, jitterBufferMs: null,
         samplesPerPixel: null, sceneRevision: null, editToFrameMs: null,
       },
-      sendCamera: (camera) => this.sendCamera(camera),
-      request: (message) => this.request(message),
-    };
+    });
     this.pc = null;
     this.dc = null;
     this.sessionUrl = null;
     this.resumeToken = null;
     this.nextId = 1;
-    this.pending = new Map(); // request id -> { resolve, sentAt, camera }
+    this.pending = new Map(); // request id -> { resolve, sentAt, type }
     this.orbit = { target: [0, 0, 0], up: [0, 1, 0], fov: 40, distance: 5, azimuth: 0, elevation: 0 };
     this.home = null; // the camera at the first hello: "reset view" goes back to it
-    this.pointers = new Map(); // active pointers: id -> { x, y, button, pan }
+    this.pointers = new Map(); // active pointers: id -> { x, y, pan }
     this.gesture = null; // two-finger gesture: { mid, dist }
     this.sendPending = false;
     this.scene = null;
     this.selected = null; // { kind, key }
     this.latency = null; // { revision, sentAt, rtp } for the edit-to-frame measurement
     this.closedByUs = false;
+    this.fatal = false;
     this.retry = 0;
+    this.reconnectTimer = null;
     this.timers = new Set();
+    this.panel = null;
+    this.panelButton = null;
+    this.resetButton = null;
+    this.statsButton = null;
+    this.qualityForm = null;
+    this.lastBytes = null;
+  }
+
+  /**
+   * A changed server, view, token, controls or resize attribute: the element starts
+   * over with a new session (after the current one is ended), once the change settles.
+   */
+  attributeChangedCallback(_name, before, after) {
+    if (before === after || !this.stage) return;
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => {
+      if (!this.isConnected || !this.stage) return;
+      this.disconnectedCallback();
+      for (const p of this.pending.values()) p.resolve(null);
+      this.connectedCallback();
+    }, 0);
   }
 
   get server() { return (this.getAttribute('server') || MODULE_ORIGIN).replace(/\/+$/, ''); }
@@ -209,6 +243,8 @@ export class StreamtracerView extends HTMLElement {
 
   connectedCallback() {
     if (this.stage) return;
+    // Moved in the document: its old session ended on the way out; start afresh.
+    if (this.state.state !== 'new') this.reset();
     injectStyle();
     this.build();
     this.closedByUs = false;

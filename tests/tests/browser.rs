@@ -636,6 +636,18 @@ async fn the_dashboard_from_another_origin_plays_two_views() -> anyhow::Result<(
     let errors = browser.console_errors().await?;
     assert!(errors.is_empty(), "browser console errors: {errors:?}");
 
+    // Another view named on the element: it starts over on that view.
+    browser
+        .eval("document.querySelector('streamtracer-view').setAttribute('view', 'third'); return null;")
+        .await?;
+    browser
+        .wait_for(
+            "(() => { const v = document.querySelector('streamtracer-view'); \
+               return v.state.view === 'third' && v.state.state === 'connected' \
+                 && v.state.framesPresented > 10 && v.querySelectorAll('video').length === 1; })()",
+            WAIT,
+        )
+        .await?;
     // The iframe page plays a view with no controls unless asked.
     browser.client.goto(&server.url("/embed?view=side")).await?;
     browser
