@@ -476,6 +476,10 @@ export class StreamtracerView extends HTMLElement {
     this.pc = null;
     this.dc = null;
     old?.close();
+    // Requests on the dead channel will never be answered.
+    for (const p of this.pending.values()) p.resolve(null);
+    this.pending.clear();
+    this.latency = null;
     const delay = RECONNECT_DELAYS_MS[Math.min(this.retry, RECONNECT_DELAYS_MS.length - 1)];
     this.retry += 1;
     this.state.state = 'reconnecting';
@@ -760,9 +764,9 @@ export class StreamtracerView extends HTMLElement {
     const v = this.video;
     v.addEventListener('contextmenu', (e) => e.preventDefault());
     v.addEventListener('pointerdown', (e) => {
+      this.stage.focus({ preventScroll: true }); // for the keys, whoever may steer
       if (!this.steerable || !this.state.camera) return;
       e.preventDefault();
-      this.stage.focus({ preventScroll: true });
       // Mouse: left orbits, right, middle or shift+left pans. Touch: one finger orbits, two pan and pinch.
       const pan = e.pointerType === 'mouse' && (e.button !== 0 || e.shiftKey);
       this.pointers.set(e.pointerId, { x: e.clientX, y: e.clientY, pan });
@@ -838,7 +842,7 @@ export class StreamtracerView extends HTMLElement {
 
   toggleFullscreen() {
     if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
-    else this.requestFullscreen?.().catch((err) => this.showNotice(`no fullscreen: ${err.message}`));
+    else this.requestFullscreen?.()?.catch((err) => this.showNotice(`no fullscreen: ${err.message}`));
   }
 
   /** Downloads the server's full-quality picture of this view (not the video frame). */
