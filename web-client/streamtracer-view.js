@@ -135,6 +135,14 @@ function hasH264() {
   return caps.codecs.some((c) => /h264/i.test(c.mimeType));
 }
 
+/**
+ * Ends a WHEP session at `url` with the headers that created it. keepalive lets the
+ * DELETE outlive the page, so the server frees the slot at once.
+ */
+function endSession(url, auth) {
+  fetch(url, { method: 'DELETE', headers: auth, keepalive: true }).catch(() => {});
+}
+
 function el(tag, props = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(props)) {
@@ -191,6 +199,7 @@ export class StreamtracerView extends HTMLElement {
     this.pc = null;
     this.dc = null;
     this.sessionUrl = null;
+    this.sessionAuth = {}; // the headers that created sessionUrl: its DELETE uses them
     this.resumeToken = null;
     this.nextId = 1;
     this.pending = new Map(); // request id -> { resolve, sentAt, type }
@@ -331,6 +340,10 @@ export class StreamtracerView extends HTMLElement {
 
   fail(message, code = 'connection') {
     this.fatal = true;
+    const pc = this.pc;
+    this.pc = null;
+    this.dc = null;
+    pc?.close();
     this.state.state = 'error';
     this.state.lastError = { type: 'error', code, message };
     // warn, not error: a refusal is the page working as intended
@@ -367,6 +380,10 @@ export class StreamtracerView extends HTMLElement {
       return;
     }
     const resuming = !!this.resumeToken;
+    // This attempt's server and credentials: the element's attributes may change while
+    // it runs, and a session is only ever ended where, and as whom, it was created.
+    const server = this.server;
+    const auth = this.auth;
     st.state = resuming ? 'reconnecting' : 'connecting';
     this.render();
 
@@ -389,6 +406,7 @@ export class StreamtracerView extends HTMLElement {
       }
     };
 
+    let created = null; // the URL of a session this attempt made
     try {
       await pc.setLocalDescription(await pc.createOffer());
       await this.waitForIceGathering(pc);
@@ -396,24 +414,44 @@ export class StreamtracerView extends HTMLElement {
       const query = resuming
         ? `resume=${encodeURIComponent(this.resumeToken)}`
         : `view=${encodeURIComponent(this.viewName)}`;
-      const res = await fetch(`${this.server}/whep?${query}`, {
+      const res = await fetch(`${server}/whep?${query}`, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/sdp', ...this.auth },
+        headers: { 'Content-Type': 'application/sdp', ...auth },
         body: pc.localDescription.sdp,
       });
+      const loc = res.ok ? res.headers.get('Location') : null;
+      created = loc ? new URL(loc, `${server}/`).href : null;
       const body = await res.text();
-      if (this.pc !== pc) return;
+      if (this.pc !== pc) {
+        // Superseded (the element was removed, hidden or changed) while the server
+        // was answering: the session it made has nobody to watch it.
+        if (created) endSession(created, auth);
+        pc.close();
+        return;
+      }
       if (!res.ok) {
         pc.close();
+        this.pc = null;
+        this.dc = null;
         this.refused(res, body, resuming);
         return;
       }
-      const loc = res.headers.get('Location');
-      if (loc) this.sessionUrl = new URL(loc, `${this.server}/`).href;
+      if (created) {
+        this.sessionUrl = created;
+        this.sessionAuth = auth;
+      }
       await pc.setRemoteDescription({ type: 'answer', sdp: body });
     } catch (err) {
-      if (this.pc !== pc) return;
+      if (this.pc !== pc) {
+        if (created && created !== this.sessionUrl) endSession(created, auth);
+        return;
+      }
       pc.close();
+      // A session this attempt made but could not use (a bad answer): end it.
+      if (created) {
+        endSession(created, auth);
+        if (this.sessionUrl === created) this.sessionUrl = null;
+      }
       // A network error reaching the server: keep trying, as after a drop.
       console.warn('streamtracer: connecting failed:', err);
       this.scheduleReconnect(`cannot reach the server (${err?.message ?? err})`);
@@ -443,6 +481,12 @@ export class StreamtracerView extends HTMLElement {
       this.state.state = 'waiting';
       this.render();
       this.later(() => { this.showMessage(null); this.connect(); }, after * 1000);
+    } else if (res.status >= 500 || [404, 408, 429].includes(res.status)) {
+      // Passing trouble (a proxy's 502 or 504 while the server restarts, a view not
+      // opened yet): keep trying, more slowly each time.
+      this.state.lastError = { type: 'error', code: 'refused', message: `${res.status} ${detail}` };
+      this.showMessage(`${res.status}: ${detail}; trying again`);
+      this.scheduleReconnect(`${res.status} ${detail}`);
     } else {
       this.fail(`${res.status} ${detail}`.trim(), 'refused');
     }
@@ -496,11 +540,16 @@ export class StreamtracerView extends HTMLElement {
     this.closedByUs = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    // keepalive lets the DELETE outlive the page, so the server frees the slot at once.
-    if (this.sessionUrl) {
-      fetch(this.sessionUrl, { method: 'DELETE', headers: this.auth, keepalive: true }).catch(() => {});
-    }
-    this.pc?.close();
+    this.reconnectTimer = null;
+    // Ended where and as whom it was created, whatever the attributes say now.
+    if (this.sessionUrl) endSession(this.sessionUrl, this.sessionAuth);
+    this.sessionUrl = null;
+    // A connect() still under way sees that it was superseded (and ends any session
+    // the server makes for it).
+    const pc = this.pc;
+    this.pc = null;
+    this.dc = null;
+    pc?.close();
   }
 
   // ------------------------------------------------------------ control protocol
@@ -606,10 +655,17 @@ export class StreamtracerView extends HTMLElement {
         if (this.panel && !this.panel.hidden) this.scheduleSceneLoad();
         break;
       case 'closing':
-        // The server ends the session on purpose: no reconnecting.
-        this.closedByUs = true;
-        this.pc?.close();
-        this.fail(msg.reason === 'shutdown' ? 'the server is shutting down' : 'the session was ended');
+        // The session is over on the server: it cannot be resumed.
+        this.resumeToken = null;
+        this.sessionUrl = null;
+        this.state.session = null;
+        if (msg.reason === 'shutdown') {
+          // A restart, most likely: a new session once the server is back.
+          this.scheduleReconnect('the server is shutting down');
+        } else {
+          // Ended on purpose (DELETE /whep/<session>): no reconnecting.
+          this.fail('the session was ended');
+        }
         break;
       case 'error':
         st.lastError = msg;
@@ -902,7 +958,8 @@ export class StreamtracerView extends HTMLElement {
     this.lastTime = now;
     st.stats.fps = st.fps;
     this.render();
-    if (this.statsEl.hidden || !this.pc) return;
+    // Only while playing: not before a connection, after a refusal, or while hidden.
+    if (this.statsEl.hidden || !this.pc || st.state !== 'connected') return;
     const s = st.stats;
     try {
       const report = await this.pc.getStats();
