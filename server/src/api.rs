@@ -7,7 +7,8 @@
 //! - `GET /api/control`: WebSocket; text messages are protocol messages, binary ones
 //!   carry an announced upload.
 //! - `POST /api/control`: any one protocol message; the answer is the reply
-//!   (`?view=NAME` for another view than main).
+//!   (`?view=NAME` for another existing view than main: a single request never opens
+//!   one).
 //! - `GET /api/scene` (`?meshes=full` for whole meshes), `GET /api/scene/{kind}` (the
 //!   environment or the settings) and `GET /api/scene/{kind}/{key}`.
 //! - `POST /api/edits`: a transaction (`{"ops": [...]}`, optionally `base_revision`).
@@ -71,18 +72,27 @@ impl Api {
         Connection::new(session, role, name, view, self.store.clone())
     }
 
-    /// The view a request names with `?view=NAME` (`main` without), opened if a
-    /// controller names a new one; the error as an HTTP reply.
-    async fn view_of(
+    /// The view a request names with `?view=NAME` (`main` without); the error as an
+    /// HTTP reply (`404` for a view that does not exist).
+    async fn view_of(&self, query: &ViewQuery) -> Result<(String, Arc<View>), Response> {
+        self.open_view(query, false).await
+    }
+
+    /// [`Api::view_of`], opening the view if `opens` (a controller's WebSocket, where
+    /// the documentation says a new name opens a view) and it does not exist.
+    async fn open_view(
         &self,
         query: &ViewQuery,
-        role: Role,
+        opens: bool,
     ) -> Result<(String, Arc<View>), Response> {
         let name = query.view.clone().unwrap_or_else(|| views::MAIN.to_owned());
         let views = self.views.clone();
-        let opened = {
+        let opened = if opens {
             let name = name.clone();
-            tokio::task::spawn_blocking(move || views.open(&name, role == Role::Controller)).await
+            tokio::task::spawn_blocking(move || views.open(&name, true)).await
+        } else {
+            // Never creates: no threads to start, nothing to wait for.
+            Ok(views.open(&name, false))
         };
         match opened {
             Ok(Ok(view)) => Ok((name, view)),
@@ -222,25 +232,30 @@ async fn control(
         Ok(t) => t,
         Err(r) => return r,
     };
-    let (name, view) = match api.view_of(&q, role).await {
+    // The message first: a bad one is answered before any view is looked at.
+    let message = match protocol::parse(&text) {
+        Ok(ClientMessage::Upload { id, .. }) => {
+            return respond(
+                ProtocolError::new(
+                    id.as_ref(),
+                    ErrorCode::InvalidValue,
+                    "over HTTP, upload a mesh with PUT /api/meshes/{key}",
+                )
+                .into_message(),
+            )
+        }
+        Ok(message) => message,
+        Err(e) => return respond(e.into_message()),
+    };
+    // A single request never opens a view (only WHEP and the WebSocket do).
+    let (name, view) = match api.view_of(&q).await {
         Ok(v) => v,
         Err(r) => return r,
     };
     let mut connection = api.connection_to(http_session(), role, name, view);
-    match protocol::parse(&text) {
-        Ok(ClientMessage::Upload { id, .. }) => respond(
-            ProtocolError::new(
-                id.as_ref(),
-                ErrorCode::InvalidValue,
-                "over HTTP, upload a mesh with PUT /api/meshes/{key}",
-            )
-            .into_message(),
-        ),
-        Ok(message) => match connection.handle(message).await {
-            Some(reply) => respond(reply),
-            None => error(ErrorCode::Internal, "no answer"),
-        },
-        Err(e) => respond(e.into_message()),
+    match connection.handle(message).await {
+        Some(reply) => respond(reply),
+        None => error(ErrorCode::Internal, "no answer"),
     }
 }
 
@@ -425,10 +440,9 @@ async fn upload(
 /// statistics (`?view=NAME` for another view than main). Cheap: no picture is taken.
 async fn stats(
     State(api): State<Arc<Api>>,
-    Extension(role): Extension<Role>,
     Query(q): Query<ViewQuery>,
 ) -> Response {
-    let (name, view) = match api.view_of(&q, role).await {
+    let (name, view) = match api.view_of(&q).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -450,10 +464,9 @@ async fn stats(
 /// another view than main).
 async fn snapshot(
     State(api): State<Arc<Api>>,
-    Extension(role): Extension<Role>,
     Query(q): Query<ViewQuery>,
 ) -> Response {
-    let view = match api.view_of(&q, role).await {
+    let view = match api.view_of(&q).await {
         Ok((_, view)) => view,
         Err(r) => return r,
     };
@@ -502,7 +515,7 @@ async fn websocket(
     Query(q): Query<ViewQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let (name, view) = match api.view_of(&q, role).await {
+    let (name, view) = match api.open_view(&q, role == Role::Controller).await {
         Ok(v) => v,
         Err(r) => return r,
     };

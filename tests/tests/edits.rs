@@ -469,6 +469,28 @@ async fn pick_names_the_object_under_a_point_of_the_view() -> anyhow::Result<()>
     let (_, m) = pick(0.02, 0.02, "main").await?;
     assert_eq!(m["hit"], Value::Null, "{m}");
 
+    // A single request never opens a view: one that does not exist is 404, a bad
+    // message naming one is answered as bad, and neither opens it.
+    let (status, m) = pick(0.5, 0.5, "side").await?;
+    assert_eq!((status, m["code"].as_str()), (404, Some("not_found")), "{m}");
+    let (status, m) = api::post_text(&base, "/api/control?view=side", "{garbage").await?;
+    assert_eq!((status, m["code"].as_str()), (400, Some("invalid_json")), "{m}");
+    let (status, m) = api::get(&base, "/api/stats?view=side").await?;
+    assert_eq!(status, 404, "{m}");
+    assert!(
+        m["message"].as_str().unwrap_or("").contains("no view \"side\""),
+        "{m}"
+    );
+    let metrics = reqwest::get(server.url("/metrics")).await?.text().await?;
+    assert!(
+        !metrics.contains("view=\"side\""),
+        "a single request opened a view"
+    );
+    // A controller's WebSocket opens it.
+    let _side = ControlSocket::connect_to_view(&base, "side").await?;
+    let (status, m) = api::get(&base, "/api/stats?view=side").await?;
+    assert_eq!((status, m["view"].as_str()), (200, Some("side")), "{m}");
+
     // Another view, turned away from the ball, sees sky in its middle.
     let (status, m) = api::post(
         &base,

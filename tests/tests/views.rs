@@ -153,11 +153,45 @@ async fn only_controllers_open_views_and_only_so_many() -> anyhow::Result<()> {
         .await?
         .status();
     assert_eq!(status, 400);
-    let metrics = reqwest::get(server.url("/metrics")).await?.text().await?;
+    // Neither do bad input naming a view, nor reads: a controller's garbage over HTTP
+    // and the statistics, a snapshot or a pick of a view that does not exist.
+    let http = reqwest::Client::new();
+    let control = |view: &str, body: &str| {
+        http.post(format!("{base}/api/control?view={view}"))
+            .bearer_auth("views-controller-token-9c")
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+    };
+    let r = control("typo", "{not json").await?;
+    assert_eq!(r.status(), 400, "{}", r.text().await?);
+    let r = control("typo", r#"{"type": "pick", "x": 0.5, "y": 0.5}"#).await?;
+    assert_eq!(r.status(), 404);
+    let m: serde_json::Value = serde_json::from_str(&r.text().await?)?;
     assert!(
-        !metrics.contains("view=\"ghost\""),
-        "a refused offer opened a view"
+        m["message"].as_str().unwrap_or("").contains("no view \"typo\""),
+        "{m}"
     );
+    for path in ["/api/stats?view=nope", "/api/snapshot.png?view=nope"] {
+        let r = http
+            .get(format!("{base}{path}"))
+            .bearer_auth("views-controller-token-9c")
+            .send()
+            .await?;
+        assert_eq!(r.status(), 404, "{path}");
+        let m: serde_json::Value = serde_json::from_str(&r.text().await?)?;
+        assert!(
+            m["message"].as_str().unwrap_or("").contains("no view \"nope\""),
+            "{path}: {m}"
+        );
+    }
+    let metrics = reqwest::get(server.url("/metrics")).await?.text().await?;
+    for name in ["ghost", "typo", "nope"] {
+        assert!(
+            !metrics.contains(&format!("view=\"{name}\"")),
+            "a refused offer, bad input or a read opened the view {name}"
+        );
+    }
     let mut second = Viewer::connect_with(&base, as_controller("second")).await?;
     second.next_frame(WAIT).await?;
     let e = Viewer::connect_with(&base, as_controller("third"))
