@@ -12,9 +12,8 @@ use crate::protocol::{
     self, ClientMessage, ErrorCode, Limits, MeshFormat, PickHit, ProtocolError, QualityInfo,
     Revision, Role, ServerMessage, PROTOCOL_VERSION,
 };
-use crate::store::{SceneStore, SceneVersion, StoreEvent};
+use crate::store::{SceneStore, StoreEvent};
 use crate::view::{Quality, View, ViewEvent};
-use render_core::accel::Accel;
 use render_core::camera::CameraRays;
 use render_core::edit::{Entity, Key, Kind, Op, Payload};
 use render_core::geometry::Ray;
@@ -89,10 +88,10 @@ pub struct Connection {
     max_outgoing: Option<usize>,
     /// How fast this connection may change the scene.
     edits: Option<RateLimit>,
+    /// How fast it may pick (a pick after an edit waits for an acceleration structure).
+    picks: Option<RateLimit>,
     /// The session's resume token, announced in `hello` (WebRTC sessions only).
     resume_token: Option<String>,
-    /// The scene of the last `pick`, ready for the next.
-    pick_cache: Option<PickCache>,
 }
 
 impl Connection {
@@ -113,8 +112,8 @@ impl Connection {
             limits: Limits::default(),
             max_outgoing: None,
             edits: None,
+            picks: None,
             resume_token: None,
-            pick_cache: None,
         }
     }
 
@@ -125,9 +124,10 @@ impl Connection {
     }
 
     /// Allows `per_second` scene changes per second on average (bursts of twice
-    /// that); more get a `rate_limited` error.
+    /// that), and as many picks (counted apart); more get a `rate_limited` error.
     pub fn limit_edits(mut self, per_second: f64) -> Connection {
         self.edits = Some(RateLimit::new(per_second));
+        self.picks = Some(RateLimit::new(per_second));
         self
     }
 
@@ -330,6 +330,18 @@ impl Connection {
                 .into_message(),
             );
         }
+        if matches!(message, ClientMessage::Pick { .. })
+            && !self.picks.as_mut().is_none_or(|l| l.take(Instant::now()))
+        {
+            return Some(
+                ProtocolError::new(
+                    id.as_ref(),
+                    ErrorCode::RateLimited,
+                    "too many picks: this connection is over its rate (--edit-rate picks per second); try again shortly",
+                )
+                .into_message(),
+            );
+        }
         if let ClientMessage::Upload {
             key, format, bytes, ..
         } = message
@@ -470,14 +482,9 @@ impl Connection {
             }
             ClientMessage::Pick { x, y, .. } => {
                 let (store, view) = (self.store.clone(), self.view.clone());
-                let cache = self.pick_cache.take();
-                let picked =
-                    tokio::task::spawn_blocking(move || pick(&store, &view, x, y, cache)).await;
+                let picked = tokio::task::spawn_blocking(move || pick(&store, &view, x, y)).await;
                 match picked {
-                    Ok((revision, hit, cache)) => {
-                        self.pick_cache = Some(cache);
-                        ServerMessage::Picked { id, revision, hit }
-                    }
+                    Ok((revision, hit)) => ServerMessage::Picked { id, revision, hit },
                     Err(e) => {
                         tracing::error!("pick failed: {e}");
                         ProtocolError::new(id.as_ref(), ErrorCode::Internal, "the pick failed")
@@ -545,46 +552,37 @@ impl Connection {
     }
 }
 
-/// The scene a connection last picked in and its acceleration structure: the next
-/// pick in the same scene reuses it, and one after an edit rebuilds only what changed.
-type PickCache = (Arc<SceneVersion>, Arc<Accel>);
-
 /// Casts the ray from `view`'s eye through (`x`, `y`) (fractions of the picture from
-/// its top-left corner) into the current scene. Blocks for a build of the scene's
-/// acceleration structure when the scene changed since `cache`.
-fn pick(
-    store: &SceneStore,
-    view: &View,
-    x: f32,
-    y: f32,
-    cache: Option<PickCache>,
-) -> (Revision, Option<PickHit>, PickCache) {
-    let revision = store.revision();
-    let version = store.version();
-    let accel = match cache {
-        Some((v, accel)) if Arc::ptr_eq(&v, &version) => accel,
-        previous => Arc::new(Accel::build(
-            &version.scene,
-            previous.as_ref().map(|(_, a)| a.as_ref()),
-        )),
-    };
-    let (camera, _) = view.camera();
-    let (width, height) = view.size();
-    let (o, d) = CameraRays::new(&camera, width, height).ray(x * width as f32, y * height as f32);
-    let hit = accel
-        .intersect(&Ray { o, d }, 0.0, f32::INFINITY)
-        .and_then(|h| {
-            let (object, material) = store.object_keys(&version, h.object as usize)?;
-            let normal = if h.ng.dot(d) > 0.0 { -h.ng } else { h.ng };
-            Some(PickHit {
-                object,
-                material,
-                point: h.p.to_array(),
-                normal: normal.to_array(),
-                distance: h.t,
-            })
-        });
-    (revision, hit, (version, accel))
+/// its top-left corner) into the current scene, with the store's shared acceleration
+/// structure. Blocks for a build of it when the scene changed since the last pick.
+/// The answer is of one scene version: if a transaction lands between the ray and
+/// naming what it hit, the pick is done again in the new scene.
+fn pick(store: &SceneStore, view: &View, x: f32, y: f32) -> (Revision, Option<PickHit>) {
+    loop {
+        let (revision, version, accel) = store.pick_accel();
+        let (camera, _) = view.camera();
+        let (width, height) = view.size();
+        let (o, d) =
+            CameraRays::new(&camera, width, height).ray(x * width as f32, y * height as f32);
+        let Some(h) = accel.intersect(&Ray { o, d }, 0.0, f32::INFINITY) else {
+            return (revision, None);
+        };
+        let (object, material) = match store.object_keys(&version, h.object as usize) {
+            Ok(Some(keys)) => keys,
+            Ok(None) => return (revision, None),
+            // The scene changed since `version`: pick again, in the new one.
+            Err(()) => continue,
+        };
+        let normal = if h.ng.dot(d) > 0.0 { -h.ng } else { h.ng };
+        let hit = PickHit {
+            object,
+            material,
+            point: h.p.to_array(),
+            normal: normal.to_array(),
+            distance: h.t,
+        };
+        return (revision, Some(hit));
+    }
 }
 
 /// The answer to a change run on the blocking pool.

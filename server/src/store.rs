@@ -21,6 +21,7 @@ use crate::journal::{Journal, JournalError};
 use crate::protocol::{ErrorCode, ProtocolError, Revision};
 use crate::view::View;
 use render_core::edit::{Applied, Document, Key, Kind, Op, Resolved, Settings};
+use render_core::accel::Accel;
 use render_core::Scene;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -90,6 +91,9 @@ pub struct SceneStore {
     transactions: AtomicU64,
     events: broadcast::Sender<StoreEvent>,
     views: Mutex<Vec<Weak<View>>>,
+    /// The acceleration structure of the last scene version a `pick` needed, shared
+    /// by every connection (see [`SceneStore::pick_accel`]).
+    pick_accel: Mutex<Option<(Arc<SceneVersion>, Arc<Accel>)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -192,6 +196,7 @@ impl SceneStore {
             transactions: AtomicU64::new(0),
             events,
             views: Mutex::new(Vec::new()),
+            pick_accel: Mutex::new(None),
         })
     }
 
@@ -203,6 +208,39 @@ impl SceneStore {
     /// The scene as it is now.
     pub fn version(&self) -> Arc<SceneVersion> {
         lock(&self.state).version.clone()
+    }
+
+    /// The latest revision handed out and the scene as it is now, read together: no
+    /// transaction comes between them (both change under the scene lock).
+    pub fn current(&self) -> (Revision, Arc<SceneVersion>) {
+        let st = lock(&self.state);
+        (self.revision(), st.version.clone())
+    }
+
+    /// The scene as it is now, its revision, and its acceleration structure for a
+    /// pick's ray. One structure is kept, for the latest version a pick needed, and
+    /// shared by every connection and HTTP request: it is built once per scene version
+    /// (from the previous one, so an edit rebuilds only what changed), and memory
+    /// holds at most one more (while a build replaces it, or an older one a pick still
+    /// uses). Blocks for that build: call it off the async runtime.
+    pub fn pick_accel(&self) -> (Revision, Arc<SceneVersion>, Arc<Accel>) {
+        // Held across the build, so that picks arriving meanwhile wait for it rather
+        // than each building their own.
+        let mut cache = lock(&self.pick_accel);
+        let (revision, version) = self.current();
+        if let Some((v, accel)) = cache.as_ref() {
+            if Arc::ptr_eq(v, &version) {
+                return (revision, version, accel.clone());
+            }
+        }
+        let previous = cache.take();
+        let accel = Arc::new(Accel::build(
+            &version.scene,
+            previous.as_ref().map(|(_, a)| a.as_ref()),
+        ));
+        drop(previous);
+        *cache = Some((version.clone(), accel.clone()));
+        (revision, version, accel)
     }
 
     /// The latest revision handed out (a transaction's or a camera move's).
@@ -250,17 +288,26 @@ impl SceneStore {
         (st.doc.to_json(full_meshes), self.revision())
     }
 
-    /// The keys of the object at `index` of `version`'s scene and of its material, if
-    /// `version` is still the scene's current one (a pick names what it hit).
-    pub fn object_keys(&self, version: &Arc<SceneVersion>, index: usize) -> Option<(Key, Key)> {
+    /// The keys of the object at `index` of `version`'s scene and of its material (a
+    /// pick names what it hit); `Err(())` when `version` is no longer the scene's
+    /// current one, `Ok(None)` when there is no such object.
+    #[allow(clippy::result_unit_err)]
+    pub fn object_keys(
+        &self,
+        version: &Arc<SceneVersion>,
+        index: usize,
+    ) -> Result<Option<(Key, Key)>, ()> {
         let st = lock(&self.state);
         if !Arc::ptr_eq(version, &st.version) {
-            return None;
+            return Err(());
         }
-        let key = st.doc.keys(Kind::Object).into_iter().nth(index)?;
-        let value = st.doc.get(Kind::Object, Some(&key))?;
-        let material = Key::new(value.get("material")?.as_str()?).ok()?;
-        Some((key, material))
+        let keys = || {
+            let key = st.doc.keys(Kind::Object).into_iter().nth(index)?;
+            let value = st.doc.get(Kind::Object, Some(&key))?;
+            let material = Key::new(value.get("material")?.as_str()?).ok()?;
+            Some((key, material))
+        };
+        Ok(keys())
     }
 
     /// One entity as JSON, and the revision.

@@ -309,7 +309,7 @@ async fn a_full_server_answers_503_with_retry_after() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connection_over_its_edit_rate_is_refused_and_nothing_applies() -> anyhow::Result<()> {
+async fn a_connection_over_its_edit_and_pick_rates_is_refused_and_nothing_applies() -> anyhow::Result<()> {
     let config = Config {
         edit_rate: 5.0,
         ..TestServer::small_config()
@@ -339,6 +339,20 @@ async fn a_connection_over_its_edit_rate_is_refused_and_nothing_applies() -> any
         .request(json!({"type": "get", "kind": "settings"}))
         .await?;
     assert_eq!(reply["type"], "entity");
+    // Picks have an allowance of their own, spent the same way: the edits did not use
+    // it up, and a flood of picks is refused beyond it.
+    let (mut picked, mut limited) = (0, 0);
+    for _ in 0..30 {
+        let reply = socket
+            .request(json!({"type": "pick", "x": 0.5, "y": 0.5}))
+            .await?;
+        match reply["type"].as_str() {
+            Some("picked") => picked += 1,
+            Some("error") if reply["code"] == "rate_limited" => limited += 1,
+            _ => panic!("unexpected reply {reply}"),
+        }
+    }
+    assert!(picked >= 10 && limited > 0, "{picked} picked, {limited} limited");
     let mut other = ControlSocket::connect(&base).await?;
     let reply = other
         .request(json!({"type": "edit", "ops": [{"op": "update", "kind": "settings", "value": {"exposure": 2}}]}))
