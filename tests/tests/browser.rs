@@ -578,7 +578,8 @@ async fn a_controller_edits_a_colour_in_the_panel_and_a_viewer_has_no_controls(
 
 /// The dashboard example, served from another origin (another port) that the server
 /// allows, loads `<streamtracer-view>` from the server and plays two views side by
-/// side: both connected, both decoding frames that keep coming. The iframe page
+/// side: both connected, both decoding frames that keep coming. An element removed or
+/// switched while its offer is being answered ends that session. The iframe page
 /// `/embed` plays a view without controls, unless asked for them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_from_another_origin_plays_two_views() -> anyhow::Result<()> {
@@ -648,6 +649,53 @@ async fn the_dashboard_from_another_origin_plays_two_views() -> anyhow::Result<(
             WAIT,
         )
         .await?;
+    // An element removed, or switched to another view, while the server is answering
+    // its offer: the session made for it is ended at once (DELETE), not left waiting.
+    assert_eq!(server.metric("streamtracer_sessions").await?, 2.0);
+    browser
+        .eval(
+            "window.whepDeletes = []; window.interrupt = null; const send = window.fetch; \
+             window.fetch = async (url, init) => { \
+               const res = await send(url, init); \
+               const u = String(url), method = init && init.method; \
+               if (method === 'DELETE' && u.includes('/whep/')) window.whepDeletes.push(res.status); \
+               if (method === 'POST' && u.includes('/whep?') && window.interrupt) { \
+                 const act = window.interrupt; window.interrupt = null; await act(); } \
+               return res; }; \
+             const e = document.createElement('streamtracer-view'); \
+             e.setAttribute('server', document.querySelector('streamtracer-view').getAttribute('server') || ''); \
+             e.setAttribute('view', 'main'); e.id = 'brief'; \
+             window.interrupt = () => e.remove(); \
+             document.body.append(e); return null;",
+        )
+        .await?;
+    browser
+        .wait_for("window.whepDeletes.length === 1", WAIT)
+        .await?;
+    assert_eq!(
+        browser.eval("return window.whepDeletes;").await?,
+        json!([200]),
+        "the DELETE of the removed element's session"
+    );
+    assert_eq!(server.metric("streamtracer_sessions").await?, 2.0);
+    browser
+        .eval(
+            "const e = document.querySelector('streamtracer-view'); \
+             window.interrupt = () => { e.setAttribute('view', 'side'); \
+               return new Promise((done) => setTimeout(done, 50)); }; \
+             e.setAttribute('view', 'main'); return null;",
+        )
+        .await?;
+    browser
+        .wait_for(
+            "(() => { const v = document.querySelector('streamtracer-view'); \
+               return window.whepDeletes.length === 3 && v.state.view === 'side' \
+                 && v.state.state === 'connected'; })()",
+            WAIT,
+        )
+        .await?;
+    assert_eq!(server.metric("streamtracer_sessions").await?, 2.0);
+
     // The iframe page plays a view with no controls unless asked.
     browser.client.goto(&server.url("/embed?view=side")).await?;
     browser
