@@ -94,14 +94,18 @@ async fn viewer_page_plays_steers_by_mouse_touch_keys_and_double_click_shows_sta
         .wait_for("window.streamtracer && window.streamtracer.state === 'connected' && window.streamtracer.session", WAIT)
         .await?;
     // The stream follows the video element: the page asks for its size in device
-    // pixels (the server started at 640x360; the window is 960x600).
+    // pixels (the server started at 640x360; the window is 960x600), and the view
+    // takes it (`resized`). The video itself has that shape; its size may be a
+    // fraction of it while congestion control holds the stream lower.
     browser
         .wait_for(
             "(() => { const v = document.querySelector('streamtracer-view video'); \
+              const st = window.streamtracer; \
               const r = v.getBoundingClientRect(); const dpr = window.devicePixelRatio || 1; \
               const even = (x) => 2 * Math.floor(x / 2); \
-              return v.videoWidth === even(r.width * dpr) && v.videoHeight === even(r.height * dpr) \
-                && v.videoWidth !== 640; })()",
+              const [w, h] = [even(r.width * dpr), even(r.height * dpr)]; \
+              return st.width === w && st.height === h && w !== 640 && v.videoWidth > 0 \
+                && Math.abs(v.videoWidth / v.videoHeight - w / h) < 0.05; })()",
             WAIT,
         )
         .await?;
@@ -561,7 +565,14 @@ async fn a_controller_edits_a_colour_in_the_panel_and_a_viewer_has_no_controls(
     );
     let revision = server.metric("streamtracer_scene_revision").await?;
     browser.drag(VIDEO, 10, 10.0, 1.0).await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The control channel is ordered: once a request sent after the drag is answered,
+    // any answer to something the drag sent (an ack, or a refusal) has come too.
+    browser
+        .eval("window.afterDrag = null; window.streamtracer.request({ type: 'get_scene' }).then((r) => { window.afterDrag = r; }); return null;")
+        .await?;
+    browser
+        .wait_for("window.afterDrag && window.afterDrag.type === 'scene'", WAIT)
+        .await?;
     let state = browser
         .eval("return [window.streamtracer.acks, window.streamtracer.lastError];")
         .await?;
