@@ -412,7 +412,8 @@ return m.map(x => x / (d.length / 4));
 
 /// With tokens, the page passes on its own `?token=`: without one it says the server
 /// refused it; a controller's page edits a material's colour in the scene panel and
-/// the picture takes that colour; a viewer's page plays with no editing controls at
+/// the picture takes that colour, sets the frame rate, bitrate and exposure, moves an
+/// object out of the picture, and downloads the server's PNG; a viewer's page plays with no editing controls at
 /// all, and a drag sends nothing the server would refuse.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_controller_edits_a_colour_in_the_panel_and_a_viewer_has_no_controls(
@@ -532,6 +533,87 @@ async fn a_controller_edits_a_colour_in_the_panel_and_a_viewer_has_no_controls(
             WAIT,
         )
         .await?;
+    // The bitrate too: every client of the view hears the new one.
+    browser
+        .eval("const i = document.querySelectorAll('.stv-quality input')[0]; i.value = '900'; i.dispatchEvent(new Event('change', { bubbles: true })); return null;")
+        .await?;
+    browser
+        .wait_for("window.streamtracer.quality.bitrate === 900000", WAIT)
+        .await?;
+    // A render setting: the exposure in the scene's settings.
+    browser
+        .eval("const i = document.querySelectorAll('.stv-settings input')[2]; i.value = '1.7'; i.dispatchEvent(new Event('change', { bubbles: true })); return null;")
+        .await?;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let settings: Value = serde_json::from_str(
+            &reqwest::Client::new()
+                .get(server.url("/api/scene/settings"))
+                .bearer_auth(controller_token)
+                .send()
+                .await?
+                .text()
+                .await?,
+        )?;
+        if f(&settings["value"]["exposure"]) == 1.7 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the exposure did not change: {settings}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // An object's transform: the ball moves out of the picture, whose middle turns
+    // to the grey sky.
+    browser.click(".stv-objects li[data-key=\"ball\"]").await?;
+    browser
+        .wait_for("document.querySelectorAll('.stv-editor .stv-vec input').length >= 9", WAIT)
+        .await?;
+    let revision = f(&browser.eval("return window.streamtracer.revision;").await?);
+    browser
+        .eval("const i = document.querySelector('.stv-editor .stv-vec input'); i.value = '4'; i.dispatchEvent(new Event('change', { bubbles: true })); return null;")
+        .await?;
+    browser
+        .wait_for(
+            &format!("window.streamtracer.shownRevision > {revision}"),
+            WAIT,
+        )
+        .await?;
+    let deadline = std::time::Instant::now() + WAIT;
+    let sky = loop {
+        let c = browser.eval(MIDDLE_COLOUR).await?;
+        let (r, b) = (f(&c[0]), f(&c[2]));
+        if (r > 150.0 && (r - b).abs() < 25.0) || std::time::Instant::now() > deadline {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        f(&sky[0]) > 150.0 && (f(&sky[0]) - f(&sky[2])).abs() < 25.0,
+        "the ball did not move out of the middle: {blue} -> {sky}"
+    );
+    // The PNG button fetches the server's full-quality picture.
+    browser
+        .eval("window.pngBlob = null; const make = URL.createObjectURL; \
+               URL.createObjectURL = (b) => { window.pngBlob = b; return make.call(URL, b); }; return null;")
+        .await?;
+    browser.click("streamtracer-view .stv-png").await?;
+    browser.wait_for("window.pngBlob", WAIT).await?;
+    let png = browser
+        .eval("return window.pngBlob.arrayBuffer().then((b) => [...new Uint8Array(b)]);")
+        .await?;
+    let png: Vec<u8> = png
+        .as_array()
+        .map(|a| a.iter().map(|x| x.as_u64().unwrap_or(0) as u8).collect())
+        .unwrap_or_default();
+    let picture = image::load_from_memory_with_format(&png, image::ImageFormat::Png)?.to_rgb8();
+    let (w, h) = picture.dimensions();
+    let middle = picture.get_pixel(w / 2, h / 2);
+    assert!(
+        middle[0] > 150 && middle[0].abs_diff(middle[2]) < 25,
+        "the PNG's middle is not the sky: {middle:?} ({w}x{h})"
+    );
     let errors = browser.console_errors().await?;
     assert!(errors.is_empty(), "browser console errors: {errors:?}");
 
