@@ -396,6 +396,7 @@ export class StreamtracerView extends HTMLElement {
 
     pc.addEventListener('connectionstatechange', () => this.onConnectionState(pc));
     pc.ontrack = (e) => {
+      if (pc !== this.pc) return;
       this.video.srcObject = e.streams[0] || new MediaStream([e.track]);
       this.video.play().catch((err) => console.warn('streamtracer: play() failed:', err));
       // The smallest jitter buffer: latency over smoothness.
@@ -555,9 +556,11 @@ export class StreamtracerView extends HTMLElement {
   // ------------------------------------------------------------ control protocol
 
   setupDataChannel(channel) {
-    channel.addEventListener('open', () => this.showNotice('control open'));
+    channel.addEventListener('open', () => { if (channel === this.dc) this.showNotice('control open'); });
     channel.addEventListener('message', (e) => {
-      if (typeof e.data !== 'string') return;
+      // A replaced connection's channel may still deliver (its `closing`, after our
+      // DELETE): it speaks of a session this element has left.
+      if (channel !== this.dc || typeof e.data !== 'string') return;
       let msg;
       try {
         msg = JSON.parse(e.data);
