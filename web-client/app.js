@@ -4,7 +4,8 @@
 //   ?token=T        the bearer token, where the server requires one
 //   ?controls=0|1   camera input, toolbar and scene panel (default: on at `/`, off at `/embed`)
 //   ?stats=1        open the statistics overlay
-//   ?resize=0       keep the view's picture size instead of following the window
+//   ?resize=0|1     keep the view's picture size, or follow the window even without
+//                   controls (default: follow it when controls are on)
 import { StreamtracerView } from './streamtracer-view.js';
 
 const params = new URLSearchParams(location.search);
@@ -21,7 +22,7 @@ if (params.get('view')) view.setAttribute('view', params.get('view'));
 if (params.get('token')) view.setAttribute('token', params.get('token'));
 if (on('controls', !embedded)) view.setAttribute('controls', '');
 if (on('stats', false)) view.setAttribute('stats', '');
-if (!on('resize', true)) view.setAttribute('resize', 'off');
+if (params.get('resize') !== null) view.setAttribute('resize', on('resize', true) ? 'on' : 'off');
 document.body.append(view);
 
 // Always-current state, for automated tests and debugging.

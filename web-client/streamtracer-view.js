@@ -14,7 +14,9 @@
 //   controls  present (and not "off"): camera input, toolbar and, for controllers,
 //             the scene panel; absent or "off": the picture and its status line only
 //   stats     present: the statistics overlay starts open
-//   resize    "off": keep the view's picture size instead of following the element's
+//   resize    "off": keep the view's picture size; "on": follow the element's size even
+//             without controls; absent: follow it when controls are on (an embed
+//             without controls never resizes the view others watch)
 // Changing server, view, token, controls or resize starts a new session.
 
 const PROTOCOL = 1;
@@ -95,6 +97,21 @@ const add = (a, b) => [a[0] + b[0], a[1] + b[1], a[2] + b[2]];
 const scale = (a, k) => [a[0] * k, a[1] * k, a[2] * k];
 const cross = (a, b) => [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
 const norm = (a) => { const l = Math.hypot(...a) || 1; return scale(a, 1 / l); };
+const dot = (a, b) => a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+
+/**
+ * An orthonormal basis around the camera's `up`: `u` (up itself), and `x`, `z` across
+ * it, so that an orbit turns around `up` whatever axis a scene calls up. For +Y up,
+ * `x` and `z` are the world's X and Z (azimuth 0 looks from +Z).
+ */
+function upBasis(up) {
+  const u = norm(up);
+  // The world axis least aligned with up, projected off it.
+  const ref = Math.abs(u[2]) < 0.9 ? [0, 0, 1] : [0, 1, 0];
+  const z = norm(sub(ref, scale(u, dot(ref, u))));
+  const x = cross(u, z);
+  return { u, x, z };
+}
 const round = (x, digits = 4) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 // Colours: the scene's are linear RGB; colour pickers speak sRGB hex.
@@ -211,6 +228,7 @@ export class StreamtracerView extends HTMLElement {
     this.scene = null;
     this.selected = null; // { kind, key }
     this.latency = null; // { revision, sentAt, rtp } for the edit-to-frame measurement
+    this.cameraRevision = null; // the newest camera move heard of (camera_changed, camera acks)
     this.closedByUs = false;
     this.fatal = false;
     this.retry = 0;
@@ -246,7 +264,11 @@ export class StreamtracerView extends HTMLElement {
     const v = this.getAttribute('controls');
     return v !== null && !['off', 'false', '0'].includes(v.toLowerCase());
   }
-  get followSize() { return (this.getAttribute('resize') || '').toLowerCase() !== 'off'; }
+  get followSize() {
+    const v = this.getAttribute('resize');
+    if (v === null) return this.controls;
+    return !['off', 'false', '0'].includes(v.toLowerCase());
+  }
   get auth() { return this.token ? { Authorization: `Bearer ${this.token}` } : {}; }
   get steerable() { return this.controls && this.state.role === 'controller'; }
 
@@ -605,6 +627,7 @@ export class StreamtracerView extends HTMLElement {
         st.maxWidth = msg.max_width ?? null;
         st.maxHeight = msg.max_height ?? null;
         if (msg.resume_token) this.resumeToken = msg.resume_token;
+        this.cameraRevision = null; // hello's camera is the current one
         if (msg.quality) st.quality = { ...msg.quality };
         this.renderQuality();
         this.noteRevision(msg.revision);
@@ -627,6 +650,9 @@ export class StreamtracerView extends HTMLElement {
       case 'ack':
         st.acks += 1;
         this.noteRevision(msg.revision);
+        if (waiting?.type === 'camera' && Number.isFinite(msg.revision)) {
+          this.cameraRevision = Math.max(this.cameraRevision ?? 0, msg.revision);
+        }
         if (waiting?.type === 'camera' || waiting?.type === 'edit') {
           // Time the change to its first frame on screen (see `frame`).
           this.latency = { revision: msg.revision, sentAt: waiting.sentAt, rtp: null };
@@ -634,8 +660,12 @@ export class StreamtracerView extends HTMLElement {
         if (waiting?.type === 'edit' && this.panel && !this.panel.hidden) this.scheduleSceneLoad();
         break;
       case 'camera_changed':
-        // An older camera than the newest revision seen is stale.
-        if (Number.isFinite(msg.revision) && st.revision !== null && msg.revision < st.revision) break;
+        // Older than the newest camera move heard of: stale. (Only camera moves count:
+        // scene edits advance the same revision counter without moving the camera.)
+        if (Number.isFinite(msg.revision)) {
+          if (this.cameraRevision !== null && msg.revision < this.cameraRevision) break;
+          this.cameraRevision = msg.revision;
+        }
         this.noteRevision(msg.revision);
         // While the user steers, our own pending messages win; otherwise follow the
         // shared camera, so several pages do not fight over it.
@@ -724,19 +754,25 @@ export class StreamtracerView extends HTMLElement {
     const dist = Math.hypot(...d);
     o.target = [...cam.target];
     o.up = [...cam.up];
+    o.basis = upBasis(cam.up);
     o.fov = cam.fov;
     o.distance = clamp(dist || 1, MIN_DISTANCE, MAX_DISTANCE);
     if (dist > 0) {
-      o.elevation = clamp(Math.asin(clamp(d[1] / dist, -1, 1)), -MAX_ELEVATION, MAX_ELEVATION);
-      o.azimuth = Math.atan2(d[0], d[2]);
+      const { u, x, z } = o.basis;
+      o.elevation = clamp(Math.asin(clamp(dot(d, u) / dist, -1, 1)), -MAX_ELEVATION, MAX_ELEVATION);
+      o.azimuth = Math.atan2(dot(d, x), dot(d, z));
     }
     this.state.camera = { eye: [...cam.eye], target: [...cam.target], up: [...cam.up], fov: cam.fov };
   }
 
   cameraFromOrbit() {
     const { distance: r, azimuth: az, elevation: el, target: t } = this.orbit;
+    const { u, x, z } = this.orbit.basis ?? upBasis(this.orbit.up);
     const ce = Math.cos(el);
-    const eye = [t[0] + r * ce * Math.sin(az), t[1] + r * Math.sin(el), t[2] + r * ce * Math.cos(az)];
+    // Around `up`: the elevation (within ±89°) keeps the view direction off it.
+    const offset = add(scale(u, Math.sin(el)),
+      add(scale(x, ce * Math.sin(az)), scale(z, ce * Math.cos(az))));
+    const eye = add(t, scale(offset, r));
     return { eye, target: [...t], up: [...this.orbit.up], fov: this.orbit.fov };
   }
 
@@ -1191,7 +1227,8 @@ export class StreamtracerView extends HTMLElement {
 
   /**
    * Resolution scale (the picture size asked for with `resize`, as a fraction of the
-   * element's size in device pixels), and the view's live bitrate and frame rate
+   * element's size in device pixels; only while the element follows its size), and the
+   * view's live bitrate and frame rate
    * (`quality`, within the ranges `hello` announced).
    */
   renderQuality() {
@@ -1200,7 +1237,8 @@ export class StreamtracerView extends HTMLElement {
     const scaleSelect = el('select', { class: 'stv-resolution-scale', onchange: (e) => this.setResolutionScale(Number(e.target.value)) },
       ...[1, 0.75, 0.5, 0.25].map((k) => el('option', { value: String(k) }, `${k * 100}%`)));
     scaleSelect.value = String(this.state.resolutionScale);
-    const parts = [el('label', {}, 'Resolution', scaleSelect)];
+    // The scale applies to the size the element asks for: without resize, nothing to scale.
+    const parts = this.followSize ? [el('label', {}, 'Resolution', scaleSelect)] : [];
     if (q) {
       parts.push(
         el('label', {}, 'Bitrate kbit/s', this.numberInput(Math.round(q.bitrate / 1000), (v) => {

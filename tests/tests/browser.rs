@@ -340,6 +340,37 @@ async fn viewer_page_plays_steers_by_mouse_touch_keys_and_double_click_shows_sta
         "the focus point is not in the room: {focused}"
     );
 
+    // An orbit turns around the camera's own up, whatever axis that is: with +Z up,
+    // the arrow keys swing the eye around Z, keeping its height along Z and its
+    // distance (a +Y orbit would lift it off z = 1).
+    browser
+        .eval("window.streamtracer.sendCamera({ eye: [0, -3, 1], target: [0, 1, 1], up: [0, 0, 1], fov: 40 }); return null;")
+        .await?;
+    browser
+        .client
+        .find(fantoccini::Locator::Css("streamtracer-view .stv-stage"))
+        .await?
+        .send_keys("\u{E014}\u{E014}\u{E014}")
+        .await?;
+    browser
+        .wait_for(
+            "(() => { const c = window.streamtracer.camera; \
+               return Math.abs(c.eye[0]) > 0.5 && c.up[2] === 1; })()",
+            WAIT,
+        )
+        .await?;
+    let turned = browser.eval("return window.streamtracer.camera;").await?;
+    let (eye, target) = (&turned["eye"], &turned["target"]);
+    let distance = (0..3)
+        .map(|k| (f(&eye[k]) - f(&target[k])).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    assert!(
+        (f(&eye[2]) - 1.0).abs() < 1e-3 && (distance - 4.0).abs() < 1e-3,
+        "the orbit around +Z moved the eye off its circle: {turned}"
+    );
+    browser.click("streamtracer-view .stv-reset").await?;
+
     // The statistics overlay, opened with its button, shows live numbers; the time
     // from a camera edit to its first frame on screen is measured.
     browser.click("streamtracer-view .stv-stats-button").await?;
@@ -779,21 +810,34 @@ async fn the_dashboard_from_another_origin_plays_two_views() -> anyhow::Result<(
              e.setAttribute('view', 'main'); return null;",
         )
         .await?;
-    browser
+    let switched = browser
         .wait_for(
             "(() => { const v = document.querySelector('streamtracer-view'); \
                return window.whepDeletes.length === 3 && v.state.view === 'side' \
                  && v.state.state === 'connected'; })()",
             WAIT,
         )
-        .await?;
+        .await;
+    if let Err(e) = switched {
+        let seen = browser
+            .eval("const v = document.querySelector('streamtracer-view'); return [window.whepDeletes, v.state.view, v.state.state, v.state.lastError, v.getAttribute('view')];")
+            .await?;
+        anyhow::bail!("{e}; DELETE statuses, view, state, error, attribute: {seen}");
+    }
     assert_eq!(server.metric("streamtracer_sessions").await?, 2.0);
 
-    // The iframe page plays a view with no controls unless asked.
+    // The iframe page plays a view with no controls unless asked, and leaves the
+    // size of the view others watch alone.
+    let size = |stats: &Value| (stats["width"].clone(), stats["height"].clone());
+    let (_, before) = streamtracer_tests::api::get(&server.url(""), "/api/stats?view=side").await?;
     browser.client.goto(&server.url("/embed?view=side")).await?;
     browser
         .wait_for("window.streamtracer && window.streamtracer.state === 'connected' && window.streamtracer.view === 'side' && window.streamtracer.framesPresented > 10", WAIT)
         .await?;
+    // Longer than the page's resize debounce.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (_, after) = streamtracer_tests::api::get(&server.url(""), "/api/stats?view=side").await?;
+    assert_eq!(size(&before), size(&after), "the embed without controls resized the view");
     let controls = browser
         .eval("return document.querySelectorAll('streamtracer-view button, streamtracer-view .stv-panel').length;")
         .await?;
