@@ -438,10 +438,7 @@ async fn upload(
 
 /// `GET /api/stats`: how far the view's latest picture has refined, for a player's
 /// statistics (`?view=NAME` for another view than main). Cheap: no picture is taken.
-async fn stats(
-    State(api): State<Arc<Api>>,
-    Query(q): Query<ViewQuery>,
-) -> Response {
+async fn stats(State(api): State<Arc<Api>>, Query(q): Query<ViewQuery>) -> Response {
     let (name, view) = match api.view_of(&q).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -462,10 +459,7 @@ async fn stats(
 
 /// `GET /api/snapshot.png`: the picture as rendered, not as encoded (`?view=NAME` for
 /// another view than main).
-async fn snapshot(
-    State(api): State<Arc<Api>>,
-    Query(q): Query<ViewQuery>,
-) -> Response {
+async fn snapshot(State(api): State<Arc<Api>>, Query(q): Query<ViewQuery>) -> Response {
     let view = match api.view_of(&q).await {
         Ok((_, view)) => view,
         Err(r) => return r,

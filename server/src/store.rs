@@ -20,8 +20,8 @@
 use crate::journal::{Journal, JournalError};
 use crate::protocol::{ErrorCode, ProtocolError, Revision};
 use crate::view::View;
-use render_core::edit::{Applied, Document, Key, Kind, Op, Resolved, Settings};
 use render_core::accel::Accel;
+use render_core::edit::{Applied, Document, Key, Kind, Op, Resolved, Settings};
 use render_core::Scene;
 use serde_json::Value;
 use std::path::{Path, PathBuf};

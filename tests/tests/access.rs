@@ -309,7 +309,8 @@ async fn a_full_server_answers_503_with_retry_after() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connection_over_its_edit_and_pick_rates_is_refused_and_nothing_applies() -> anyhow::Result<()> {
+async fn a_connection_over_its_edit_and_pick_rates_is_refused_and_nothing_applies(
+) -> anyhow::Result<()> {
     let config = Config {
         edit_rate: 5.0,
         ..TestServer::small_config()
@@ -352,7 +353,10 @@ async fn a_connection_over_its_edit_and_pick_rates_is_refused_and_nothing_applie
             _ => panic!("unexpected reply {reply}"),
         }
     }
-    assert!(picked >= 10 && limited > 0, "{picked} picked, {limited} limited");
+    assert!(
+        picked >= 10 && limited > 0,
+        "{picked} picked, {limited} limited"
+    );
     let mut other = ControlSocket::connect(&base).await?;
     let reply = other
         .request(json!({"type": "edit", "ops": [{"op": "update", "kind": "settings", "value": {"exposure": 2}}]}))

@@ -599,7 +599,10 @@ async fn a_controller_edits_a_colour_in_the_panel_and_a_viewer_has_no_controls(
     // to the grey sky.
     browser.click(".stv-objects li[data-key=\"ball\"]").await?;
     browser
-        .wait_for("document.querySelectorAll('.stv-editor .stv-vec input').length >= 9", WAIT)
+        .wait_for(
+            "document.querySelectorAll('.stv-editor .stv-vec input').length >= 9",
+            WAIT,
+        )
         .await?;
     let revision = f(&browser.eval("return window.streamtracer.revision;").await?);
     browser
@@ -684,7 +687,10 @@ async fn a_controller_edits_a_colour_in_the_panel_and_a_viewer_has_no_controls(
         .eval("window.afterDrag = null; window.streamtracer.request({ type: 'get_scene' }).then((r) => { window.afterDrag = r; }); return null;")
         .await?;
     browser
-        .wait_for("window.afterDrag && window.afterDrag.type === 'scene'", WAIT)
+        .wait_for(
+            "window.afterDrag && window.afterDrag.type === 'scene'",
+            WAIT,
+        )
         .await?;
     let state = browser
         .eval("return [window.streamtracer.acks, window.streamtracer.lastError];")
@@ -837,7 +843,11 @@ async fn the_dashboard_from_another_origin_plays_two_views() -> anyhow::Result<(
     // Longer than the page's resize debounce.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (_, after) = streamtracer_tests::api::get(&server.url(""), "/api/stats?view=side").await?;
-    assert_eq!(size(&before), size(&after), "the embed without controls resized the view");
+    assert_eq!(
+        size(&before),
+        size(&after),
+        "the embed without controls resized the view"
+    );
     let controls = browser
         .eval("return document.querySelectorAll('streamtracer-view button, streamtracer-view .stv-panel').length;")
         .await?;

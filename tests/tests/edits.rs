@@ -472,13 +472,24 @@ async fn pick_names_the_object_under_a_point_of_the_view() -> anyhow::Result<()>
     // A single request never opens a view: one that does not exist is 404, a bad
     // message naming one is answered as bad, and neither opens it.
     let (status, m) = pick(0.5, 0.5, "side").await?;
-    assert_eq!((status, m["code"].as_str()), (404, Some("not_found")), "{m}");
+    assert_eq!(
+        (status, m["code"].as_str()),
+        (404, Some("not_found")),
+        "{m}"
+    );
     let (status, m) = api::post_text(&base, "/api/control?view=side", "{garbage").await?;
-    assert_eq!((status, m["code"].as_str()), (400, Some("invalid_json")), "{m}");
+    assert_eq!(
+        (status, m["code"].as_str()),
+        (400, Some("invalid_json")),
+        "{m}"
+    );
     let (status, m) = api::get(&base, "/api/stats?view=side").await?;
     assert_eq!(status, 404, "{m}");
     assert!(
-        m["message"].as_str().unwrap_or("").contains("no view \"side\""),
+        m["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no view \"side\""),
         "{m}"
     );
     let metrics = reqwest::get(server.url("/metrics")).await?.text().await?;

@@ -169,7 +169,10 @@ async fn only_controllers_open_views_and_only_so_many() -> anyhow::Result<()> {
     assert_eq!(r.status(), 404);
     let m: serde_json::Value = serde_json::from_str(&r.text().await?)?;
     assert!(
-        m["message"].as_str().unwrap_or("").contains("no view \"typo\""),
+        m["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no view \"typo\""),
         "{m}"
     );
     for path in ["/api/stats?view=nope", "/api/snapshot.png?view=nope"] {
@@ -181,7 +184,10 @@ async fn only_controllers_open_views_and_only_so_many() -> anyhow::Result<()> {
         assert_eq!(r.status(), 404, "{path}");
         let m: serde_json::Value = serde_json::from_str(&r.text().await?)?;
         assert!(
-            m["message"].as_str().unwrap_or("").contains("no view \"nope\""),
+            m["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("no view \"nope\""),
             "{path}: {m}"
         );
     }
