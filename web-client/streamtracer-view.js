@@ -1172,7 +1172,9 @@ export class StreamtracerView extends HTMLElement {
    */
   materialControls(key, m) {
     const out = [];
-    const colorOf = () => m.albedo ?? m.color ?? m.tint ?? (m.radiance ? norm01(m.radiance) : [0.8, 0.8, 0.8]);
+    // A dielectric without a tint is clear glass: white.
+    const colorOf = () => m.albedo ?? m.color ?? m.tint
+      ?? (m.radiance ? norm01(m.radiance) : m.type === 'dielectric' ? [1, 1, 1] : [0.8, 0.8, 0.8]);
     const norm01 = (c) => { const k = Math.max(...c, 1e-6); return c.map((x) => round(x / k)); };
     const field = { diffuse: 'albedo', conductor: 'color', dielectric: 'tint' }[m.type];
     out.push(el('p', { class: 'stv-note' }, `material ${key}: ${m.type}`));
@@ -1219,7 +1221,9 @@ export class StreamtracerView extends HTMLElement {
     const p = l[power] ?? [1, 1, 1];
     const strength = Math.max(...p, 0);
     const colour = strength > 0 ? p.map((x) => x / strength) : [1, 1, 1];
-    out.push(this.colorInput('Colour', colour, (rgb) => this.update('light', key, { [power]: rgb.map((c) => round(c * strength)) })));
+    // A light at strength 0 takes a colour at strength 1: zeros would change nothing.
+    out.push(this.colorInput('Colour', colour, (rgb) =>
+      this.update('light', key, { [power]: rgb.map((c) => round(c * (strength > 0 ? strength : 1))) })));
     out.push(el('label', {}, 'Strength', this.numberInput(round(strength, 3),
       (s) => this.update('light', key, { [power]: colour.map((c) => round(c * Math.max(0, s))) }), { min: 0 })));
     return out;
