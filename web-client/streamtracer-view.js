@@ -37,6 +37,8 @@ const DISCONNECTED_GRACE_MS = 2500;
 const KEY_ORBIT_DEG = 5;
 const KEY_PAN = 0.05; // of the distance to the target
 const KEY_ZOOM = 1.1;
+// Presented frames remembered for the edit-to-frame time (about two seconds' worth).
+const PRESENTED_KEPT = 64;
 
 const STYLE = `
 streamtracer-view { display: block; position: relative; overflow: hidden; background: #111;
@@ -97,6 +99,8 @@ const add = (a, b) => [a[0] + b[0], a[1] + b[1], a[2] + b[2]];
 const scale = (a, k) => [a[0] * k, a[1] * k, a[2] * k];
 const cross = (a, b) => [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
 const norm = (a) => { const l = Math.hypot(...a) || 1; return scale(a, 1 / l); };
+/** Whether RTP timestamp `a` is `b` or later (they wrap modulo 2^32). */
+const rtpNotBefore = (a, b) => ((a - b) >>> 0) < 0x80000000;
 const dot = (a, b) => a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
 
 /**
@@ -419,6 +423,7 @@ export class StreamtracerView extends HTMLElement {
     pc.addEventListener('connectionstatechange', () => this.onConnectionState(pc));
     pc.ontrack = (e) => {
       if (pc !== this.pc) return;
+      this.presented = []; // another stream's RTP timestamps
       this.video.srcObject = e.streams[0] || new MediaStream([e.track]);
       this.video.play().catch((err) => console.warn('streamtracer: play() failed:', err));
       // The smallest jitter buffer: latency over smoothness.
@@ -677,8 +682,15 @@ export class StreamtracerView extends HTMLElement {
           st.stats.sceneRevision = st.shownRevision;
           const l = this.latency;
           if (l && l.rtp == null && msg.revision >= l.revision) {
-            if (Number.isFinite(msg.rtp_timestamp) && this.hasRVFC) l.rtp = msg.rtp_timestamp;
-            else this.finishLatency();
+            if (Number.isFinite(msg.rtp_timestamp) && this.hasRVFC) {
+              // The frame may be on screen already (the data channel can be slower
+              // than the video): then it was shown when it was presented.
+              const shown = this.presented.find((p) => rtpNotBefore(p.rtp, msg.rtp_timestamp));
+              if (shown) this.finishLatency(shown.at);
+              else l.rtp = msg.rtp_timestamp;
+            } else {
+              this.finishLatency();
+            }
           }
         }
         break;
@@ -712,9 +724,9 @@ export class StreamtracerView extends HTMLElement {
     this.render();
   }
 
-  finishLatency() {
+  finishLatency(at = performance.now()) {
     if (!this.latency) return;
-    this.state.stats.editToFrameMs = Math.round(performance.now() - this.latency.sentAt);
+    this.state.stats.editToFrameMs = Math.max(0, Math.round(at - this.latency.sentAt));
     this.latency = null;
   }
 
@@ -962,18 +974,25 @@ export class StreamtracerView extends HTMLElement {
 
   startFrameCounter() {
     this.hasRVFC = 'requestVideoFrameCallback' in HTMLVideoElement.prototype;
+    this.presented = []; // the last frames on screen: { rtp, at }, oldest first
     if (this.hasRVFC) {
-      // Frames actually presented, not just decoded.
-      const onFrame = (_now, meta) => {
+      // Frames actually presented, not just decoded. The loop belongs to this video
+      // element: it ends when the element is torn down or rebuilt.
+      const video = this.video;
+      const onFrame = (now, meta) => {
+        if (video !== this.video) return;
         this.state.framesPresented += 1;
-        const l = this.latency;
-        if (l && l.rtp != null && meta && Number.isFinite(meta.rtpTimestamp)) {
+        if (meta && Number.isFinite(meta.rtpTimestamp)) {
+          const at = meta.expectedDisplayTime ?? now;
+          this.presented.push({ rtp: meta.rtpTimestamp, at });
+          if (this.presented.length > PRESENTED_KEPT) this.presented.shift();
+          const l = this.latency;
           // RTP timestamps grow (modulo 2^32): this frame or a later one shows the change.
-          if (((meta.rtpTimestamp - l.rtp) >>> 0) < 0x80000000) this.finishLatency();
+          if (l && l.rtp != null && rtpNotBefore(meta.rtpTimestamp, l.rtp)) this.finishLatency(at);
         }
-        this.video.requestVideoFrameCallback(onFrame);
+        video.requestVideoFrameCallback(onFrame);
       };
-      this.video.requestVideoFrameCallback(onFrame);
+      video.requestVideoFrameCallback(onFrame);
     }
     this.lastFrames = 0;
     this.lastTime = performance.now();
@@ -998,25 +1017,48 @@ export class StreamtracerView extends HTMLElement {
     st.stats.fps = st.fps;
     this.render();
     // Only while playing: not before a connection, after a refusal, or while hidden.
-    if (this.statsEl.hidden || !this.pc || st.state !== 'connected') return;
+    // Rates are differences between two readings of one stream of one connection:
+    // a gap (hidden, reconnected) starts them over.
+    const pc = this.pc;
+    if (this.statsEl.hidden || !pc || st.state !== 'connected' || document.hidden) {
+      this.lastBytes = null;
+      return;
+    }
     const s = st.stats;
     try {
-      const report = await this.pc.getStats();
+      const report = await pc.getStats();
+      const byId = new Map();
+      report.forEach((r) => byId.set(r.id, r));
+      let pairId = null;
+      report.forEach((r) => {
+        if (r.type === 'transport' && r.selectedCandidatePairId) pairId = r.selectedCandidatePairId;
+      });
       report.forEach((r) => {
         if (r.type === 'inbound-rtp' && r.kind === 'video') {
-          if (this.lastBytes != null && r.bytesReceived >= this.lastBytes.bytes) {
-            s.bitrateKbps = Math.round(((r.bytesReceived - this.lastBytes.bytes) * 8) / (r.timestamp - this.lastBytes.at));
+          const last = this.lastBytes;
+          if (last && last.pc === pc && last.id === r.id && r.timestamp > last.at) {
+            s.bitrateKbps = Math.round(((r.bytesReceived - last.bytes) * 8) / (r.timestamp - last.at));
+            const emitted = (r.jitterBufferEmittedCount ?? 0) - last.emitted;
+            if (emitted > 0) {
+              s.jitterBufferMs = Math.round(((r.jitterBufferDelay - last.delay) / emitted) * 1000);
+            }
           }
-          this.lastBytes = { bytes: r.bytesReceived, at: r.timestamp };
+          this.lastBytes = {
+            pc, id: r.id, bytes: r.bytesReceived, at: r.timestamp,
+            delay: r.jitterBufferDelay ?? 0, emitted: r.jitterBufferEmittedCount ?? 0,
+          };
           s.packetsLost = r.packetsLost ?? null;
-          if (r.jitterBufferEmittedCount > 0) {
-            s.jitterBufferMs = Math.round((r.jitterBufferDelay / r.jitterBufferEmittedCount) * 1000);
-          }
-        } else if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded'
-                   && Number.isFinite(r.currentRoundTripTime)) {
-          s.rttMs = Math.round(r.currentRoundTripTime * 1000);
         }
       });
+      // The round trip of the pair in use (the transport's selected one; browsers
+      // without transport statistics: the nominated, succeeded pair).
+      let pair = pairId ? byId.get(pairId) : null;
+      if (!pair) {
+        report.forEach((r) => {
+          if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded') pair = r;
+        });
+      }
+      if (pair && Number.isFinite(pair.currentRoundTripTime)) s.rttMs = Math.round(pair.currentRoundTripTime * 1000);
       const res = await fetch(`${this.server}/api/stats?view=${encodeURIComponent(this.viewName)}`,
         { headers: this.auth });
       if (res.ok) {
