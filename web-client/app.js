@@ -17,7 +17,8 @@ const on = (name, fallback) => {
 
 const view = document.createElement('streamtracer-view');
 view.id = 'view';
-view.setAttribute('server', location.origin);
+// The server's base URL, path prefix included (a server behind /streamtracer/).
+view.setAttribute('server', new URL('.', location.href).href);
 if (params.get('view')) view.setAttribute('view', params.get('view'));
 if (params.get('token')) view.setAttribute('token', params.get('token'));
 if (on('controls', !embedded)) view.setAttribute('controls', '');

@@ -20,7 +20,9 @@
 // Changing server, view, token, controls or resize starts a new session.
 
 const PROTOCOL = 1;
-const MODULE_ORIGIN = new URL(import.meta.url).origin;
+// Where this module was loaded from, path prefix included (a server behind
+// https://example.com/streamtracer/ serves it as /streamtracer/streamtracer-view.js).
+const MODULE_BASE = new URL('.', import.meta.url).href;
 const ICE_GATHER_TIMEOUT_MS = 2000;
 const DEG = Math.PI / 180;
 const ROTATE_DEG_PER_PX = 0.3;
@@ -80,12 +82,19 @@ streamtracer-view .stv-panel .stv-note { color: #999; font-size: 11px; margin: 2
 streamtracer-view [hidden] { display: none !important; }
 `;
 
-function injectStyle() {
-  if (document.getElementById('streamtracer-view-style')) return;
+/**
+ * The element's style, once per document or shadow root: an element inside another
+ * component's shadow root is out of reach of the document's style sheets.
+ */
+function injectStyle(element) {
+  const root = element.getRootNode();
+  const shadow = typeof ShadowRoot !== 'undefined' && root instanceof ShadowRoot;
+  const scope = shadow ? root : document;
+  if (scope.querySelector?.('style[data-streamtracer-view]')) return;
   const style = document.createElement('style');
-  style.id = 'streamtracer-view-style';
+  style.dataset.streamtracerView = '';
   style.textContent = STYLE;
-  document.head.append(style);
+  (shadow ? root : document.head).append(style);
 }
 
 // ---------------------------------------------------------------- small helpers
@@ -253,15 +262,10 @@ export class StreamtracerView extends HTMLElement {
   attributeChangedCallback(_name, before, after) {
     if (before === after || !this.stage) return;
     clearTimeout(this.restartTimer);
-    this.restartTimer = setTimeout(() => {
-      if (!this.isConnected || !this.stage) return;
-      this.disconnectedCallback();
-      for (const p of this.pending.values()) p.resolve(null);
-      this.connectedCallback();
-    }, 0);
+    this.restartTimer = setTimeout(() => this.restart(), 0);
   }
 
-  get server() { return (this.getAttribute('server') || MODULE_ORIGIN).replace(/\/+$/, ''); }
+  get server() { return (this.getAttribute('server') || MODULE_BASE).replace(/\/+$/, ''); }
   get viewName() { return this.getAttribute('view') || 'main'; }
   get token() { return this.getAttribute('token') || null; }
   get controls() {
@@ -280,11 +284,15 @@ export class StreamtracerView extends HTMLElement {
     if (this.stage) return;
     // Moved in the document: its old session ended on the way out; start afresh.
     if (this.state.state !== 'new') this.reset();
-    injectStyle();
+    injectStyle(this);
     this.build();
     this.closedByUs = false;
     this.hangUpOnHide = () => this.hangUp();
     window.addEventListener('pagehide', this.hangUpOnHide);
+    // A page restored from the back/forward cache: its session was ended on the way
+    // out; start a new one.
+    this.restartOnShow = (e) => { if (e.persisted) this.restart(); };
+    window.addEventListener('pageshow', this.restartOnShow);
     this.startFrameCounter();
     this.statsTimer = setInterval(() => this.updateStats(), 1000);
     this.connect();
@@ -292,10 +300,26 @@ export class StreamtracerView extends HTMLElement {
 
   disconnectedCallback() {
     window.removeEventListener('pagehide', this.hangUpOnHide);
+    window.removeEventListener('pageshow', this.restartOnShow);
     clearInterval(this.statsTimer);
+    for (const t of [this.noticeTimer, this.resizeTimer, this.sceneTimer, this.disconnectTimer]) clearTimeout(t);
+    this.resizeObserver?.disconnect();
+    this.resizeObserver = null;
     this.hangUp();
+    if (this.video) {
+      this.video.srcObject = null;
+      this.video = null; // ends its frame-callback loop
+    }
     this.stage?.remove();
     this.stage = null;
+  }
+
+  /** The session ended and a new one started, with the element as it is now. */
+  restart() {
+    if (!this.isConnected || !this.stage) return;
+    this.disconnectedCallback();
+    for (const p of this.pending.values()) p.resolve(null);
+    this.connectedCallback();
   }
 
   later(fn, ms) {
@@ -333,7 +357,8 @@ export class StreamtracerView extends HTMLElement {
       this.stage.append(this.toolbar);
       this.bindInput();
     }
-    new ResizeObserver(() => this.scheduleResize()).observe(this.video);
+    this.resizeObserver = new ResizeObserver(() => this.scheduleResize());
+    this.resizeObserver.observe(this.video);
   }
 
   render() {
