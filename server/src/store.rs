@@ -498,6 +498,31 @@ mod tests {
         SceneStore::open(&Scene::cornell_box(), dir, 64, 1.0, Some(dir)).unwrap()
     }
 
+    /// Every pick shares one acceleration structure per scene version: built once,
+    /// handed out again until the scene changes, then replaced (not added to).
+    #[test]
+    fn picks_share_one_acceleration_structure_per_scene_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SceneStore::open(&Scene::cornell_box(), dir.path(), 64, 1.0, None).unwrap();
+        let (r1, v1, a1) = store.pick_accel();
+        let (r2, v2, a2) = store.pick_accel();
+        assert_eq!(r1, r2);
+        assert!(Arc::ptr_eq(&v1, &v2) && Arc::ptr_eq(&a1, &a2));
+        let edit =
+            r#"{"type":"edit","ops":[{"op":"update","kind":"settings","value":{"exposure":2}}]}"#;
+        store.edit("test", &ops(edit), None).unwrap();
+        let (r3, v3, a3) = store.pick_accel();
+        assert!(r3 > r1);
+        assert!(!Arc::ptr_eq(&v1, &v3) && !Arc::ptr_eq(&a1, &a3));
+        // The store keeps the new one only: the old one lives while a pick holds it.
+        drop(a2);
+        assert_eq!(Arc::strong_count(&a1), 1);
+        assert_eq!(Arc::strong_count(&a3), 2);
+        // The revision comes with the version it is of.
+        let (revision, version) = store.current();
+        assert!(Arc::ptr_eq(&version, &v3) && revision == r3);
+    }
+
     /// Regression: a failed compaction after the record was synced rolled the change
     /// back and reported `storage_failed`, yet the record was on disk, so a restart
     /// brought back an edit its client had been told was not applied.
