@@ -444,8 +444,9 @@ return m.map(x => x / (d.length / 4));
 /// With tokens, the page passes on its own `?token=`: without one it says the server
 /// refused it; a controller's page edits a material's colour in the scene panel and
 /// the picture takes that colour, sets the frame rate, bitrate and exposure, moves an
-/// object out of the picture, and downloads the server's PNG; a viewer's page plays with no editing controls at
-/// all, and a drag sends nothing the server would refuse.
+/// object out of the picture, and downloads the server's PNG; a viewer's page plays
+/// with no editing controls at all, and a drag sends nothing the server would refuse;
+/// given another token, it ends its old session with the old token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_controller_edits_a_colour_in_the_panel_and_a_viewer_has_no_controls(
 ) -> anyhow::Result<()> {
@@ -699,6 +700,28 @@ async fn a_controller_edits_a_colour_in_the_panel_and_a_viewer_has_no_controls(
     assert_eq!(
         server.metric("streamtracer_scene_revision").await?,
         revision
+    );
+    // Another token on the element: the old session is ended with the token that
+    // made it (the new one may belong to another server), and the new one starts.
+    browser
+        .eval(&format!(
+            "window.deleteAuth = []; const send = window.fetch; \
+             window.fetch = (url, init) => {{ \
+               if (init && init.method === 'DELETE') window.deleteAuth.push((init.headers || {{}}).Authorization || null); \
+               return send(url, init); }}; \
+             document.querySelector('streamtracer-view').setAttribute('token', '{controller_token}'); return null;"
+        ))
+        .await?;
+    browser
+        .wait_for(
+            "window.deleteAuth.length === 1 && window.streamtracer.role === 'controller' \
+               && window.streamtracer.state === 'connected'",
+            WAIT,
+        )
+        .await?;
+    assert_eq!(
+        browser.eval("return window.deleteAuth;").await?,
+        json!([format!("Bearer {viewer_token}")])
     );
     let errors = browser.console_errors().await?;
     assert!(errors.is_empty(), "browser console errors: {errors:?}");
