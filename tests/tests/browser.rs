@@ -994,7 +994,7 @@ async fn the_remote_control_moves_the_camera_another_page_watches() -> anyhow::R
 
 /// A cut connection (the media relay stops: packets vanish, nobody is told) comes
 /// back by itself: the page resumes its session with the resume token, and the
-/// picture plays again.
+/// picture plays again; a drop whose session expired starts a new one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_connection_comes_back_by_itself() -> anyhow::Result<()> {
     let server = TestServer::start(
@@ -1046,6 +1046,27 @@ async fn a_cut_connection_comes_back_by_itself() -> anyhow::Result<()> {
     assert_eq!(list[0]["state"], "connected", "{sessions}");
     let errors = browser.console_errors().await?;
     assert!(errors.is_empty(), "browser console errors: {errors:?}");
+
+    // A drop whose session has expired meanwhile (its resume token is unknown): the
+    // resume is refused with 404 and the page starts a new session by itself.
+    browser
+        .eval("const v = window.streamtracerView; v.resumeToken = 'expired-0000'; v.scheduleReconnect('test drop'); return null;")
+        .await?;
+    browser
+        .wait_for(
+            &format!(
+                "window.streamtracer.state === 'connected' && window.streamtracer.session \
+                 && window.streamtracer.session !== {session} && window.streamtracer.framesPresented > 10"
+            ),
+            Duration::from_secs(60),
+        )
+        .await?;
+    // The refused resume is the only console error (Chromium logs failed loads).
+    let errors = browser.console_errors().await?;
+    assert!(
+        errors.iter().all(|e| e.contains("404")),
+        "browser console errors: {errors:?}"
+    );
     browser.close().await?;
     server.stop().await
 }
