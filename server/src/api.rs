@@ -6,7 +6,9 @@
 //! Routes:
 //! - `GET /api/control`: WebSocket; text messages are protocol messages, binary ones
 //!   carry an announced upload.
-//! - `POST /api/control`: any one protocol message; the answer is the reply.
+//! - `POST /api/control`: any one protocol message; the answer is the reply
+//!   (`?view=NAME` for another existing view than main: a single request never opens
+//!   one).
 //! - `GET /api/scene` (`?meshes=full` for whole meshes), `GET /api/scene/{kind}` (the
 //!   environment or the settings) and `GET /api/scene/{kind}/{key}`.
 //! - `POST /api/edits`: a transaction (`{"ops": [...]}`, optionally `base_revision`).
@@ -14,6 +16,7 @@
 //! - `PUT /api/meshes/{key}`: a glTF (`model/gltf+json`) or GLB (`model/gltf-binary`)
 //!   file whose triangles become the mesh `key` (added, or replaced if it exists).
 //! - `GET /api/snapshot.png`: the current picture, lossless, at full resolution.
+//! - `GET /api/stats`: the view's size and how far its latest picture has refined.
 
 use crate::control::Connection;
 use crate::protocol::{
@@ -69,18 +72,27 @@ impl Api {
         Connection::new(session, role, name, view, self.store.clone())
     }
 
-    /// The view a request names with `?view=NAME` (`main` without), opened if a
-    /// controller names a new one; the error as an HTTP reply.
-    async fn view_of(
+    /// The view a request names with `?view=NAME` (`main` without); the error as an
+    /// HTTP reply (`404` for a view that does not exist).
+    async fn view_of(&self, query: &ViewQuery) -> Result<(String, Arc<View>), Response> {
+        self.open_view(query, false).await
+    }
+
+    /// [`Api::view_of`], opening the view if `opens` (a controller's WebSocket, where
+    /// the documentation says a new name opens a view) and it does not exist.
+    async fn open_view(
         &self,
         query: &ViewQuery,
-        role: Role,
+        opens: bool,
     ) -> Result<(String, Arc<View>), Response> {
         let name = query.view.clone().unwrap_or_else(|| views::MAIN.to_owned());
         let views = self.views.clone();
-        let opened = {
+        let opened = if opens {
             let name = name.clone();
-            tokio::task::spawn_blocking(move || views.open(&name, role == Role::Controller)).await
+            tokio::task::spawn_blocking(move || views.open(&name, true)).await
+        } else {
+            // Never creates: no threads to start, nothing to wait for.
+            Ok(views.open(&name, false))
         };
         match opened {
             Ok(Ok(view)) => Ok((name, view)),
@@ -126,6 +138,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/redo", post(redo))
         .route("/api/meshes/{key}", put(upload))
         .route("/api/snapshot.png", get(snapshot))
+        .route("/api/stats", get(stats))
         // Bodies are read with this module's own limits, so that an oversized one
         // gets a protocol error rather than a bare 413.
         .layer(DefaultBodyLimit::disable())
@@ -212,27 +225,37 @@ fn http_session() -> String {
 async fn control(
     State(api): State<Arc<Api>>,
     Extension(role): Extension<Role>,
+    Query(q): Query<ViewQuery>,
     body: Body,
 ) -> Response {
     let text = match read_text(body).await {
         Ok(t) => t,
         Err(r) => return r,
     };
-    let mut connection = api.connection(http_session(), role);
-    match protocol::parse(&text) {
-        Ok(ClientMessage::Upload { id, .. }) => respond(
-            ProtocolError::new(
-                id.as_ref(),
-                ErrorCode::InvalidValue,
-                "over HTTP, upload a mesh with PUT /api/meshes/{key}",
+    // The message first: a bad one is answered before any view is looked at.
+    let message = match protocol::parse(&text) {
+        Ok(ClientMessage::Upload { id, .. }) => {
+            return respond(
+                ProtocolError::new(
+                    id.as_ref(),
+                    ErrorCode::InvalidValue,
+                    "over HTTP, upload a mesh with PUT /api/meshes/{key}",
+                )
+                .into_message(),
             )
-            .into_message(),
-        ),
-        Ok(message) => match connection.handle(message).await {
-            Some(reply) => respond(reply),
-            None => error(ErrorCode::Internal, "no answer"),
-        },
-        Err(e) => respond(e.into_message()),
+        }
+        Ok(message) => message,
+        Err(e) => return respond(e.into_message()),
+    };
+    // A single request never opens a view (only WHEP and the WebSocket do).
+    let (name, view) = match api.view_of(&q).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let mut connection = api.connection_to(http_session(), role, name, view);
+    match connection.handle(message).await {
+        Some(reply) => respond(reply),
+        None => error(ErrorCode::Internal, "no answer"),
     }
 }
 
@@ -413,14 +436,31 @@ async fn upload(
     respond(connection.add_mesh(None, key, format, bytes.to_vec()).await)
 }
 
+/// `GET /api/stats`: how far the view's latest picture has refined, for a player's
+/// statistics (`?view=NAME` for another view than main). Cheap: no picture is taken.
+async fn stats(State(api): State<Arc<Api>>, Query(q): Query<ViewQuery>) -> Response {
+    let (name, view) = match api.view_of(&q).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let (width, height) = view.size();
+    let latest = view.latest_frame();
+    let body = serde_json::json!({
+        "view": name,
+        "width": width,
+        "height": height,
+        "revision": latest.as_ref().map(|f| f.revision),
+        "samples_per_pixel": latest.as_ref().map(|f| f.samples_per_pixel),
+        "converged": latest.as_ref().is_some_and(|f| f.converged),
+        "viewers": view.viewers(),
+    });
+    ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
+}
+
 /// `GET /api/snapshot.png`: the picture as rendered, not as encoded (`?view=NAME` for
 /// another view than main).
-async fn snapshot(
-    State(api): State<Arc<Api>>,
-    Extension(role): Extension<Role>,
-    Query(q): Query<ViewQuery>,
-) -> Response {
-    let view = match api.view_of(&q, role).await {
+async fn snapshot(State(api): State<Arc<Api>>, Query(q): Query<ViewQuery>) -> Response {
+    let view = match api.view_of(&q).await {
         Ok((_, view)) => view,
         Err(r) => return r,
     };
@@ -469,7 +509,7 @@ async fn websocket(
     Query(q): Query<ViewQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let (name, view) = match api.view_of(&q, role).await {
+    let (name, view) = match api.open_view(&q, role == Role::Controller).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -515,11 +555,13 @@ async fn run_websocket(
             event = view_events.recv() => match event {
                 Ok(event) => connection.view_event(&event),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    let [camera, size] = connection.view_catch_up();
-                    if socket.send(send(camera)).await.is_err() {
+                    let [camera, size, quality] = connection.view_catch_up();
+                    if socket.send(send(camera)).await.is_err()
+                        || socket.send(send(size)).await.is_err()
+                    {
                         break;
                     }
-                    Some(size)
+                    Some(quality)
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },

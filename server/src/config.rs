@@ -140,7 +140,8 @@ pub struct Config {
     pub resume_grace: f64,
 
     /// Scene changes (edits, undos, redos, uploads) a connection may make per second,
-    /// on average; bursts of up to twice that pass. More get a `rate_limited` error.
+    /// on average, and as many picks (counted apart); bursts of up to twice that pass.
+    /// More get a `rate_limited` error.
     #[arg(long, env = "STREAMTRACER_EDIT_RATE", default_value_t = 100.0, value_parser = edit_rate)]
     pub edit_rate: f64,
 }

@@ -9,12 +9,14 @@
 //! that follow ([`Connection::binary`]) and adds the mesh when the last byte arrives.
 
 use crate::protocol::{
-    self, ClientMessage, ErrorCode, Limits, MeshFormat, ProtocolError, Revision, Role,
-    ServerMessage, PROTOCOL_VERSION,
+    self, ClientMessage, ErrorCode, Limits, MeshFormat, PickHit, ProtocolError, QualityInfo,
+    Revision, Role, ServerMessage, PROTOCOL_VERSION,
 };
 use crate::store::{SceneStore, StoreEvent};
-use crate::view::{View, ViewEvent};
+use crate::view::{Quality, View, ViewEvent};
+use render_core::camera::CameraRays;
 use render_core::edit::{Entity, Key, Kind, Op, Payload};
+use render_core::geometry::Ray;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
@@ -86,6 +88,8 @@ pub struct Connection {
     max_outgoing: Option<usize>,
     /// How fast this connection may change the scene.
     edits: Option<RateLimit>,
+    /// How fast it may pick (a pick after an edit waits for an acceleration structure).
+    picks: Option<RateLimit>,
     /// The session's resume token, announced in `hello` (WebRTC sessions only).
     resume_token: Option<String>,
 }
@@ -108,6 +112,7 @@ impl Connection {
             limits: Limits::default(),
             max_outgoing: None,
             edits: None,
+            picks: None,
             resume_token: None,
         }
     }
@@ -119,9 +124,10 @@ impl Connection {
     }
 
     /// Allows `per_second` scene changes per second on average (bursts of twice
-    /// that); more get a `rate_limited` error.
+    /// that), and as many picks (counted apart); more get a `rate_limited` error.
     pub fn limit_edits(mut self, per_second: f64) -> Connection {
         self.edits = Some(RateLimit::new(per_second));
+        self.picks = Some(RateLimit::new(per_second));
         self
     }
 
@@ -199,8 +205,21 @@ impl Connection {
             height,
             max_width: s.max_width,
             max_height: s.max_height,
+            quality: self.quality_info(),
             limits: self.limits,
             resume_token: self.resume_token.clone(),
+        }
+    }
+
+    /// The view's stream quality and what a `quality` request may ask for.
+    fn quality_info(&self) -> QualityInfo {
+        let (s, q) = (self.view.settings(), self.view.quality());
+        QualityInfo {
+            bitrate: q.bitrate,
+            fps: q.fps,
+            min_bitrate: s.min_bitrate,
+            max_bitrate: s.max_bitrate,
+            max_fps: s.fps,
         }
     }
 
@@ -311,6 +330,18 @@ impl Connection {
                 .into_message(),
             );
         }
+        if matches!(message, ClientMessage::Pick { .. })
+            && !self.picks.as_mut().is_none_or(|l| l.take(Instant::now()))
+        {
+            return Some(
+                ProtocolError::new(
+                    id.as_ref(),
+                    ErrorCode::RateLimited,
+                    "too many picks: this connection is over its rate (--edit-rate picks per second); try again shortly",
+                )
+                .into_message(),
+            );
+        }
         if let ClientMessage::Upload {
             key, format, bytes, ..
         } = message
@@ -414,6 +445,53 @@ impl Connection {
                 )
                 .into_message(),
             },
+            ClientMessage::Quality { bitrate, fps, .. } => {
+                let s = self.view.settings();
+                let current = self.view.quality();
+                let bitrate = bitrate.unwrap_or(current.bitrate);
+                let fps = fps.unwrap_or(current.fps);
+                let refuse = |field: &str, message: String| ProtocolError {
+                    field: Some(field.to_owned()),
+                    ..ProtocolError::new(id.as_ref(), ErrorCode::InvalidValue, message)
+                };
+                if !(s.min_bitrate..=s.max_bitrate).contains(&bitrate) {
+                    return refuse(
+                        "bitrate",
+                        format!(
+                            "this server streams from {} to {} bit/s (--min-bitrate, --max-bitrate), not {bitrate}",
+                            s.min_bitrate, s.max_bitrate
+                        ),
+                    )
+                    .into_message();
+                }
+                if !(1.0..=s.fps).contains(&fps) {
+                    return refuse(
+                        "fps",
+                        format!(
+                            "this server streams at 1 to {} frames per second (--fps), not {fps}",
+                            s.fps
+                        ),
+                    )
+                    .into_message();
+                }
+                self.view.set_quality(Quality { bitrate, fps });
+                ServerMessage::Ack {
+                    id,
+                    revision: self.store.revision(),
+                }
+            }
+            ClientMessage::Pick { x, y, .. } => {
+                let (store, view) = (self.store.clone(), self.view.clone());
+                let picked = tokio::task::spawn_blocking(move || pick(&store, &view, x, y)).await;
+                match picked {
+                    Ok((revision, hit)) => ServerMessage::Picked { id, revision, hit },
+                    Err(e) => {
+                        tracing::error!("pick failed: {e}");
+                        ProtocolError::new(id.as_ref(), ErrorCode::Internal, "the pick failed")
+                            .into_message()
+                    }
+                }
+            }
             // Announced in `handle`; never answered here.
             ClientMessage::Upload { .. } => ProtocolError::new(
                 id.as_ref(),
@@ -450,18 +528,60 @@ impl Connection {
                 width: *width,
                 height: *height,
             }),
+            ViewEvent::QualityChanged(q) => Some(ServerMessage::QualityChanged {
+                bitrate: q.bitrate,
+                fps: q.fps,
+            }),
             ViewEvent::SceneChanged => None,
         }
     }
 
-    /// After missed view events: the latest camera and size, which are all that count.
-    pub fn view_catch_up(&self) -> [ServerMessage; 2] {
+    /// After missed view events: the latest camera, size and quality, which are all that count.
+    pub fn view_catch_up(&self) -> [ServerMessage; 3] {
         let (camera, revision) = self.view.camera();
         let (width, height) = self.view.size();
+        let q = self.view.quality();
         [
             ServerMessage::CameraChanged { revision, camera },
             ServerMessage::Resized { width, height },
+            ServerMessage::QualityChanged {
+                bitrate: q.bitrate,
+                fps: q.fps,
+            },
         ]
+    }
+}
+
+/// Casts the ray from `view`'s eye through (`x`, `y`) (fractions of the picture from
+/// its top-left corner) into the current scene, with the store's shared acceleration
+/// structure. Blocks for a build of it when the scene changed since the last pick.
+/// The answer is of one scene version: if a transaction lands between the ray and
+/// naming what it hit, the pick is done again in the new scene.
+fn pick(store: &SceneStore, view: &View, x: f32, y: f32) -> (Revision, Option<PickHit>) {
+    loop {
+        let (revision, version, accel) = store.pick_accel();
+        let (camera, _) = view.camera();
+        let (width, height) = view.size();
+        let (o, d) =
+            CameraRays::new(&camera, width, height).ray(x * width as f32, y * height as f32);
+        let Some(h) = accel.intersect(&Ray { o, d }, 0.0, f32::INFINITY) else {
+            return (revision, None);
+        };
+        let (object, material) = match store.object_keys(&version, h.object as usize) {
+            Ok(Some(keys)) => keys,
+            Ok(None) => return (revision, None),
+            // The scene changed since `version`: pick again, in the new one.
+            Err(()) => continue,
+        };
+        let normal = if h.ng.dot(d) > 0.0 { -h.ng } else { h.ng };
+        let hit = PickHit {
+            object,
+            material,
+            point: h.p.to_array(),
+            normal: normal.to_array(),
+            distance: h.t,
+        };
+        return (revision, Some(hit));
     }
 }
 

@@ -7,10 +7,10 @@
 //! it holds no state and does no I/O, so every rule here is unit-tested without a
 //! socket. What the messages do is `control.rs`'s business.
 //!
-//! Client to server: `camera`, `resize`, `edit` (a transaction of scene ops), `undo`,
+//! Client to server: `camera`, `resize`, `quality`, `pick`, `edit` (a transaction of scene ops), `undo`,
 //! `redo`, `get_scene`, `get` (one entity), `upload` (a binary mesh follows).
 //! Server to client: `hello`, `ack`, `error`, `changed` (another client's transaction),
-//! `camera_changed`, `resized`, `scene`, `entity`, `frame` (the first frame of a new
+//! `camera_changed`, `resized`, `quality_changed`, `scene`, `entity`, `picked`, `frame` (the first frame of a new
 //! revision went out).
 //!
 //! A rejected request gets one `error` with a stable `code`, a `message` naming the
@@ -23,6 +23,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The bitrates a `quality` request may name at all (bit/s); the server's own
+/// `--min-bitrate` and `--max-bitrate` narrow them.
+pub const MIN_BITRATE: u64 = 50_000;
+pub const MAX_BITRATE: u64 = 100_000_000;
+/// The highest frame rate a `quality` request may name at all; `--fps` narrows it.
+pub const MAX_FPS: f64 = 120.0;
 
 /// The smallest picture width or height a `resize` may ask for.
 pub const MIN_DIMENSION: u32 = 16;
@@ -103,6 +110,19 @@ pub enum ClientMessage {
         kind: Kind,
         key: Option<Key>,
     },
+    /// The view's live bitrate cap (bit/s) and frame rate; either may be left out.
+    Quality {
+        id: Option<Value>,
+        bitrate: Option<u32>,
+        fps: Option<f32>,
+    },
+    /// What is under the point (`x`, `y`) of this view's picture, in fractions of its
+    /// width and height from the top-left corner (a read: any role may ask).
+    Pick {
+        id: Option<Value>,
+        x: f32,
+        y: f32,
+    },
     /// A mesh of `bytes` bytes follows in binary messages, to be added (or replaced)
     /// under `key`.
     Upload {
@@ -124,19 +144,23 @@ impl ClientMessage {
             | ClientMessage::Redo { id }
             | ClientMessage::GetScene { id, .. }
             | ClientMessage::Get { id, .. }
+            | ClientMessage::Pick { id, .. }
+            | ClientMessage::Quality { id, .. }
             | ClientMessage::Upload { id, .. } => id.as_ref(),
         }
     }
 
-    /// Whether the message changes the scene (and so needs the controller role).
-    /// Whether the message changes the shared view (its camera or size).
+    /// Whether the message changes the shared view (its camera, size or stream).
     pub fn changes_view(&self) -> bool {
         matches!(
             self,
-            ClientMessage::Camera { .. } | ClientMessage::Resize { .. }
+            ClientMessage::Camera { .. }
+                | ClientMessage::Resize { .. }
+                | ClientMessage::Quality { .. }
         )
     }
 
+    /// Whether the message changes the scene (and so needs the controller role).
     pub fn edits_scene(&self) -> bool {
         matches!(
             self,
@@ -164,6 +188,29 @@ impl Default for Limits {
     }
 }
 
+/// The surface a `pick` found: the object and its material, the point in world
+/// coordinates, the surface's normal there (facing the camera) and the distance from
+/// the eye.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PickHit {
+    pub object: Key,
+    pub material: Key,
+    pub point: [f32; 3],
+    pub normal: [f32; 3],
+    pub distance: f32,
+}
+
+/// The stream's quality as `hello` announces it: the live bitrate and frame rate, and
+/// the ranges a `quality` request may ask for.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct QualityInfo {
+    pub bitrate: u32,
+    pub fps: f32,
+    pub min_bitrate: u32,
+    pub max_bitrate: u32,
+    pub max_fps: f32,
+}
+
 /// A message to a client.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -179,6 +226,7 @@ pub enum ServerMessage {
         height: u32,
         max_width: u32,
         max_height: u32,
+        quality: QualityInfo,
         limits: Limits,
         /// On a WebRTC session: the secret that resumes this session after its
         /// connection drops (`POST /whep?resume=TOKEN`), within the server's grace period.
@@ -214,6 +262,11 @@ pub enum ServerMessage {
         width: u32,
         height: u32,
     },
+    /// The view's live bitrate or frame rate changed (by a controller's `quality`).
+    QualityChanged {
+        bitrate: u32,
+        fps: f32,
+    },
     Scene {
         #[serde(skip_serializing_if = "Option::is_none")]
         id: Option<Value>,
@@ -228,6 +281,14 @@ pub enum ServerMessage {
         #[serde(skip_serializing_if = "Option::is_none")]
         key: Option<Key>,
         value: Value,
+    },
+    /// The reply to `pick`: the surface under the point, or `null` when the ray from
+    /// the eye through it meets nothing (the background).
+    Picked {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<Value>,
+        revision: Revision,
+        hit: Option<PickHit>,
     },
     /// The first frame showing `revision` (and every change before it) left for this
     /// client. On WebRTC, `rtp_timestamp` is that frame's RTP timestamp on the video
@@ -706,6 +767,51 @@ pub fn parse_value(value: &Value) -> Result<ClientMessage, ProtocolError> {
             };
             Ok(ClientMessage::Get { id, kind, key })
         }
+        "quality" => {
+            f.only(&["bitrate", "fps"])?;
+            let bitrate = match obj.get("bitrate") {
+                None => None,
+                Some(v) => Some(
+                    v.as_u64()
+                        .filter(|b| (MIN_BITRATE..=MAX_BITRATE).contains(b))
+                        .ok_or_else(|| {
+                            f.invalid(
+                                "bitrate",
+                                &format!("an integer from {MIN_BITRATE} to {MAX_BITRATE} (bit/s)"),
+                            )
+                        })? as u32,
+                ),
+            };
+            let fps = match obj.get("fps") {
+                None => None,
+                Some(v) => Some(
+                    v.as_f64()
+                        .filter(|r| (1.0..=MAX_FPS).contains(r))
+                        .ok_or_else(|| f.invalid("fps", &format!("a number from 1 to {MAX_FPS}")))?
+                        as f32,
+                ),
+            };
+            if bitrate.is_none() && fps.is_none() {
+                return Err(f.error(
+                    ErrorCode::MissingField,
+                    "bitrate",
+                    "a quality request needs \"bitrate\", \"fps\" or both",
+                ));
+            }
+            Ok(ClientMessage::Quality { id, bitrate, fps })
+        }
+        "pick" => {
+            f.only(&["x", "y"])?;
+            let fraction = |name: &str| -> Result<f32, ProtocolError> {
+                f.required(name)?
+                    .as_f64()
+                    .filter(|v| (0.0..=1.0).contains(v))
+                    .map(|v| v as f32)
+                    .ok_or_else(|| f.invalid(name, "a number from 0 to 1"))
+            };
+            let (x, y) = (fraction("x")?, fraction("y")?);
+            Ok(ClientMessage::Pick { id, x, y })
+        }
         "upload" => {
             f.only(&["key", "format", "bytes"])?;
             let key = f.key("key")?;
@@ -861,6 +967,95 @@ mod tests {
             assert_eq!(e.code, ErrorCode::InvalidValue, "{text}");
             assert!(e.message.contains(needle), "{text}: {}", e.message);
         }
+    }
+
+    #[test]
+    fn quality_message_parses_and_rejects_rates_out_of_range() {
+        assert_eq!(
+            parse(r#"{"type":"quality","id":1,"bitrate":2000000,"fps":15}"#),
+            Ok(ClientMessage::Quality {
+                id: Some(Value::from(1)),
+                bitrate: Some(2_000_000),
+                fps: Some(15.0),
+            })
+        );
+        assert_eq!(
+            parse(r#"{"type":"quality","fps":24.5}"#),
+            Ok(ClientMessage::Quality {
+                id: None,
+                bitrate: None,
+                fps: Some(24.5),
+            })
+        );
+        for (text, code, field) in [
+            (r#"{"type":"quality"}"#, ErrorCode::MissingField, "bitrate"),
+            (
+                r#"{"type":"quality","bitrate":1000}"#,
+                ErrorCode::InvalidValue,
+                "bitrate",
+            ),
+            (
+                r#"{"type":"quality","bitrate":2.5e6}"#,
+                ErrorCode::InvalidValue,
+                "bitrate",
+            ),
+            (
+                r#"{"type":"quality","fps":0.5}"#,
+                ErrorCode::InvalidValue,
+                "fps",
+            ),
+            (
+                r#"{"type":"quality","fps":"30"}"#,
+                ErrorCode::InvalidValue,
+                "fps",
+            ),
+            (
+                r#"{"type":"quality","fps":30,"gop":2}"#,
+                ErrorCode::UnknownField,
+                "gop",
+            ),
+        ] {
+            let e = err(text);
+            assert_eq!(
+                (e.code, e.field.as_deref()),
+                (code, Some(field)),
+                "{text}: {e:?}"
+            );
+        }
+        assert!(parse(r#"{"type":"quality","fps":30}"#)
+            .unwrap()
+            .changes_view());
+    }
+
+    #[test]
+    fn pick_message_parses_and_rejects_points_off_the_picture() {
+        assert_eq!(
+            parse(r#"{"type":"pick","id":7,"x":0.25,"y":1}"#),
+            Ok(ClientMessage::Pick {
+                id: Some(Value::from(7)),
+                x: 0.25,
+                y: 1.0,
+            })
+        );
+        for (text, field) in [
+            (r#"{"type":"pick","x":-0.1,"y":0.5}"#, "x"),
+            (r#"{"type":"pick","x":0.5,"y":1.5}"#, "y"),
+            (r#"{"type":"pick","x":"0.5","y":0.5}"#, "x"),
+            (r#"{"type":"pick","x":0.5}"#, "y"),
+            (r#"{"type":"pick","x":0.5,"y":0.5,"z":0}"#, "z"),
+        ] {
+            let e = err(text);
+            assert_eq!(e.field.as_deref(), Some(field), "{text}: {e:?}");
+        }
+        let none = ServerMessage::Picked {
+            id: None,
+            revision: Revision(3),
+            hit: None,
+        };
+        assert_eq!(
+            none.to_json(),
+            r#"{"type":"picked","revision":3,"hit":null}"#
+        );
     }
 
     #[test]

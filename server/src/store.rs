@@ -20,6 +20,7 @@
 use crate::journal::{Journal, JournalError};
 use crate::protocol::{ErrorCode, ProtocolError, Revision};
 use crate::view::View;
+use render_core::accel::Accel;
 use render_core::edit::{Applied, Document, Key, Kind, Op, Resolved, Settings};
 use render_core::Scene;
 use serde_json::Value;
@@ -90,6 +91,9 @@ pub struct SceneStore {
     transactions: AtomicU64,
     events: broadcast::Sender<StoreEvent>,
     views: Mutex<Vec<Weak<View>>>,
+    /// The acceleration structure of the last scene version a `pick` needed, shared
+    /// by every connection (see [`SceneStore::pick_accel`]).
+    pick_accel: Mutex<Option<(Arc<SceneVersion>, Arc<Accel>)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -192,6 +196,7 @@ impl SceneStore {
             transactions: AtomicU64::new(0),
             events,
             views: Mutex::new(Vec::new()),
+            pick_accel: Mutex::new(None),
         })
     }
 
@@ -203,6 +208,39 @@ impl SceneStore {
     /// The scene as it is now.
     pub fn version(&self) -> Arc<SceneVersion> {
         lock(&self.state).version.clone()
+    }
+
+    /// The latest revision handed out and the scene as it is now, read together: no
+    /// transaction comes between them (both change under the scene lock).
+    pub fn current(&self) -> (Revision, Arc<SceneVersion>) {
+        let st = lock(&self.state);
+        (self.revision(), st.version.clone())
+    }
+
+    /// The scene as it is now, its revision, and its acceleration structure for a
+    /// pick's ray. One structure is kept, for the latest version a pick needed, and
+    /// shared by every connection and HTTP request: it is built once per scene version
+    /// (from the previous one, so an edit rebuilds only what changed), and memory
+    /// holds at most one more (while a build replaces it, or an older one a pick still
+    /// uses). Blocks for that build: call it off the async runtime.
+    pub fn pick_accel(&self) -> (Revision, Arc<SceneVersion>, Arc<Accel>) {
+        // Held across the build, so that picks arriving meanwhile wait for it rather
+        // than each building their own.
+        let mut cache = lock(&self.pick_accel);
+        let (revision, version) = self.current();
+        if let Some((v, accel)) = cache.as_ref() {
+            if Arc::ptr_eq(v, &version) {
+                return (revision, version, accel.clone());
+            }
+        }
+        let previous = cache.take();
+        let accel = Arc::new(Accel::build(
+            &version.scene,
+            previous.as_ref().map(|(_, a)| a.as_ref()),
+        ));
+        drop(previous);
+        *cache = Some((version.clone(), accel.clone()));
+        (revision, version, accel)
     }
 
     /// The latest revision handed out (a transaction's or a camera move's).
@@ -248,6 +286,28 @@ impl SceneStore {
     pub fn scene_json(&self, full_meshes: bool) -> (Value, Revision) {
         let st = lock(&self.state);
         (st.doc.to_json(full_meshes), self.revision())
+    }
+
+    /// The keys of the object at `index` of `version`'s scene and of its material (a
+    /// pick names what it hit); `Err(())` when `version` is no longer the scene's
+    /// current one, `Ok(None)` when there is no such object.
+    #[allow(clippy::result_unit_err)]
+    pub fn object_keys(
+        &self,
+        version: &Arc<SceneVersion>,
+        index: usize,
+    ) -> Result<Option<(Key, Key)>, ()> {
+        let st = lock(&self.state);
+        if !Arc::ptr_eq(version, &st.version) {
+            return Err(());
+        }
+        let keys = || {
+            let key = st.doc.keys(Kind::Object).into_iter().nth(index)?;
+            let value = st.doc.get(Kind::Object, Some(&key))?;
+            let material = Key::new(value.get("material")?.as_str()?).ok()?;
+            Some((key, material))
+        };
+        Ok(keys())
     }
 
     /// One entity as JSON, and the revision.
@@ -436,6 +496,31 @@ mod tests {
 
     fn open(dir: &Path) -> SceneStore {
         SceneStore::open(&Scene::cornell_box(), dir, 64, 1.0, Some(dir)).unwrap()
+    }
+
+    /// Every pick shares one acceleration structure per scene version: built once,
+    /// handed out again until the scene changes, then replaced (not added to).
+    #[test]
+    fn picks_share_one_acceleration_structure_per_scene_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SceneStore::open(&Scene::cornell_box(), dir.path(), 64, 1.0, None).unwrap();
+        let (r1, v1, a1) = store.pick_accel();
+        let (r2, v2, a2) = store.pick_accel();
+        assert_eq!(r1, r2);
+        assert!(Arc::ptr_eq(&v1, &v2) && Arc::ptr_eq(&a1, &a2));
+        let edit =
+            r#"{"type":"edit","ops":[{"op":"update","kind":"settings","value":{"exposure":2}}]}"#;
+        store.edit("test", &ops(edit), None).unwrap();
+        let (r3, v3, a3) = store.pick_accel();
+        assert!(r3 > r1);
+        assert!(!Arc::ptr_eq(&v1, &v3) && !Arc::ptr_eq(&a1, &a3));
+        // The store keeps the new one only: the old one lives while a pick holds it.
+        drop(a2);
+        assert_eq!(Arc::strong_count(&a1), 1);
+        assert_eq!(Arc::strong_count(&a3), 2);
+        // The revision comes with the version it is of.
+        let (revision, version) = store.current();
+        assert!(Arc::ptr_eq(&version, &v3) && revision == r3);
     }
 
     /// Regression: a failed compaction after the record was synced rolled the change

@@ -34,6 +34,8 @@ pub struct RenderedFrame {
     /// The last pass until something changes: the renderer reached its sample or
     /// time limit, so the picture is still from now on.
     pub converged: bool,
+    /// Samples per pixel in the picture (0 while it is a preview).
+    pub samples_per_pixel: u32,
 }
 
 /// The renderer's picture as rows for the converter.
@@ -80,6 +82,18 @@ pub enum ViewEvent {
     /// A new version of the scene reached the view (connections hear of scene
     /// changes from the store; this only wakes the render thread).
     SceneChanged,
+    /// A controller changed the live bitrate cap or the frame rate.
+    QualityChanged(Quality),
+}
+
+/// What a controller may change of a view's stream at run time: the live bitrate
+/// (the encoder's ceiling while the picture changes; links may hold it lower) and the
+/// frame rate. They start at `--bitrate` and `--fps`; the bitrate stays within
+/// `--min-bitrate` and `--max-bitrate`, the frame rate within 1 and `--fps`.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Quality {
+    pub bitrate: u32,
+    pub fps: f32,
 }
 
 /// Counters for metrics and benchmarks.
@@ -152,6 +166,8 @@ struct Shared {
     /// congestion controller; the encoder follows the lowest.
     links: Mutex<Vec<(u64, Arc<AtomicU64>)>>,
     next_link: AtomicU64,
+    /// The live bitrate and frame rate, which the encode thread reads every tick.
+    quality: Mutex<Quality>,
 }
 
 impl Shared {
@@ -302,6 +318,10 @@ impl View {
             stats: ViewStats::default(),
             links: Mutex::new(Vec::new()),
             next_link: AtomicU64::new(0),
+            quality: Mutex::new(Quality {
+                bitrate: settings.bitrate,
+                fps: settings.fps,
+            }),
         });
         let render = {
             let shared = shared.clone();
@@ -389,6 +409,25 @@ impl View {
     /// The picture size the view renders and streams (or is changing to).
     pub fn size(&self) -> (u32, u32) {
         lock(&self.shared.control).size
+    }
+
+    /// The live bitrate and frame rate.
+    pub fn quality(&self) -> Quality {
+        *lock(&self.shared.quality)
+    }
+
+    /// Changes the live bitrate and frame rate (already validated against the
+    /// settings: see [`Quality`]). The encoder follows from its next tick; a new frame
+    /// rate restarts it, with a keyframe. The picture is not rendered again. Every
+    /// session hears of it through [`View::events`].
+    pub fn set_quality(&self, quality: Quality) {
+        let mut q = lock(&self.shared.quality);
+        if *q != quality {
+            *q = quality;
+            let _ = self.shared.events.send(ViewEvent::QualityChanged(quality));
+        }
+        drop(q);
+        self.shared.latest_changed.notify_all();
     }
 
     /// Changes the picture size (already validated against the settings' maximum):
@@ -598,6 +637,7 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Option<Duratio
             revision,
             serial,
             converged,
+            samples_per_pixel: renderer.samples_per_pixel(),
         };
         *lock(&shared.latest) = Some(Arc::new(frame));
         shared.latest_changed.notify_all();
@@ -687,8 +727,8 @@ fn target_bitrate(settings: &ViewSettings, lowest_link: Option<f64>, refreshing:
     rate.max(settings.min_bitrate as f64) as u32
 }
 
-fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings) {
-    let period = Duration::from_secs_f64(1.0 / settings.fps as f64);
+fn encode_loop(shared: &Shared, mut encoder: H264Encoder, mut settings: ViewSettings) {
+    let mut period = Duration::from_secs_f64(1.0 / settings.fps as f64);
     // When the last keyframe was sent, and how soon the next may follow it.
     let mut last_keyframe: Option<(Instant, Duration)> = None;
     let mut next = Instant::now();
@@ -720,6 +760,14 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
         .target_bitrate
         .store(settings.bitrate as u64, Ordering::Relaxed);
     loop {
+        // A controller's bitrate and frame rate (`View::set_quality`) from this tick on.
+        let quality = *lock(&shared.quality);
+        if quality.fps != settings.fps {
+            period = Duration::from_secs_f64(1.0 / quality.fps as f64);
+            next = next.min(Instant::now() + period);
+        }
+        settings.bitrate = quality.bitrate;
+        settings.fps = quality.fps;
         let frame = {
             let mut latest = lock(&shared.latest);
             loop {
@@ -844,13 +892,16 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
         }
         let picture = scaled.as_ref().unwrap_or(&frame.i420);
         let size = (picture.width as u32, picture.height as u32);
-        if size != (encoder.settings().width, encoder.settings().height) {
-            // A new size: a new encoder, whose first frame is a keyframe carrying the
-            // new parameter sets.
+        if size != (encoder.settings().width, encoder.settings().height)
+            || encoder.settings().fps != settings.fps
+        {
+            // A new size or frame rate: a new encoder, whose first frame is a
+            // keyframe carrying the new parameter sets.
             match H264Encoder::new(EncoderSettings {
                 width: size.0,
                 height: size.1,
                 bitrate: target,
+                fps: settings.fps,
                 ..encoder.settings()
             }) {
                 Ok(e) => encoder = e,
@@ -860,9 +911,10 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, settings: ViewSettings
                 }
             }
             tracing::info!(
-                "streaming at {}x{} ({} kbit/s)",
+                "streaming at {}x{} and {} fps ({} kbit/s)",
                 size.0,
                 size.1,
+                settings.fps,
                 target / 1000
             );
             let s = &shared.stats;

@@ -17,7 +17,7 @@ pub const MAIN: &str = "main";
 /// Why a view could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("there is no view \"{0}\" (a controller's request opens a new one)")]
+    #[error("there is no view \"{0}\" (a controller's offer or WebSocket naming it opens it)")]
     NotFound(String),
     #[error("the server has its maximum of {0} views")]
     Full(usize),

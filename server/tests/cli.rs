@@ -44,6 +44,10 @@ fn bad_settings_are_one_line_errors_said_once() {
     for (args, needle) in [
         (["--width", "641"], "frame size must be even"),
         (["--fps", "500"], "frame rate must be between"),
+        // hello's quality ranges are the flags': each within what `quality` accepts.
+        (["--fps", "0.5"], "frame rate must be between 1 and 120"),
+        (["--min-bitrate", "10000"], "--min-bitrate (10000)"),
+        (["--max-bitrate", "200000000"], "--max-bitrate (200000000)"),
         (["--bitrate", "0"], "--bitrate (0)"),
         (
             ["--min-bitrate", "5000000"],

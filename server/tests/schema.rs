@@ -19,7 +19,7 @@
 
 use glam::Vec3;
 use jsonschema::Validator;
-use render_core::edit::{Applied, Document, Kind};
+use render_core::edit::{Applied, Document, Key, Kind};
 use render_core::scene::{Environment, Light, Material, Mesh, Object, Scene, Shape};
 use render_core::scene::{Texture, TextureSource, Transform};
 use render_core::texture::TextureImage;
@@ -28,8 +28,8 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use streamtracer::protocol::{
-    self, ClientMessage, CloseReason, ErrorCode, Limits, ProtocolError, Revision, Role,
-    ServerMessage, MAX_MESSAGE_BYTES, MAX_UPLOAD_BYTES, PROTOCOL_VERSION,
+    self, ClientMessage, CloseReason, ErrorCode, Limits, PickHit, ProtocolError, QualityInfo,
+    Revision, Role, ServerMessage, MAX_MESSAGE_BYTES, MAX_UPLOAD_BYTES, PROTOCOL_VERSION,
 };
 
 // ---------------------------------------------------------------------------------
@@ -162,6 +162,8 @@ fn client_type(message: &ClientMessage) -> &'static str {
         ClientMessage::Redo { .. } => "redo",
         ClientMessage::GetScene { .. } => "get_scene",
         ClientMessage::Get { .. } => "get",
+        ClientMessage::Pick { .. } => "pick",
+        ClientMessage::Quality { .. } => "quality",
         ClientMessage::Upload { .. } => "upload",
     }
 }
@@ -178,6 +180,8 @@ fn server_type(message: &ServerMessage) -> &'static str {
         ServerMessage::Resized { .. } => "resized",
         ServerMessage::Scene { .. } => "scene",
         ServerMessage::Entity { .. } => "entity",
+        ServerMessage::Picked { .. } => "picked",
+        ServerMessage::QualityChanged { .. } => "quality_changed",
         ServerMessage::Frame { .. } => "frame",
         ServerMessage::Error { .. } => "error",
     }
@@ -361,6 +365,8 @@ impl Server {
             ClientMessage::Camera { .. }
             | ClientMessage::Resize { .. }
             | ClientMessage::GetScene { .. }
+            | ClientMessage::Pick { .. }
+            | ClientMessage::Quality { .. }
             | ClientMessage::Upload { .. } => {}
         }
         Ok(message)
@@ -540,7 +546,7 @@ fn the_schema_lists_every_code_kind_and_message_type_of_the_server() {
         .collect();
     assert_eq!(
         client.len(),
-        8,
+        10,
         "the corpus parses into every client message"
     );
     assert_eq!(message_types(&schema, "ClientMessage"), client);
@@ -550,7 +556,7 @@ fn the_schema_lists_every_code_kind_and_message_type_of_the_server() {
         .collect();
     assert_eq!(
         server.len(),
-        11,
+        13,
         "server_messages builds every server message"
     );
     assert_eq!(message_types(&schema, "ServerMessage"), server);
@@ -787,6 +793,24 @@ fn corpus() -> Vec<Case> {
         server_only("resize to 640.0", InvalidValue,
             "JSON Schema's integer includes 640.0; the server reads integers written as integers",
             json!({"type": "resize", "width": 640.0, "height": 360})),
+        agree("quality", json!({"type": "quality", "id": 12, "bitrate": 2000000, "fps": 20})),
+        agree("quality of the frame rate alone", json!({"type": "quality", "fps": 24.5})),
+        agree("quality of the bitrate alone", json!({"type": "quality", "bitrate": 50000})),
+        agree("quality of nothing", json!({"type": "quality", "id": 1})),
+        agree("quality below 50 kbit/s", json!({"type": "quality", "bitrate": 49999})),
+        agree("quality beyond 120 fps", json!({"type": "quality", "fps": 121})),
+        agree("quality with a string", json!({"type": "quality", "fps": "30"})),
+        agree("quality with an unknown field", json!({"type": "quality", "fps": 30, "gop": 1})),
+        server_only("quality of 2e6 bit/s", InvalidValue,
+            "JSON Schema's integer includes 2e6 written as a float; the server reads integers written as integers",
+            json!({"type": "quality", "bitrate": 2000000.0})),
+        agree("pick", json!({"type": "pick", "id": 11, "x": 0.5, "y": 0.25})),
+        agree("pick at the corners", json!({"type": "pick", "x": 0, "y": 1})),
+        agree("pick off the picture", json!({"type": "pick", "x": 1.5, "y": 0.5})),
+        agree("pick below zero", json!({"type": "pick", "x": 0.5, "y": -0.1})),
+        agree("pick without y", json!({"type": "pick", "x": 0.5})),
+        agree("pick with a string", json!({"type": "pick", "x": "0.5", "y": 0.5})),
+        agree("pick with an unknown field", json!({"type": "pick", "x": 0.5, "y": 0.5, "z": 1})),
         agree("undo", json!({"type": "undo", "id": 4})),
         agree("redo", json!({"type": "redo", "id": "r"})),
         agree("undo with an unknown field", json!({"type": "undo", "steps": 2})),
@@ -1173,6 +1197,13 @@ fn server_messages() -> Vec<ServerMessage> {
             height: 720,
             max_width: 1920,
             max_height: 1080,
+            quality: QualityInfo {
+                bitrate: 4_000_000,
+                fps: 30.0,
+                min_bitrate: 300_000,
+                max_bitrate: 8_000_000,
+                max_fps: 30.0,
+            },
             limits: Limits::default(),
             resume_token: None,
         },
@@ -1187,6 +1218,13 @@ fn server_messages() -> Vec<ServerMessage> {
             height: 16,
             max_width: 16,
             max_height: 16,
+            quality: QualityInfo {
+                bitrate: 50_000,
+                fps: 1.0,
+                min_bitrate: 50_000,
+                max_bitrate: 100_000_000,
+                max_fps: 120.0,
+            },
             limits: Limits::default(),
             resume_token: Some("Xk29dLq0vB7rT1sWm4Hc8pZa5NfJ3uYe".into()),
         },
@@ -1238,6 +1276,26 @@ fn server_messages() -> Vec<ServerMessage> {
             rtp_timestamp: None,
             width: 1280,
             height: 720,
+        },
+        ServerMessage::Picked {
+            id: Some(json!(11)),
+            revision: Revision(14),
+            hit: Some(PickHit {
+                object: Key::new("ball").unwrap(),
+                material: Key::new("material-0").unwrap(),
+                point: [0.0, 0.5, 0.866],
+                normal: [0.0, 0.5, 0.866],
+                distance: 4.13,
+            }),
+        },
+        ServerMessage::Picked {
+            id: None,
+            revision: Revision(15),
+            hit: None,
+        },
+        ServerMessage::QualityChanged {
+            bitrate: 2_000_000,
+            fps: 24.5,
         },
     ];
 

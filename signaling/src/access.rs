@@ -320,7 +320,11 @@ impl Origins {
         }
         h.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("Location, Retry-After"),
+            // What a page of another origin may read: a session's URL, when to retry,
+            // and which picture a snapshot is.
+            HeaderValue::from_static(
+                "Location, Retry-After, X-Streamtracer-Revision, X-Streamtracer-Samples",
+            ),
         );
     }
 }

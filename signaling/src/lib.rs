@@ -399,10 +399,15 @@ mod tests {
             .contains("POST"));
         let allowed = headers["access-control-allow-headers"].to_str().unwrap();
         assert!(allowed.contains("Content-Type") && allowed.contains("Authorization"));
-        assert!(headers["access-control-expose-headers"]
-            .to_str()
-            .unwrap()
-            .contains("Location"));
+        let exposed = headers["access-control-expose-headers"].to_str().unwrap();
+        for name in [
+            "Location",
+            "Retry-After",
+            "X-Streamtracer-Revision",
+            "X-Streamtracer-Samples",
+        ] {
+            assert!(exposed.contains(name), "{name} not in {exposed}");
+        }
     }
 
     #[tokio::test]

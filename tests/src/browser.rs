@@ -117,12 +117,11 @@ impl Browser {
         }
     }
 
-    /// Browser console entries at level SEVERE (errors) since the last call.
-    /// Drags with the left mouse button from the top-left corner of the element with
-    /// id `id`, by `steps` moves of (`dx`, `dy`) CSS pixels 30 ms apart.
-    pub async fn drag(&self, id: &str, steps: usize, dx: f64, dy: f64) -> anyhow::Result<()> {
+    /// Drags with the left mouse button from the middle of the element `selector` (CSS)
+    /// by `steps` moves of (`dx`, `dy`) CSS pixels 30 ms apart.
+    pub async fn drag(&self, selector: &str, steps: usize, dx: f64, dy: f64) -> anyhow::Result<()> {
         use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
-        let element = self.client.find(fantoccini::Locator::Id(id)).await?;
+        let element = self.client.find(fantoccini::Locator::Css(selector)).await?;
         let mut drag = MouseActions::new("mouse".into())
             .then(PointerAction::MoveToElement {
                 element,
@@ -147,6 +146,99 @@ impl Browser {
         Ok(())
     }
 
+    /// Double-clicks with the mouse at (`x`, `y`) CSS pixels of the viewport.
+    pub async fn double_click_at(&self, x: f64, y: f64) -> anyhow::Result<()> {
+        use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
+        let mut clicks = MouseActions::new("mouse".into()).then(PointerAction::MoveTo {
+            duration: None,
+            x,
+            y,
+        });
+        for _ in 0..2 {
+            clicks = clicks
+                .then(PointerAction::Down {
+                    button: MOUSE_BUTTON_LEFT,
+                })
+                .then(PointerAction::Up {
+                    button: MOUSE_BUTTON_LEFT,
+                });
+        }
+        self.client.perform_actions(clicks).await?;
+        Ok(())
+    }
+
+    /// Clicks the element `selector` (CSS) with the mouse.
+    pub async fn click(&self, selector: &str) -> anyhow::Result<()> {
+        self.client
+            .find(fantoccini::Locator::Css(selector))
+            .await?
+            .click()
+            .await?;
+        Ok(())
+    }
+
+    /// Runs a Chrome DevTools Protocol command through chromedriver.
+    pub async fn cdp(&self, cmd: &str, params: Value) -> anyhow::Result<Value> {
+        self.client
+            .issue_cmd(Cdp {
+                cmd: cmd.to_owned(),
+                params,
+            })
+            .await
+            .map_err(|e| anyhow!("CDP {cmd}: {e}"))
+    }
+
+    /// A touch gesture dispatched as real touch input (CDP `Input.dispatchTouchEvent`):
+    /// fingers go down at `from` (viewport CSS pixels), move in `steps` even steps
+    /// 30 ms apart to `to`, and lift.
+    pub async fn touch(
+        &self,
+        from: &[(f64, f64)],
+        to: &[(f64, f64)],
+        steps: usize,
+    ) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            from.len() == to.len(),
+            "as many fingers at the end as at the start"
+        );
+        self.cdp(
+            "Emulation.setTouchEmulationEnabled",
+            json!({"enabled": true, "maxTouchPoints": 5}),
+        )
+        .await?;
+        let points = |k: f64| -> Value {
+            Value::Array(
+                from.iter()
+                    .zip(to)
+                    .enumerate()
+                    .map(|(i, (a, b))| {
+                        json!({"x": a.0 + (b.0 - a.0) * k, "y": a.1 + (b.1 - a.1) * k, "id": i})
+                    })
+                    .collect(),
+            )
+        };
+        self.cdp(
+            "Input.dispatchTouchEvent",
+            json!({"type": "touchStart", "touchPoints": points(0.0)}),
+        )
+        .await?;
+        for step in 1..=steps {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            self.cdp(
+                "Input.dispatchTouchEvent",
+                json!({"type": "touchMove", "touchPoints": points(step as f64 / steps as f64)}),
+            )
+            .await?;
+        }
+        self.cdp(
+            "Input.dispatchTouchEvent",
+            json!({"type": "touchEnd", "touchPoints": []}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Browser console entries at level SEVERE (errors) since the last call.
     pub async fn console_errors(&self) -> anyhow::Result<Vec<String>> {
         let logs = self
             .client
@@ -187,6 +279,33 @@ impl Drop for Browser {
             ])
             .status();
         let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// `POST /session/{id}/goog/cdp/execute`: a DevTools Protocol command.
+#[derive(Debug)]
+struct Cdp {
+    cmd: String,
+    params: Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({"cmd": self.cmd, "params": self.params}).to_string()),
+        )
     }
 }
 

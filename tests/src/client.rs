@@ -505,7 +505,7 @@ fn parse_candidate(line: &str) -> Option<SocketAddr> {
 
 /// The candidate of an SDP to relay: a loopback IPv4 one if there is one, else the
 /// first IPv4 one.
-fn relayed_candidate(sdp: &str) -> anyhow::Result<SocketAddr> {
+pub fn relayed_candidate(sdp: &str) -> anyhow::Result<SocketAddr> {
     let candidates: Vec<SocketAddr> = sdp.lines().filter_map(parse_candidate).collect();
     candidates
         .iter()
@@ -517,7 +517,7 @@ fn relayed_candidate(sdp: &str) -> anyhow::Result<SocketAddr> {
 
 /// Rewrites the candidate lines naming `from` to name `to` and removes every other
 /// candidate, so that the relay is the only path.
-fn rewrite_candidates(sdp: &str, from: SocketAddr, to: SocketAddr) -> String {
+pub fn rewrite_candidates(sdp: &str, from: SocketAddr, to: SocketAddr) -> String {
     let mut out = String::with_capacity(sdp.len());
     for line in sdp.split_inclusive('\n') {
         if !line.starts_with("a=candidate:") {

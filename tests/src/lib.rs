@@ -20,6 +20,7 @@ pub mod client;
 pub mod crash;
 pub mod link;
 pub mod process;
+pub mod site;
 pub mod soak;
 pub mod ws;
 

@@ -38,10 +38,25 @@ impl ControlSocket {
         token: Option<&str>,
         origin: Option<&str>,
     ) -> anyhow::Result<ControlSocket> {
+        let query = token.map(|t| format!("access_token={t}"));
+        ControlSocket::connect_query(base, query.as_deref(), origin).await
+    }
+
+    /// Connects to the view `view` (which the socket opens if it does not exist: a
+    /// server without tokens makes every client a controller).
+    pub async fn connect_to_view(base: &str, view: &str) -> anyhow::Result<ControlSocket> {
+        ControlSocket::connect_query(base, Some(&format!("view={view}")), None).await
+    }
+
+    async fn connect_query(
+        base: &str,
+        query: Option<&str>,
+        origin: Option<&str>,
+    ) -> anyhow::Result<ControlSocket> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let mut url = format!("{}/api/control", base.replacen("http://", "ws://", 1));
-        if let Some(token) = token {
-            url = format!("{url}?access_token={token}");
+        if let Some(query) = query {
+            url = format!("{url}?{query}");
         }
         let mut request = url.as_str().into_client_request()?;
         if let Some(origin) = origin {

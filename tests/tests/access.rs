@@ -309,7 +309,8 @@ async fn a_full_server_answers_503_with_retry_after() -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connection_over_its_edit_rate_is_refused_and_nothing_applies() -> anyhow::Result<()> {
+async fn a_connection_over_its_edit_and_pick_rates_is_refused_and_nothing_applies(
+) -> anyhow::Result<()> {
     let config = Config {
         edit_rate: 5.0,
         ..TestServer::small_config()
@@ -339,10 +340,88 @@ async fn a_connection_over_its_edit_rate_is_refused_and_nothing_applies() -> any
         .request(json!({"type": "get", "kind": "settings"}))
         .await?;
     assert_eq!(reply["type"], "entity");
+    // Picks have an allowance of their own, spent the same way: the edits did not use
+    // it up, and a flood of picks is refused beyond it.
+    let (mut picked, mut limited) = (0, 0);
+    for _ in 0..30 {
+        let reply = socket
+            .request(json!({"type": "pick", "x": 0.5, "y": 0.5}))
+            .await?;
+        match reply["type"].as_str() {
+            Some("picked") => picked += 1,
+            Some("error") if reply["code"] == "rate_limited" => limited += 1,
+            _ => panic!("unexpected reply {reply}"),
+        }
+    }
+    assert!(
+        picked >= 10 && limited > 0,
+        "{picked} picked, {limited} limited"
+    );
     let mut other = ControlSocket::connect(&base).await?;
     let reply = other
         .request(json!({"type": "edit", "ops": [{"op": "update", "kind": "settings", "value": {"exposure": 2}}]}))
         .await?;
     assert_eq!(reply["type"], "ack", "{reply}");
+    server.stop().await
+}
+
+/// A viewer may `pick` (it reads) but not change its view's `quality`; a controller
+/// may do both. Module scripts from an allowed origin get CORS headers, so a page
+/// there can import `<streamtracer-view>`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_pick_but_only_controllers_set_the_quality() -> anyhow::Result<()> {
+    let config = Config {
+        allowed_origins: vec!["https://dash.example".into()],
+        ..with_tokens()
+    };
+    let server = TestServer::start(config, edit_scene()).await?;
+    let base = server.url("");
+    let mut viewer = ControlSocket::connect_as(&base, Some(VIEWER), None).await?;
+    let picked = viewer
+        .request(json!({"type": "pick", "x": 0.5, "y": 0.5}))
+        .await?;
+    assert_eq!(picked["hit"]["object"], "ball", "{picked}");
+    let refused = viewer
+        .request(json!({"type": "quality", "fps": 10}))
+        .await?;
+    assert_eq!(refused["code"], "forbidden", "{refused}");
+    let mut controller = ControlSocket::connect_as(&base, Some(CONTROLLER), None).await?;
+    let ack = controller
+        .request(json!({"type": "quality", "fps": 10}))
+        .await?;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    let heard = viewer.next_message("quality_changed", WAIT).await?;
+    assert_eq!(heard["fps"], 10.0, "{heard}");
+
+    // The element's module: CORS for the allowed origin, none for another.
+    for (origin, allowed) in [
+        ("https://dash.example", true),
+        ("https://evil.example", false),
+    ] {
+        let r = reqwest::Client::new()
+            .get(server.url("/streamtracer-view.js"))
+            .header("origin", origin)
+            .send()
+            .await?;
+        let cors = r
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap_or("").to_owned());
+        if allowed {
+            assert_eq!(r.status(), 200);
+            assert_eq!(cors.as_deref(), Some(origin));
+            assert!(r
+                .headers()
+                .get("content-type")
+                .is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/javascript")));
+            assert!(r
+                .text()
+                .await?
+                .contains("customElements.define('streamtracer-view'"));
+        } else {
+            assert_eq!(r.status(), 403, "{origin}");
+            assert_eq!(cors, None, "{origin}");
+        }
+    }
     server.stop().await
 }

@@ -422,3 +422,127 @@ async fn base_revision_conflicts_with_transactions_but_not_camera_moves() -> any
     assert_eq!(api::scene(&base).await?.0["settings"]["exposure"], 2.5);
     server.stop().await
 }
+
+/// `pick` names what is under a point of a view's picture: the ball in the middle,
+/// nothing (the sky) in a corner; after the ball moves, the middle is sky. Over HTTP,
+/// `?view=` picks in another view, whose camera is its own. Bad points change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pick_names_the_object_under_a_point_of_the_view() -> anyhow::Result<()> {
+    let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
+    let base = server.url("");
+    let pick = |x: f64, y: f64, view: &'static str| {
+        let base = base.clone();
+        async move {
+            api::post(
+                &base,
+                &format!("/api/control?view={view}"),
+                &json!({"type": "pick", "id": "p", "x": x, "y": y}),
+            )
+            .await
+        }
+    };
+    let (status, m) = pick(0.5, 0.5, "main").await?;
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(m["type"], "picked", "{m}");
+    assert_eq!(m["id"], "p", "{m}");
+    assert_eq!(m["hit"]["object"], "ball", "{m}");
+    assert_eq!(m["hit"]["material"], "material-0", "{m}");
+    // The eye is at z = 5 looking at a unit sphere at the origin: the front point.
+    let point: Vec<f64> = m["hit"]["point"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert!(
+        point[0].abs() < 1e-3 && point[1].abs() < 1e-3 && (point[2] - 1.0).abs() < 1e-3,
+        "{m}"
+    );
+    assert!(
+        (m["hit"]["distance"].as_f64().unwrap() - 4.0).abs() < 1e-3,
+        "{m}"
+    );
+    assert!(
+        (m["hit"]["normal"][2].as_f64().unwrap() - 1.0).abs() < 1e-3,
+        "{m}"
+    );
+    let (_, m) = pick(0.02, 0.02, "main").await?;
+    assert_eq!(m["hit"], Value::Null, "{m}");
+
+    // A single request never opens a view: one that does not exist is 404, a bad
+    // message naming one is answered as bad, and neither opens it.
+    let (status, m) = pick(0.5, 0.5, "side").await?;
+    assert_eq!(
+        (status, m["code"].as_str()),
+        (404, Some("not_found")),
+        "{m}"
+    );
+    let (status, m) = api::post_text(&base, "/api/control?view=side", "{garbage").await?;
+    assert_eq!(
+        (status, m["code"].as_str()),
+        (400, Some("invalid_json")),
+        "{m}"
+    );
+    let (status, m) = api::get(&base, "/api/stats?view=side").await?;
+    assert_eq!(status, 404, "{m}");
+    assert!(
+        m["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no view \"side\""),
+        "{m}"
+    );
+    let metrics = reqwest::get(server.url("/metrics")).await?.text().await?;
+    assert!(
+        !metrics.contains("view=\"side\""),
+        "a single request opened a view"
+    );
+    // A controller's WebSocket opens it.
+    let _side = ControlSocket::connect_to_view(&base, "side").await?;
+    let (status, m) = api::get(&base, "/api/stats?view=side").await?;
+    assert_eq!((status, m["view"].as_str()), (200, Some("side")), "{m}");
+
+    // Another view, turned away from the ball, sees sky in its middle.
+    let (status, m) = api::post(
+        &base,
+        "/api/control?view=side",
+        &json!({"type": "camera", "eye": [0, 0, 5], "target": [0, 0, 10], "up": [0, 1, 0], "fov": 40}),
+    )
+    .await?;
+    assert_eq!((status, m["type"].as_str()), (200, Some("ack")), "{m}");
+    let (_, m) = pick(0.5, 0.5, "side").await?;
+    assert_eq!(m["hit"], Value::Null, "{m}");
+    let (_, m) = pick(0.5, 0.5, "main").await?;
+    assert_eq!(m["hit"]["object"], "ball", "{m}");
+
+    // The ball moves away: the pick sees the edit.
+    let (status, m) = api::post(
+        &base,
+        "/api/edits",
+        &json!({"ops": [{"op": "update", "kind": "object", "key": "ball",
+                         "value": {"transform": {"translation": [3, 0, 0]}}}]}),
+    )
+    .await?;
+    assert_eq!(status, 200, "{m}");
+    let (_, m) = pick(0.5, 0.5, "main").await?;
+    assert_eq!(m["hit"], Value::Null, "{m}");
+
+    for bad in [
+        json!({"type": "pick", "x": 1.5, "y": 0.5}),
+        json!({"type": "pick", "x": 0.5}),
+        json!({"type": "pick", "x": 0.5, "y": "top"}),
+    ] {
+        let (status, m) = api::post(&base, "/api/control", &bad).await?;
+        assert_eq!(status, 400, "{bad}: {m}");
+        assert_eq!(
+            m["code"],
+            if bad.get("y").is_none() {
+                "missing_field"
+            } else {
+                "invalid_value"
+            },
+            "{bad}: {m}"
+        );
+    }
+    server.stop().await
+}

@@ -153,11 +153,51 @@ async fn only_controllers_open_views_and_only_so_many() -> anyhow::Result<()> {
         .await?
         .status();
     assert_eq!(status, 400);
-    let metrics = reqwest::get(server.url("/metrics")).await?.text().await?;
+    // Neither do bad input naming a view, nor reads: a controller's garbage over HTTP
+    // and the statistics, a snapshot or a pick of a view that does not exist.
+    let http = reqwest::Client::new();
+    let control = |view: &str, body: &str| {
+        http.post(format!("{base}/api/control?view={view}"))
+            .bearer_auth("views-controller-token-9c")
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+    };
+    let r = control("typo", "{not json").await?;
+    assert_eq!(r.status(), 400, "{}", r.text().await?);
+    let r = control("typo", r#"{"type": "pick", "x": 0.5, "y": 0.5}"#).await?;
+    assert_eq!(r.status(), 404);
+    let m: serde_json::Value = serde_json::from_str(&r.text().await?)?;
     assert!(
-        !metrics.contains("view=\"ghost\""),
-        "a refused offer opened a view"
+        m["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no view \"typo\""),
+        "{m}"
     );
+    for path in ["/api/stats?view=nope", "/api/snapshot.png?view=nope"] {
+        let r = http
+            .get(format!("{base}{path}"))
+            .bearer_auth("views-controller-token-9c")
+            .send()
+            .await?;
+        assert_eq!(r.status(), 404, "{path}");
+        let m: serde_json::Value = serde_json::from_str(&r.text().await?)?;
+        assert!(
+            m["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("no view \"nope\""),
+            "{path}: {m}"
+        );
+    }
+    let metrics = reqwest::get(server.url("/metrics")).await?.text().await?;
+    for name in ["ghost", "typo", "nope"] {
+        assert!(
+            !metrics.contains(&format!("view=\"{name}\"")),
+            "a refused offer, bad input or a read opened the view {name}"
+        );
+    }
     let mut second = Viewer::connect_with(&base, as_controller("second")).await?;
     second.next_frame(WAIT).await?;
     let e = Viewer::connect_with(&base, as_controller("third"))
@@ -173,5 +213,94 @@ async fn only_controllers_open_views_and_only_so_many() -> anyhow::Result<()> {
     watcher.next_frame(WAIT).await?;
     watcher.close().await?;
     second.close().await?;
+    server.stop().await
+}
+
+/// A controller changes its view's frame rate and live bitrate at run time with
+/// `quality`: `hello` announces them and their ranges, every client of the view
+/// hears `quality_changed`, frames come at the new rate and the encoder keeps under
+/// the new bitrate; values outside the server's ranges are refused and change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quality_changes_the_frame_rate_and_bitrate_of_a_view() -> anyhow::Result<()> {
+    use streamtracer_tests::client::received_fps;
+    use streamtracer_tests::ws::ControlSocket;
+    let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
+    let base = server.url("");
+    let mut viewer = Viewer::connect(&base).await?;
+    let hello = viewer.next_message("hello", WAIT).await?;
+    assert_eq!(
+        hello["quality"],
+        json!({"bitrate": 2_000_000, "fps": 30.0, "min_bitrate": 300_000,
+               "max_bitrate": 4_000_000, "max_fps": 30.0}),
+        "{hello}"
+    );
+    viewer.next_frame(WAIT).await?;
+    let before = received_fps(std::slice::from_ref(&viewer), Duration::from_secs(2)).await[0];
+    assert!(before > 0.0, "no frames at first");
+
+    let mut ws = ControlSocket::connect(&base).await?;
+    let reply = ws.request(json!({"type": "quality", "fps": 10})).await?;
+    assert_eq!(reply["type"], "ack", "{reply}");
+    let heard = viewer.next_message("quality_changed", WAIT).await?;
+    assert_eq!(heard["fps"], 10.0, "{heard}");
+    assert_eq!(heard["bitrate"], 2_000_000, "{heard}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = received_fps(std::slice::from_ref(&viewer), Duration::from_secs(3)).await[0];
+    // A ceiling, not a window: a loaded machine may stream slower than asked, never
+    // faster (at 30 fps, three seconds would bring about 90 frames, not at most 40).
+    assert!(
+        after > 0.0 && after <= 13.0,
+        "{after} fps after asking for 10 (before: {before})"
+    );
+
+    // Out of the server's ranges: refused, nothing changes.
+    for (bad, field) in [
+        (json!({"type": "quality", "fps": 60}), "fps"),
+        (json!({"type": "quality", "bitrate": 5_000_000}), "bitrate"),
+        (
+            json!({"type": "quality", "bitrate": 100_000, "fps": 10}),
+            "bitrate",
+        ),
+    ] {
+        let reply = ws.request(bad.clone()).await?;
+        assert_eq!(reply["code"], "invalid_value", "{bad}: {reply}");
+        assert_eq!(reply["field"], field, "{bad}: {reply}");
+    }
+    let (status, reply) = api::post(
+        &base,
+        "/api/control",
+        &json!({"type": "quality", "bitrate": 500_000}),
+    )
+    .await?;
+    assert_eq!(
+        (status, reply["type"].as_str()),
+        (200, Some("ack")),
+        "{reply}"
+    );
+    let hello = ControlSocket::connect(&base).await?.hello;
+    assert_eq!(hello["quality"]["bitrate"], 500_000, "{hello}");
+    assert_eq!(hello["quality"]["fps"], 10.0, "{hello}");
+
+    // While the picture changes, the encoder stays under the new live bitrate.
+    let mut lowest = f64::MAX;
+    for i in 0..30 {
+        let camera = render_core::Camera {
+            eye: glam::Vec3::new(0.1 * i as f32, 0.0, 5.0),
+            target: glam::Vec3::ZERO,
+            up: glam::Vec3::Y,
+            fov: 40.0,
+        };
+        viewer.send_camera(&camera).await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        lowest = lowest.min(server.metric("streamtracer_target_bitrate_bits").await?);
+        if lowest <= 500_000.0 {
+            break;
+        }
+    }
+    assert!(
+        lowest <= 500_000.0,
+        "the encoder's target stayed at {lowest}"
+    );
+    viewer.close().await?;
     server.stop().await
 }
