@@ -2,8 +2,17 @@
 # Builds the libFuzzer targets in fuzz/ and runs each for SECONDS (default 5), starting
 # from its committed corpus (fuzz/corpus/<target>/). New inputs found go to a scratch
 # directory, so the committed corpus only changes on purpose. Prints one line per
-# target (executions, crashes) and fails if any target crashed; the crashing input is
-# kept in fuzz/artifacts/<target>/.
+# target (executions, crashes), then a `test result:` line counting the targets as
+# passed (no crash) or failed, in cargo's format so that scripts/test.sh's total
+# includes them; fails if any target crashed; the crashing input is kept in
+# fuzz/artifacts/<target>/.
+#
+# Runs of 30 s or less (the test command's) use a fixed seed (-seed=1), so that they
+# explore the same inputs every time; longer runs use a random seed. FUZZ_SEED sets it
+# (0: random). The seed is printed either way.
+#
+# The build always goes to fuzz/target (whatever CARGO_TARGET_DIR says). A cold build
+# compiles every dependency instrumented: several minutes on 2 cores; warm, seconds.
 #
 #   scripts/fuzz.sh                    # every target, 5 s each (what scripts/test.sh runs)
 #   scripts/fuzz.sh 600                # the long run: 10 min per target
@@ -29,29 +38,46 @@ flags+=" -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing"
 flags+=" -Cllvm-args=-simplifycfg-branch-fold-threshold=0 -Cllvm-args=-sanitizer-coverage-stack-depth"
 flags+=" -Cdebug-assertions -Ccodegen-units=1"
 # --target keeps build scripts and proc macros uninstrumented, as cargo-fuzz does.
+if [ "$seconds" -le 30 ]; then
+  seed="${FUZZ_SEED:-1}"
+else
+  seed="${FUZZ_SEED:-0}"
+fi
 echo "fuzz: building ${#targets[@]} targets (libFuzzer, stable $(rustc -V | cut -d' ' -f2))"
 RUSTFLAGS="$flags" cargo build --manifest-path fuzz/Cargo.toml --locked --release \
-  --target "$host" --bins --quiet
+  --target "$host" --target-dir fuzz/target --bins --quiet
 bin="fuzz/target/$host/release"
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 failed=0
+passed=0
 for t in "${targets[@]}"; do
-  mkdir -p "$scratch/$t" "fuzz/artifacts/$t"
+  mkdir -p "$scratch/$t" "$scratch/tmp-$t" "fuzz/artifacts/$t"
   log="$scratch/$t.log"
   status=0
-  "$bin/$t" "$scratch/$t" "fuzz/corpus/$t" -max_total_time="$seconds" -timeout=10 \
+  # The targets' scratch directories (fuzz/src/lib.rs) are never removed, since
+  # libFuzzer ends the process with exit(): TMPDIR puts them under $scratch.
+  TMPDIR="$scratch/tmp-$t" "$bin/$t" "$scratch/$t" "fuzz/corpus/$t" \
+    -max_total_time="$seconds" -seed="$seed" -timeout=10 \
     -rss_limit_mb=2048 -artifact_prefix="fuzz/artifacts/$t/" -print_final_stats=1 \
     >"$log" 2>&1 || status=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   corpus=$(find "$scratch/$t" "fuzz/corpus/$t" -type f | wc -l)
+  # The seed libFuzzer used (it picks one when given 0).
+  used=$(sed -n 's/.*Seed: \([0-9]*\).*/\1/p' "$log" | head -1 || true)
   if [ "$status" -eq 0 ]; then
-    echo "fuzz $t: ${execs:-?} executions in ${seconds}s, 0 crashes (corpus $corpus inputs)"
+    passed=$((passed + 1))
+    echo "fuzz $t: ${execs:-?} executions in ${seconds}s, seed ${used:-$seed}, 0 crashes (corpus $corpus inputs)"
   else
-    failed=1
-    echo "fuzz $t: CRASH after ${execs:-?} executions (exit $status); input kept in fuzz/artifacts/$t/:"
-    grep -E "panicked|ERROR|SUMMARY|Test unit written" "$log" | head -8 | sed 's/^/  /'
+    failed=$((failed + 1))
+    echo "fuzz $t: CRASH after ${execs:-?} executions, seed ${used:-$seed} (exit $status); input kept in fuzz/artifacts/$t/:"
+    { grep -E "panicked|ERROR|SUMMARY|Test unit written" "$log" || true; } | head -8 | sed 's/^/  /'
   fi
 done
-exit "$failed"
+if [ "$failed" -eq 0 ]; then
+  echo "test result: ok. $passed passed; 0 failed (fuzz targets, ${seconds}s each)"
+else
+  echo "test result: FAILED. $passed passed; $failed failed (fuzz targets, ${seconds}s each)"
+fi
+[ "$failed" -eq 0 ]

@@ -2,8 +2,9 @@
 # The whole test suite: installs what it needs, then runs every test of the workspace
 # in release mode (the tests render and encode real video; unoptimised they crawl),
 # then a short run of every fuzz target (scripts/fuzz.sh, FUZZ_SECONDS each, default
-# 5; 0 skips it). Ends with one line totalling every test binary, since cargo's own
-# last line is the last doc-test run's.
+# 5; 0 skips it). Ends with one line totalling every test binary and the fuzz targets
+# (fuzz.sh prints a `test result:` line of its own), since cargo's own last line is the
+# last doc-test run's; a failed fuzz build, which counts no target, is named after it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -11,9 +12,14 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --workspace --release --locked "$@" 2>&1 | tee "$log" || status=$?
+fuzz=0
 if [ "${FUZZ_SECONDS:-5}" != 0 ]; then
-  bash scripts/fuzz.sh "${FUZZ_SECONDS:-5}" || status=1
+  bash scripts/fuzz.sh "${FUZZ_SECONDS:-5}" 2>&1 | tee -a "$log" || fuzz=$?
 fi
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "%d passed, %d failed\n", p, f }' "$log"
+if [ "$fuzz" != 0 ]; then
+  echo "fuzz: FAILED (exit $fuzz)"
+  status=1
+fi
 exit "$status"
