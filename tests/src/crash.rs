@@ -113,8 +113,30 @@ impl Rng {
     }
 }
 
+/// The server process, killed (SIGKILL) and reaped when dropped, so that a campaign
+/// ending early on an error leaves no server running.
+struct Guard(Child);
+
+impl Guard {
+    /// SIGKILL, then wait for the process to be gone.
+    fn kill(&mut self) -> anyhow::Result<()> {
+        self.0.kill()?;
+        self.0.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// The binary serving the built-in scene on a free port with `state`.
-fn spawn(state: &Path) -> anyhow::Result<(Child, String)> {
+fn spawn(state: &Path) -> anyhow::Result<(Guard, String)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -130,13 +152,13 @@ fn spawn(state: &Path) -> anyhow::Result<(Child, String)> {
         .stderr(Stdio::inherit())
         .spawn()
         .context("starting the server")?;
-    Ok((child, format!("http://127.0.0.1:{port}")))
+    Ok((Guard(child), format!("http://127.0.0.1:{port}")))
 }
 
-async fn wait_ready(base: &str, child: &mut Child) -> anyhow::Result<Duration> {
+async fn wait_ready(base: &str, child: &mut Guard) -> anyhow::Result<Duration> {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(60) {
-        if let Some(status) = child.try_wait()? {
+        if let Some(status) = child.0.try_wait()? {
             anyhow::bail!("the server exited with {status} while starting");
         }
         if let Ok(r) = reqwest::get(format!("{base}/healthz")).await {
@@ -159,7 +181,12 @@ async fn write(
     log: Arc<Mutex<Vec<Sent>>>,
 ) -> anyhow::Result<()> {
     let mut socket = if ws {
-        Some(ControlSocket::connect(&base).await?)
+        match ControlSocket::connect(&base).await {
+            Ok(socket) => Some(socket),
+            // The kill landed before the socket's hello: the server died before this
+            // writer sent anything, which is a run like any other.
+            Err(_) => return Ok(()),
+        }
     } else {
         None
     };
@@ -289,7 +316,6 @@ pub async fn campaign(
         report.lost += check(&scene, &mut histories, &mut report);
         if run == runs {
             child.kill()?;
-            child.wait()?;
             break;
         }
         if run == 0 && scene["materials"]["own-w0"].is_null() {
@@ -333,7 +359,6 @@ pub async fn campaign(
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         child.kill()?; // SIGKILL
-        child.wait()?;
         report
             .kill_after_ms
             .push(started.elapsed().as_millis() as u64);

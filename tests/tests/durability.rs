@@ -57,6 +57,8 @@ async fn sigkill_at_random_moments_during_edits_loses_no_acknowledged_edit() -> 
             .duration_since(std::time::UNIX_EPOCH)?
             .as_nanos() as u64,
     };
+    // Printed before the campaign, so that a failing or hanging one can be replayed.
+    println!("crash restarts: {runs} runs, seed {seed} (CRASH_SEED={seed} replays them)");
     let dir = tempfile::tempdir()?;
     let report = crash::campaign(dir.path(), runs, 2, 1, 1500, seed).await?;
     println!(
