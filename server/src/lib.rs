@@ -170,6 +170,8 @@ pub async fn run(
         .route("/api/sessions", sessions_route)
         .merge(api::router(api))
         .merge(signaling::router(sessions.clone(), policy.access.clone()))
+        // After every route: it applies to the routes registered before it.
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(no_such_route)
         .layer(axum::middleware::from_fn_with_state(
             policy.clone(),
@@ -207,12 +209,45 @@ pub async fn run(
     Ok(())
 }
 
+/// Both fallbacks echo the request's path in plain text; `nosniff` keeps a browser
+/// from reading that text as anything else.
+const NOSNIFF: (axum::http::HeaderName, &str) =
+    (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+
 /// Any path no route serves: a `404` that says so (axum's own is an empty body).
-async fn no_such_route(uri: axum::http::Uri) -> (axum::http::StatusCode, String) {
+async fn no_such_route(
+    uri: axum::http::Uri,
+) -> (
+    axum::http::StatusCode,
+    [(axum::http::HeaderName, &'static str); 1],
+    String,
+) {
     (
         axum::http::StatusCode::NOT_FOUND,
+        [NOSNIFF],
         format!(
             "no such page or route: {} (the API is under /api/, WHEP at /whep)\n",
+            uri.path().chars().take(200).collect::<String>()
+        ),
+    )
+}
+
+/// A route that exists, asked with a method it does not take: a `405` that says so
+/// (axum's own is an empty body; it still adds the `Allow` header listing the methods).
+async fn method_not_allowed(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> (
+    axum::http::StatusCode,
+    [(axum::http::HeaderName, &'static str); 1],
+    String,
+) {
+    (
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        [NOSNIFF],
+        format!(
+            "method {} is not allowed on {} (the Allow header lists the ones that are)\n",
+            method.as_str().chars().take(20).collect::<String>(),
             uri.path().chars().take(200).collect::<String>()
         ),
     )

@@ -22,9 +22,19 @@ const WAIT: Duration = Duration::from_secs(20);
 struct Tally {
     rows: Vec<(&'static str, usize, usize)>,
     wrong: Vec<String>,
+    /// Checks that are not inputs (a connection still answering after the inputs, the
+    /// headers of an answer): counted apart, and failing the test like a wrong answer.
+    checks: Vec<(String, bool)>,
 }
 
 impl Tally {
+    fn check(&mut self, name: &'static str, what: &str, ok: bool) {
+        if !ok {
+            self.wrong.push(format!("{name}: {what}"));
+        }
+        self.checks.push((format!("{name}: {what}"), ok));
+    }
+
     fn surface(&mut self, name: &'static str, results: Vec<(String, bool)>) {
         let ok = results.iter().filter(|(_, ok)| *ok).count();
         self.rows.push((name, results.len(), ok));
@@ -47,6 +57,14 @@ impl Tally {
             .iter()
             .fold((0, 0), |(a, b), (_, n, ok)| (a + n, b + ok));
         println!("  {:17} | {n:6} | {ok}", "total");
+        let passed = self.checks.iter().filter(|(_, ok)| *ok).count();
+        println!(
+            "  besides the inputs, {} other checks, {passed} passed:",
+            self.checks.len()
+        );
+        for (what, ok) in &self.checks {
+            println!("    {what}: {}", if *ok { "yes" } else { "NO" });
+        }
     }
 }
 
@@ -383,7 +401,7 @@ async fn the_public_surface_answers_bad_input_clearly_and_changes_nothing() -> a
     let mut results = Vec::new();
     for (what, method, path, headers, body, expected) in http_cases {
         let (status, text) = http(method, &format!("{base}{path}"), &headers, body).await?;
-        let explained = status == 405 || !text.trim().is_empty();
+        let explained = !text.trim().is_empty();
         let ok = status == expected && explained;
         if !ok {
             println!(
@@ -394,6 +412,33 @@ async fn the_public_surface_answers_bad_input_clearly_and_changes_nothing() -> a
         results.push((format!("{what}: {status} {:.120}", text.trim()), ok));
     }
     tally.surface("HTTP routes", results);
+    // The two fallbacks echo the path: plain text that a browser must not sniff; the
+    // 405 keeps axum's `Allow` header.
+    let client = reqwest::Client::new();
+    let missing = client
+        .get(format!("{base}/no/such/<script>"))
+        .send()
+        .await?;
+    tally.check(
+        "HTTP routes",
+        "the 404 fallback is sent with nosniff",
+        missing.status() == 404
+            && missing.headers().get("x-content-type-options")
+                == Some(&reqwest::header::HeaderValue::from_static("nosniff")),
+    );
+    let wrong = client.patch(format!("{base}/api/scene")).send().await?;
+    let allow = wrong
+        .headers()
+        .get("allow")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let text = wrong.text().await?;
+    tally.check(
+        "HTTP routes",
+        "a 405 names the method, keeps the Allow header",
+        text.contains("PATCH") && allow.contains("GET"),
+    );
     unchanged(&server, &mut viewer, revision, sessions, "HTTP").await?;
 
     // --- WHEP offers.
@@ -529,7 +574,7 @@ async fn the_public_surface_answers_bad_input_clearly_and_changes_nothing() -> a
     let mut results = Vec::new();
     for (what, method, path, headers, body, expected) in whep_cases {
         let (status, text) = http(method, &format!("{base}{path}"), &headers, body).await?;
-        let explained = status == 405 || !text.trim().is_empty();
+        let explained = !text.trim().is_empty();
         let ok = status == expected && explained;
         if !ok {
             println!(
@@ -622,12 +667,13 @@ async fn the_public_surface_answers_bad_input_clearly_and_changes_nothing() -> a
     let reply = socket
         .request(serde_json::json!({"type": "get", "kind": "settings"}))
         .await?;
-    results.push((
-        "the connection answers after all that".into(),
-        reply["type"] == "entity",
-    ));
     socket.close().await.ok();
     tally.surface("WebSocket", results);
+    tally.check(
+        "WebSocket",
+        "the connection answers after all that",
+        reply["type"] == "entity",
+    );
     unchanged(&server, &mut viewer, revision, sessions, "WebSocket").await?;
 
     // --- The data channel: the same frames on a second viewer's channel.
@@ -678,10 +724,14 @@ async fn the_public_surface_answers_bad_input_clearly_and_changes_nothing() -> a
         }
         results.push((format!("{what}: {got}"), ok));
     }
-    other.next_frame(WAIT).await?;
-    results.push(("its video goes on".into(), true));
+    let video = other.next_frame(WAIT).await;
     other.close().await?;
     tally.surface("data channel", results);
+    tally.check(
+        "data channel",
+        "its video goes on after all that",
+        video.is_ok(),
+    );
     unchanged(&server, &mut viewer, revision, sessions, "data channel").await?;
 
     viewer.close().await?;
