@@ -1,7 +1,9 @@
 //! `POST /whep` and the other WHEP routes as the server mounts them (inside the origin
 //! and CORS middleware, with tokens set), with a handler that does what the server's
 //! does with an offer before it makes a peer connection: the WebRTC stack's SDP parse
-//! (`rtc-sdp`, as `RTCSessionDescription::offer`) and the checks of `signaling::sdp`.
+//! (`rtc-sdp`, as `RTCSessionDescription::offer`) and `signaling::sdp::check_offer`,
+//! the function the server calls. What the stack does with the offer after that
+//! (`set_remote_description`, answering) needs a peer connection and is not fuzzed.
 //!
 //! The input is a request: its first byte picks the method, then lines give the path
 //! and query, the `Content-Type`, the `Authorization` and the `Origin`; the rest is
@@ -31,12 +33,8 @@ impl WhepHandler for Checks {
         let mut reader = Cursor::new(offer.sdp.as_bytes());
         rtc_sdp::description::session::SessionDescription::unmarshal(&mut reader)
             .map_err(|e| OfferError::BadOffer(format!("malformed SDP offer: {e}")))?;
-        if !signaling::sdp::has_active_video(&offer.sdp) {
-            return Err(OfferError::BadOffer("no video".into()));
-        }
-        if !signaling::sdp::offers_h264(&offer.sdp) {
-            return Err(OfferError::BadOffer("no H.264".into()));
-        }
+        // The server's own checks, the same function `session.rs` calls.
+        signaling::sdp::check_offer(&offer.sdp)?;
         Ok(Answer {
             session_id: "s1".into(),
             sdp: "v=0\r\n".into(),

@@ -27,7 +27,7 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
     RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
-use signaling::sdp::{has_active_video, offers_h264};
+use signaling::sdp::{has_active_video, NEEDS_H264};
 use signaling::{Answer, DeleteError, Offer, OfferError, WhepHandler};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -421,7 +421,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// What a client must offer, for error messages.
-const NEEDS_H264: &str = "the server sends H.264 (constrained baseline, packetization-mode 1)";
 
 impl Sessions {
     pub fn new(
@@ -571,16 +570,7 @@ impl Sessions {
     async fn answer(&self, sdp: String) -> Result<(SessionId, String, Session), OfferError> {
         let offer = RTCSessionDescription::offer(sdp.clone())
             .map_err(|e| OfferError::BadOffer(format!("malformed SDP offer: {e}")))?;
-        if !has_active_video(&sdp) {
-            return Err(OfferError::BadOffer(
-                "the offer has no video section: add a receive-only video transceiver".into(),
-            ));
-        }
-        if !offers_h264(&sdp) {
-            return Err(OfferError::BadOffer(format!(
-                "the offer has no H.264 codec: {NEEDS_H264}"
-            )));
-        }
+        signaling::sdp::check_offer(&sdp)?;
         let (gathered_tx, mut gathered) = mpsc::channel(1);
         let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
         let (channels_tx, channels) = mpsc::unbounded_channel();
