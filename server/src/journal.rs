@@ -71,6 +71,14 @@
 //!   never truncated before the snapshot that replaces it is durable.
 //! - [`Journal::open`] syncs the directory after creating files, so the log's own
 //!   directory entry is durable before the first record in it is acknowledged.
+//!
+//! # Also compiled by `fuzz/`
+//! The fuzz crate (`fuzz/src/lib.rs`) compiles this file on its own, with `#[path]`,
+//! as a module next to `protocol.rs`: it must only use what that crate provides (the
+//! `crate::protocol` module, `render_core`, `serde`, `serde_json`, `crc32fast`,
+//! `thiserror`, `glam` and `std`). A new `crate::` import or a new dependency here
+//! breaks only the fuzz build (`scripts/fuzz.sh`, which `scripts/test.sh` runs): add
+//! it to `fuzz/Cargo.toml` (and regenerate `fuzz/Cargo.lock`) in the same change.
 
 use crate::protocol::Revision;
 use std::fmt;

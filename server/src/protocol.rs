@@ -16,6 +16,14 @@
 //! A rejected request gets one `error` with a stable `code`, a `message` naming the
 //! problem, the request's `id` when it could be read, and where it applies the op's
 //! index and the field's path. Nothing of a rejected request is applied.
+//!
+//! # Also compiled by `fuzz/`
+//! The fuzz crate (`fuzz/src/lib.rs`) compiles this file on its own, with `#[path]`,
+//! as a module next to `journal.rs`: it must only use what that crate provides (the
+//! `crate::journal` module, `render_core`, `serde`, `serde_json`, `crc32fast`,
+//! `thiserror`, `glam` and `std`). A new `crate::` import or a new dependency here
+//! breaks only the fuzz build (`scripts/fuzz.sh`, which `scripts/test.sh` runs): add
+//! it to `fuzz/Cargo.toml` (and regenerate `fuzz/Cargo.lock`) in the same change.
 
 use render_core::edit::{EditError, EditErrorCode, Key, Kind, Op};
 use render_core::Camera;
