@@ -420,8 +420,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// What a client must offer, for error messages.
-
 impl Sessions {
     pub fn new(
         views: Arc<Views>,
