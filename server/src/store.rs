@@ -550,6 +550,32 @@ mod tests {
         assert_eq!(store.version().revision, revision);
     }
 
+    /// The undo history keeps the last [`HISTORY_LIMIT`] transactions: past that, the
+    /// oldest are dropped, so undoing stops at the first one still kept.
+    #[test]
+    fn the_undo_history_keeps_only_the_last_history_limit_transactions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SceneStore::open(&Scene::cornell_box(), dir.path(), 64, 1.0, None).unwrap();
+        let exposure = |i: usize| 0.5 + i as f32 / 4096.0;
+        let extra = 5;
+        for i in 0..HISTORY_LIMIT + extra {
+            let edit = format!(
+                r#"{{"type":"edit","ops":[{{"op":"update","kind":"settings","value":{{"exposure":{}}}}}]}}"#,
+                exposure(i)
+            );
+            store.edit("test", &ops(&edit), None).unwrap();
+        }
+        for n in 0..HISTORY_LIMIT {
+            store
+                .undo("test")
+                .unwrap_or_else(|e| panic!("undo {n}: {}", e.message));
+        }
+        let refused = store.undo("test").expect_err("the history is exhausted");
+        assert_eq!(refused.code, ErrorCode::NothingToUndo);
+        // Back to the state the first kept transaction found: the one `extra - 1` left.
+        assert_eq!(store.version().settings.exposure, exposure(extra - 1));
+    }
+
     /// A camera move's revision is handed out under the scene lock, after every
     /// published transaction and before the next.
     #[test]
