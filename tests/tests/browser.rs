@@ -441,6 +441,35 @@ for (let i = 0; i < d.length; i += 4) for (let k = 0; k < 3; k++) m[k] += d[i + 
 return m.map(x => x / (d.length / 4));
 "#;
 
+/// Sets the value of the input `element` (a JavaScript expression) and announces the
+/// change, as a user's edit does. A colour picker's dialog is the browser's own, beyond
+/// WebDriver: its value is set as the dialog would set it.
+async fn set_input(browser: &Browser, element: &str, value: &str) -> anyhow::Result<()> {
+    browser
+        .eval(&format!(
+            "const i = {element}; i.value = {value:?}; \
+             i.dispatchEvent(new Event('change', {{ bubbles: true }})); return null;"
+        ))
+        .await?;
+    Ok(())
+}
+
+/// The mean colour of the middle of the picture once `done` holds for it (red, green,
+/// blue), or the last one read when `WAIT` has passed.
+async fn middle_colour_when(
+    browser: &Browser,
+    done: impl Fn(f64, f64, f64) -> bool,
+) -> anyhow::Result<Value> {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let c = browser.eval(MIDDLE_COLOUR).await?;
+        if done(f(&c[0]), f(&c[1]), f(&c[2])) || std::time::Instant::now() > deadline {
+            return Ok(c);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// With tokens, the page passes on its own `?token=`: without one it says the server
 /// refused it; a controller's page edits a material's colour in the scene panel and
 /// the picture takes that colour, sets the frame rate, bitrate and exposure, moves an
@@ -517,26 +546,19 @@ async fn a_controller_edits_a_colour_in_the_panel_and_a_viewer_has_no_controls(
         )
         .await?;
     let revision = f(&browser.eval("return window.streamtracer.revision;").await?);
-    // A colour picker's dialog is the browser's own, beyond WebDriver: set its value
-    // as the dialog would and let it announce the change.
-    browser
-        .eval("const i = document.querySelector('.stv-editor input.stv-color'); i.value = '#1030ff'; i.dispatchEvent(new Event('change', { bubbles: true })); return null;")
-        .await?;
+    set_input(
+        &browser,
+        "document.querySelector('.stv-editor input.stv-color')",
+        "#1030ff",
+    )
+    .await?;
     browser
         .wait_for(
             &format!("window.streamtracer.revision > {revision} && window.streamtracer.shownRevision > {revision}"),
             WAIT,
         )
         .await?;
-    let deadline = std::time::Instant::now() + WAIT;
-    let blue = loop {
-        let c = browser.eval(MIDDLE_COLOUR).await?;
-        let (r, b) = (f(&c[0]), f(&c[2]));
-        if b > r + 60.0 || std::time::Instant::now() > deadline {
-            break c;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let blue = middle_colour_when(&browser, |r, _, b| b > r + 60.0).await?;
     assert!(
         f(&blue[2]) > f(&blue[0]) + 60.0 && f(&blue[2]) > f(&blue[1]) + 40.0,
         "the ball did not turn blue: {grey} -> {blue}"
@@ -556,9 +578,12 @@ async fn a_controller_edits_a_colour_in_the_panel_and_a_viewer_has_no_controls(
         "the server's material: {material}"
     );
     // The quality settings: the frame rate changes the view's stream.
-    browser
-        .eval("const i = document.querySelectorAll('.stv-quality input')[1]; i.value = '12'; i.dispatchEvent(new Event('change', { bubbles: true })); return null;")
-        .await?;
+    set_input(
+        &browser,
+        "document.querySelectorAll('.stv-quality input')[1]",
+        "12",
+    )
+    .await?;
     browser
         .wait_for(
             "window.streamtracer.quality && window.streamtracer.quality.fps === 12",
@@ -566,16 +591,22 @@ async fn a_controller_edits_a_colour_in_the_panel_and_a_viewer_has_no_controls(
         )
         .await?;
     // The bitrate too: every client of the view hears the new one.
-    browser
-        .eval("const i = document.querySelectorAll('.stv-quality input')[0]; i.value = '900'; i.dispatchEvent(new Event('change', { bubbles: true })); return null;")
-        .await?;
+    set_input(
+        &browser,
+        "document.querySelectorAll('.stv-quality input')[0]",
+        "900",
+    )
+    .await?;
     browser
         .wait_for("window.streamtracer.quality.bitrate === 900000", WAIT)
         .await?;
     // A render setting: the exposure in the scene's settings.
-    browser
-        .eval("const i = document.querySelectorAll('.stv-settings input')[2]; i.value = '1.7'; i.dispatchEvent(new Event('change', { bubbles: true })); return null;")
-        .await?;
+    set_input(
+        &browser,
+        "document.querySelectorAll('.stv-settings input')[2]",
+        "1.7",
+    )
+    .await?;
     let deadline = std::time::Instant::now() + WAIT;
     loop {
         let settings: Value = serde_json::from_str(
@@ -606,24 +637,19 @@ async fn a_controller_edits_a_colour_in_the_panel_and_a_viewer_has_no_controls(
         )
         .await?;
     let revision = f(&browser.eval("return window.streamtracer.revision;").await?);
-    browser
-        .eval("const i = document.querySelector('.stv-editor .stv-vec input'); i.value = '4'; i.dispatchEvent(new Event('change', { bubbles: true })); return null;")
-        .await?;
+    set_input(
+        &browser,
+        "document.querySelector('.stv-editor .stv-vec input')",
+        "4",
+    )
+    .await?;
     browser
         .wait_for(
             &format!("window.streamtracer.shownRevision > {revision}"),
             WAIT,
         )
         .await?;
-    let deadline = std::time::Instant::now() + WAIT;
-    let sky = loop {
-        let c = browser.eval(MIDDLE_COLOUR).await?;
-        let (r, b) = (f(&c[0]), f(&c[2]));
-        if (r > 150.0 && (r - b).abs() < 25.0) || std::time::Instant::now() > deadline {
-            break c;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let sky = middle_colour_when(&browser, |r, _, b| r > 150.0 && (r - b).abs() < 25.0).await?;
     assert!(
         f(&sky[0]) > 150.0 && (f(&sky[0]) - f(&sky[2])).abs() < 25.0,
         "the ball did not move out of the middle: {blue} -> {sky}"
