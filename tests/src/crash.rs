@@ -115,11 +115,11 @@ impl Rng {
 
 /// The server process, killed (SIGKILL) and reaped when dropped, so that a campaign
 /// ending early on an error leaves no server running.
-struct Guard(Child);
+pub struct Guard(pub Child);
 
 impl Guard {
     /// SIGKILL, then wait for the process to be gone.
-    fn kill(&mut self) -> anyhow::Result<()> {
+    pub fn kill(&mut self) -> anyhow::Result<()> {
         self.0.kill()?;
         self.0.wait()?;
         Ok(())
@@ -136,7 +136,7 @@ impl Drop for Guard {
 }
 
 /// The binary serving the built-in scene on a free port with `state`.
-fn spawn(state: &Path) -> anyhow::Result<(Guard, String)> {
+pub fn spawn(state: &Path) -> anyhow::Result<(Guard, String)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -155,7 +155,8 @@ fn spawn(state: &Path) -> anyhow::Result<(Guard, String)> {
     Ok((Guard(child), format!("http://127.0.0.1:{port}")))
 }
 
-async fn wait_ready(base: &str, child: &mut Guard) -> anyhow::Result<Duration> {
+/// Waits until the server answers `/healthz`; how long that took. Fails if it exits.
+pub async fn wait_ready(base: &str, child: &mut Guard) -> anyhow::Result<Duration> {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(60) {
         if let Some(status) = child.0.try_wait()? {

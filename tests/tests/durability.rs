@@ -2,41 +2,10 @@
 //! moments in the middle of concurrent edits, restarts with every acknowledged edit;
 //! stopped with SIGTERM, it exits cleanly and keeps them too.
 
-use anyhow::Context;
 use serde_json::json;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
-use streamtracer_tests::{api, crash, server_binary};
-
-/// The binary serving the built-in scene on a free port with `state`.
-fn spawn(state: &std::path::Path) -> anyhow::Result<(Child, String)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let child = Command::new(server_binary()?)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--width", "160", "--height", "120", "--max-spp", "4"])
-        .arg("--state-dir")
-        .arg(state)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("starting the server")?;
-    Ok((child, format!("http://127.0.0.1:{port}")))
-}
-
-async fn wait_ready(base: &str) -> anyhow::Result<()> {
-    for _ in 0..200 {
-        if let Ok(r) = reqwest::get(format!("{base}/healthz")).await {
-            if r.status().is_success() {
-                return Ok(());
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    anyhow::bail!("the server did not come up at {base}")
-}
+use streamtracer_tests::{api, crash};
 
 /// SIGKILL at random moments while two WebSocket controllers and one HTTP client
 /// edit (`streamtracer_tests::crash`): every restart holds every acknowledged
@@ -88,8 +57,8 @@ async fn sigkill_at_random_moments_during_edits_loses_no_acknowledged_edit() -> 
 async fn sigterm_with_viewers_exits_cleanly_and_keeps_every_acknowledged_edit() -> anyhow::Result<()>
 {
     let dir = tempfile::tempdir()?;
-    let (mut child, base) = spawn(dir.path())?;
-    wait_ready(&base).await?;
+    let (mut child, base) = crash::spawn(dir.path())?;
+    crash::wait_ready(&base, &mut child).await?;
     let mut viewer = streamtracer_tests::client::Viewer::connect(&base).await?;
     viewer
         .next_message("hello", Duration::from_secs(20))
@@ -107,7 +76,7 @@ async fn sigterm_with_viewers_exits_cleanly_and_keeps_every_acknowledged_edit() 
         assert_eq!(status, 200, "{ack}");
         acknowledged.push(key);
     }
-    let pid = child.id().to_string();
+    let pid = child.0.id().to_string();
     let sent = Command::new("kill").args(["-TERM", &pid]).status()?;
     assert!(sent.success());
     let closing = viewer
@@ -116,7 +85,7 @@ async fn sigterm_with_viewers_exits_cleanly_and_keeps_every_acknowledged_edit() 
     assert_eq!(closing["reason"], "shutdown");
     let start = std::time::Instant::now();
     let status = loop {
-        if let Some(status) = child.try_wait()? {
+        if let Some(status) = child.0.try_wait()? {
             break status;
         }
         anyhow::ensure!(
@@ -128,13 +97,12 @@ async fn sigterm_with_viewers_exits_cleanly_and_keeps_every_acknowledged_edit() 
     assert!(status.success(), "exit status {status}");
     println!("exited {:?} after SIGTERM", start.elapsed());
 
-    let (mut child, base) = spawn(dir.path())?;
-    wait_ready(&base).await?;
+    let (mut child, base) = crash::spawn(dir.path())?;
+    crash::wait_ready(&base, &mut child).await?;
     let (scene, _) = api::scene(&base).await?;
     for key in &acknowledged {
         assert!(scene["materials"][key].is_object(), "{key} was lost");
     }
     child.kill()?;
-    child.wait()?;
     Ok(())
 }
