@@ -164,6 +164,18 @@ pub fn render(sessions: &Sessions, views: &Views, store: &SceneStore) -> String 
     }
     let _ = writeln!(
         out,
+        "# HELP streamtracer_view_lowest_link_estimate_bits The lowest congestion-control estimate among each view's streaming viewers (0 without viewers).\n\
+         # TYPE streamtracer_view_lowest_link_estimate_bits gauge"
+    );
+    for (name, view) in &all {
+        let _ = writeln!(
+            out,
+            "streamtracer_view_lowest_link_estimate_bits{{view=\"{name}\"}} {}",
+            load(&view.stats().lowest_link)
+        );
+    }
+    let _ = writeln!(
+        out,
         "# HELP streamtracer_view_render_passes_total Render passes completed by each view.\n\
          # TYPE streamtracer_view_render_passes_total counter"
     );

@@ -12,7 +12,7 @@ use crate::nack::{self, NackLimiter};
 use crate::protocol::{CloseReason, Revision, Role, ServerMessage};
 use crate::store::SceneStore;
 use crate::view::View;
-use crate::views::{self, OpenError, Views};
+use crate::views::{self, LinkSeed, OpenError, Views};
 use rtc::interceptor::{
     BandwidthEstimator, CongestionControlBuilder, EstimatorStats, Gcc, PacerBuilder, PacketReport,
     Registry, Slot, TwccSenderBuilder,
@@ -509,6 +509,7 @@ impl Sessions {
         &self,
         events: PeerEvents,
         link: Arc<AtomicU64>,
+        seed: LinkSeed,
     ) -> Result<
         (
             Arc<dyn PeerConnection>,
@@ -519,13 +520,7 @@ impl Sessions {
     > {
         let mut media = MediaEngine::default();
         media.register_codec(h264_codec_parameters(), RtpCodecKind::Video)?;
-        let settings = self.views.main().settings();
-        let estimator = LinkEstimator::new(
-            settings.bitrate as f64,
-            settings.min_bitrate as f64,
-            settings.max_bitrate as f64,
-            link,
-        );
+        let estimator = LinkEstimator::new(seed.start, seed.min, seed.max, link);
         let registry = congestion_control(Registry::new(), &mut media, estimator)?;
         let registry = register_default_interceptors(registry, &mut media)?
             .with(
@@ -565,7 +560,11 @@ impl Sessions {
         Ok((pc, track, sender))
     }
 
-    async fn answer(&self, sdp: String) -> Result<(SessionId, String, Session), OfferError> {
+    async fn answer(
+        &self,
+        sdp: String,
+        seed: LinkSeed,
+    ) -> Result<(SessionId, String, Session), OfferError> {
         let offer = RTCSessionDescription::offer(sdp.clone())
             .map_err(|e| OfferError::BadOffer(format!("malformed SDP offer: {e}")))?;
         signaling::sdp::check_offer(&sdp)?;
@@ -578,9 +577,12 @@ impl Sessions {
             channels: channels_tx,
         };
         let link = Arc::new(AtomicU64::new(0));
-        let (pc, track, sender) = self.build_peer(events, link.clone()).await.map_err(|e| {
-            OfferError::Internal(format!("could not create a peer connection: {e}"))
-        })?;
+        let (pc, track, sender) =
+            self.build_peer(events, link.clone(), seed)
+                .await
+                .map_err(|e| {
+                    OfferError::Internal(format!("could not create a peer connection: {e}"))
+                })?;
         let fail = |pc: Arc<dyn PeerConnection>, e: OfferError| async move {
             let _ = pc.close().await;
             Err(e)
@@ -707,7 +709,8 @@ impl WhepHandler for Sessions {
         self.views
             .check(&view_name, may_create)
             .map_err(view_error)?;
-        let (new_id, answer_sdp, session) = self.answer(offer.sdp).await?;
+        let seed = self.views.link_seed(&view_name);
+        let (new_id, answer_sdp, session) = self.answer(offer.sdp, seed).await?;
         let opened = {
             let (views, name) = (self.views.clone(), view_name.clone());
             tokio::task::spawn_blocking(move || views.open(&name, may_create)).await

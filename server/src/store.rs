@@ -16,6 +16,12 @@
 //! (by anyone) that is not yet undone, as a new transaction with a new revision; a new
 //! edit clears what could be redone. The history is kept in memory only (the last
 //! [`HISTORY_LIMIT`] transactions) and starts empty after a restart.
+//!
+//! Lock order: the scene lock guards the document, the history, the journal and the
+//! list of views that follow the scene, so publishing and adding a view take that one
+//! lock. Under it the store may take a view's own lock (to hand it a scene version or
+//! a camera revision); nothing holding a view's lock calls the store. The pick cache's
+//! lock is taken before the scene lock, never after.
 
 use crate::journal::{Journal, JournalError};
 use crate::protocol::{ErrorCode, ProtocolError, Revision};
@@ -80,6 +86,11 @@ struct State {
     redo: Vec<Entry>,
     journal: Option<Journal>,
     version: Arc<SceneVersion>,
+    /// The views that follow the scene. Under the scene lock with everything else, so
+    /// that adding a view and publishing a transaction to the views take one lock and
+    /// cannot wait on each other (two locks taken in opposite orders by `add_view` and
+    /// `edit` once wedged the store).
+    views: Vec<Weak<View>>,
 }
 
 /// The one scene every view renders and every controller edits.
@@ -90,7 +101,6 @@ pub struct SceneStore {
     /// Transactions applied since the server started.
     transactions: AtomicU64,
     events: broadcast::Sender<StoreEvent>,
-    views: Mutex<Vec<Weak<View>>>,
     /// The acceleration structure of the last scene version a `pick` needed, shared
     /// by every connection (see [`SceneStore::pick_accel`]).
     pick_accel: Mutex<Option<(Arc<SceneVersion>, Arc<Accel>)>>,
@@ -191,11 +201,11 @@ impl SceneStore {
                 redo: Vec::new(),
                 journal,
                 version,
+                views: Vec::new(),
             }),
             counter: AtomicU64::new(revision.0),
             transactions: AtomicU64::new(0),
             events,
-            views: Mutex::new(Vec::new()),
             pick_accel: Mutex::new(None),
         })
     }
@@ -274,12 +284,15 @@ impl SceneStore {
         self.events.subscribe()
     }
 
-    /// Makes `view` follow the scene from now on.
+    /// Makes `view` follow the scene from now on: it gets the current version now and
+    /// every later one, with no transaction in between missed (both happen under the
+    /// scene lock, the only lock this takes).
     pub fn add_view(&self, view: &Arc<View>) {
-        let mut views = lock(&self.views);
-        views.retain(|v| v.strong_count() > 0);
-        views.push(Arc::downgrade(view));
-        view.set_scene(self.version());
+        let mut st = lock(&self.state);
+        st.views
+            .retain(|v| v.strong_count() > 0 && !std::ptr::eq(v.as_ptr(), Arc::as_ptr(view)));
+        st.views.push(Arc::downgrade(view));
+        view.set_scene(st.version.clone());
     }
 
     /// The whole scene as JSON, with `camera` the given view's, and its revision.
@@ -465,12 +478,8 @@ impl SceneStore {
         });
         // Still under the lock, so that views and connections hear of changes in the
         // order they were made.
-        let views: Vec<Arc<View>> = {
-            let mut views = lock(&self.views);
-            views.retain(|v| v.strong_count() > 0);
-            views.iter().filter_map(Weak::upgrade).collect()
-        };
-        for view in views {
+        st.views.retain(|v| v.strong_count() > 0);
+        for view in st.views.iter().filter_map(Weak::upgrade) {
             view.set_scene(st.version.clone());
         }
         let _ = self.events.send(StoreEvent::Changed {

@@ -366,6 +366,11 @@ impl View {
         });
     }
 
+    /// The scene version the view renders (the latest the store gave it).
+    pub fn scene(&self) -> Arc<SceneVersion> {
+        lock(&self.shared.control).scene.clone()
+    }
+
     /// Renders `version` of the scene from now on (nothing happens if it is the one
     /// being rendered).
     pub fn set_scene(&self, version: Arc<SceneVersion>) {

@@ -38,6 +38,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Where a new viewer's link estimate starts and the bounds it keeps to (bit/s).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LinkSeed {
+    pub start: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
 /// Whether `name` may name a view.
 pub fn valid_name(name: &str) -> bool {
     (1..=32).contains(&name.len())
@@ -110,6 +118,21 @@ impl Views {
         Ok(view)
     }
 
+    /// Where the link estimate of a viewer joining view `name` starts: at the view's
+    /// live bitrate (which a controller's `quality` may have changed), within its
+    /// bounds; a view not open yet starts at the settings every new view gets.
+    pub fn link_seed(&self, name: &str) -> LinkSeed {
+        let (start, settings) = match self.get(name) {
+            Some(view) => (view.quality().bitrate, view.settings()),
+            None => (self.settings.bitrate, self.settings),
+        };
+        LinkSeed {
+            start: start as f64,
+            min: settings.min_bitrate as f64,
+            max: settings.max_bitrate as f64,
+        }
+    }
+
     /// Every view, by name.
     pub fn list(&self) -> Vec<(String, Arc<View>)> {
         lock(&self.views)
@@ -129,6 +152,90 @@ impl Views {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use render_core::Scene;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    fn settings() -> ViewSettings {
+        ViewSettings {
+            width: 32,
+            height: 24,
+            max_width: 64,
+            max_height: 48,
+            fps: 30.0,
+            bitrate: 300_000,
+            min_bitrate: 100_000,
+            max_bitrate: 600_000,
+            keyframe_interval: 0,
+            max_spp: 1,
+            max_time: None,
+            idle_interval: None,
+        }
+    }
+
+    /// Regression: `SceneStore::add_view` locked the view list and then the scene,
+    /// `SceneStore::edit` the scene and then the view list, so a controller opening a
+    /// view while an edit was being committed could wedge the store for good. Opening
+    /// views (and adding the same view again) races a stream of edits; everything must
+    /// finish, and every view must end on the last scene version.
+    #[test]
+    fn opening_views_while_edits_commit_never_deadlocks_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Arc::new(SceneStore::open(&Scene::cornell_box(), dir.path(), 1, 1.0, None).unwrap());
+        let main = Arc::new(View::start_with(store.version(), store.camera(), settings()).unwrap());
+        store.add_view(&main);
+        let views = Arc::new(Views::new(store.clone(), main.clone(), settings(), 64));
+        let (done, finished) = mpsc::channel();
+        let edits = {
+            let (store, done) = (store.clone(), done.clone());
+            std::thread::spawn(move || {
+                for i in 0..3000 {
+                    let edit = format!(
+                        r#"{{"type":"edit","ops":[{{"op":"update","kind":"settings","value":{{"exposure":{}}}}}]}}"#,
+                        1.0 + i as f32 / 8192.0
+                    );
+                    let Ok(crate::protocol::ClientMessage::Edit { ops, .. }) =
+                        crate::protocol::parse(&edit)
+                    else {
+                        panic!("not an edit")
+                    };
+                    store.edit("test", &ops, None).unwrap();
+                }
+                done.send("edits").unwrap();
+            })
+        };
+        let opens = {
+            let (views, store, main, done) = (views.clone(), store.clone(), main.clone(), done);
+            std::thread::spawn(move || {
+                for i in 0..3000 {
+                    if i % 100 == 0 {
+                        views.open(&format!("v{}", i / 100), true).unwrap();
+                    } else {
+                        store.add_view(&main);
+                    }
+                }
+                done.send("opens").unwrap();
+            })
+        };
+        for _ in 0..2 {
+            let who = finished
+                .recv_timeout(Duration::from_secs(120))
+                .expect("the store is deadlocked: edits and view openings stopped progressing");
+            eprintln!("{who} finished");
+        }
+        edits.join().unwrap();
+        opens.join().unwrap();
+        let last = store.version();
+        assert_eq!(views.list().len(), 31);
+        for (name, view) in views.list() {
+            assert!(
+                Arc::ptr_eq(&view.scene(), &last),
+                "view {name} missed a transaction"
+            );
+        }
+        views.stop_all();
+    }
 
     #[test]
     fn view_names_are_short_and_plain() {

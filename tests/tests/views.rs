@@ -304,3 +304,52 @@ async fn quality_changes_the_frame_rate_and_bitrate_of_a_view() -> anyhow::Resul
     viewer.close().await?;
     server.stop().await
 }
+
+/// Regression: every session's link estimate started from the main view's bitrate,
+/// also for sessions on another view. A viewer joining a view whose controller lowered
+/// its bitrate starts its estimate there, not at the main view's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_of_another_view_starts_its_link_estimate_at_that_views_bitrate(
+) -> anyhow::Result<()> {
+    use streamtracer_tests::ws::ControlSocket;
+    let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
+    let base = server.url("");
+    let mut controller = ControlSocket::connect_to_view(&base, "side").await?;
+    let reply = controller
+        .request(json!({"type": "quality", "bitrate": 400_000}))
+        .await?;
+    assert_eq!(reply["type"], "ack", "{reply}");
+    let mut main = Viewer::connect(&base).await?;
+    let mut side = Viewer::connect_with(&base, on_view("side")).await?;
+    main.next_frame(WAIT).await?;
+    side.next_frame(WAIT).await?;
+    // The estimates move from where they started by a few percent a second at most:
+    // read them as soon as both views stream.
+    let estimate = |view: &str| {
+        let name = format!("streamtracer_view_lowest_link_estimate_bits{{view=\"{view}\"}}");
+        let server = &server;
+        async move {
+            for _ in 0..100 {
+                let value = server.metric(&name).await?;
+                if value > 0.0 {
+                    return Ok(value);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            anyhow::bail!("{name} stayed 0")
+        }
+    };
+    let side_estimate = estimate("side").await?;
+    let main_estimate = estimate("main").await?;
+    assert!(
+        side_estimate <= 800_000.0,
+        "the side view's viewer started its estimate at {side_estimate} bit/s, not near the view's 400000"
+    );
+    assert!(
+        main_estimate >= 1_500_000.0,
+        "the main view's viewer estimate is {main_estimate} bit/s, not near --bitrate 2000000"
+    );
+    side.close().await?;
+    main.close().await?;
+    server.stop().await
+}
