@@ -254,6 +254,7 @@ async fn a_token_with_percent_plus_and_ampersand_works_as_access_token() -> anyh
     assert_eq!(status, 401, "{body}");
     // The WHEP routes read it the same way: a viewer ends only its own session.
     let mut watcher = Viewer::connect_with(&base, with(viewer)).await?;
+    watcher.next_message("hello", WAIT).await?;
     watcher.next_frame(WAIT).await?;
     let by_query = format!("{}?access_token={}", watcher.location, query_value(viewer));
     let (status, body) = call(reqwest::Method::DELETE, server.url(&by_query), None).await?;
