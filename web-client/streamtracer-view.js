@@ -208,7 +208,8 @@ export class StreamtracerView extends HTMLElement {
       fps: 0,
       revision: null,
       shownRevision: null,
-      session: null,
+      session: null, // this element's WHEP session id: a secret, never sent to others
+      client: null, // the public id other clients hear this one by (changed.client)
       view: null,
       camera: null,
       lastError: null,
@@ -650,6 +651,7 @@ export class StreamtracerView extends HTMLElement {
       case 'hello':
         if (msg.protocol !== PROTOCOL) console.warn(`streamtracer: server protocol ${msg.protocol}, client ${PROTOCOL}`);
         st.session = msg.session ?? null;
+        st.client = msg.client ?? null;
         st.view = msg.view ?? null;
         st.role = msg.role ?? 'controller';
         st.width = msg.width;
@@ -720,6 +722,13 @@ export class StreamtracerView extends HTMLElement {
         }
         break;
       case 'changed':
+        // The server sends a client none of its own changes; a change named with our
+        // public id (another connection of this session) is ours all the same.
+        if (msg.client != null && msg.client === st.client) {
+          this.noteRevision(msg.revision);
+          break;
+        }
+        // falls through
       case 'resync':
         this.noteRevision(msg.revision);
         if (this.panel && !this.panel.hidden) this.scheduleSceneLoad();

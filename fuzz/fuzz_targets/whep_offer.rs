@@ -14,7 +14,9 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use libfuzzer_sys::fuzz_target;
-use signaling::{Access, Answer, DeleteError, Offer, OfferError, Origins, Policy, WhepHandler};
+use signaling::{
+    Access, Answer, Caller, DeleteError, Offer, OfferError, Origins, Policy, WhepHandler,
+};
 use std::io::Cursor;
 use std::sync::{Arc, OnceLock};
 use tower::ServiceExt;
@@ -26,6 +28,10 @@ struct Checks;
 
 impl WhepHandler for Checks {
     async fn offer(&self, offer: Offer) -> Result<Answer, OfferError> {
+        assert!(
+            offer.token.is_some(),
+            "an offer reached the handler without a token"
+        );
         assert!(
             offer.sdp.starts_with("v=0"),
             "the routes passed a non-SDP body"
@@ -41,8 +47,17 @@ impl WhepHandler for Checks {
         })
     }
 
-    async fn delete(&self, session_id: &str) -> Result<(), DeleteError> {
-        Err(DeleteError::NotFound(session_id.to_owned()))
+    async fn delete(&self, session_id: &str, caller: Caller) -> Result<(), DeleteError> {
+        // The routes let a DELETE through only with a good token, whose role it carries.
+        assert!(
+            caller.token.is_some(),
+            "a DELETE reached the handler without a token"
+        );
+        match (session_id, caller.role) {
+            ("s1", signaling::Role::Controller) => Ok(()),
+            ("s1", _) => Err(DeleteError::Forbidden("not this viewer's session".into())),
+            _ => Err(DeleteError::NotFound(session_id.to_owned())),
+        }
     }
 }
 
@@ -112,7 +127,11 @@ fuzz_target!(|data: &[u8]| {
     if status == StatusCode::CREATED {
         let auth = std::str::from_utf8(authorization).unwrap_or("");
         let query = std::str::from_utf8(uri).unwrap_or("");
-        let has = |t: &str| auth.contains(t) || query.contains(t);
+        // The query's token as the routes read it: percent-decoded.
+        let query_token = query
+            .split_once('?')
+            .and_then(|(_, q)| signaling::query_param(Some(q), "access_token"));
+        let has = |t: &str| auth.contains(t) || query_token.as_deref() == Some(t);
         assert!(
             has(VIEWER) || has(CONTROLLER),
             "an offer was answered without a token"

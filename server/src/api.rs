@@ -62,6 +62,8 @@ impl Api {
         self.connection_to(session, role, views::MAIN.to_owned(), self.views.main())
     }
 
+    /// A connection whose session is also its public client id (neither a WebSocket
+    /// nor an HTTP request has anything a session id would give a hold on).
     fn connection_to(
         &self,
         session: String,
@@ -69,7 +71,14 @@ impl Api {
         name: String,
         view: Arc<View>,
     ) -> Connection {
-        Connection::new(session, role, name, view, self.store.clone())
+        Connection::new(
+            session.clone(),
+            session,
+            role,
+            name,
+            view,
+            self.store.clone(),
+        )
     }
 
     /// The view a request names with `?view=NAME` (`main` without); the error as an
@@ -525,7 +534,7 @@ async fn run_websocket(
     view: Arc<View>,
     mut socket: WebSocket,
 ) {
-    let session = format!("ws-{}", rtc::shared::util::math_rand_alpha_number(20));
+    let session = crate::session::public_client_id("ws");
     let mut connection = api
         .connection_to(session, role, name, view.clone())
         .limit_edits(api.edit_rate);

@@ -77,7 +77,12 @@ impl RateLimit {
 
 /// A client's side of the protocol.
 pub struct Connection {
+    /// The connection's session, for its own `hello` and the logs. On a WebRTC session
+    /// this is the secret session id (what `DELETE /whep/<session>` takes): it is never
+    /// sent to another client.
     pub session: String,
+    /// The public id other clients hear this one by: the origin of its changes.
+    pub client: String,
     pub role: Role,
     pub view_name: String,
     view: Arc<View>,
@@ -97,6 +102,7 @@ pub struct Connection {
 impl Connection {
     pub fn new(
         session: String,
+        client: String,
         role: Role,
         view_name: String,
         view: Arc<View>,
@@ -104,6 +110,7 @@ impl Connection {
     ) -> Connection {
         Connection {
             session,
+            client,
             role,
             view_name,
             view,
@@ -197,6 +204,7 @@ impl Connection {
         ServerMessage::Hello {
             protocol: PROTOCOL_VERSION,
             session: self.session.clone(),
+            client: self.client.clone(),
             role: self.role,
             view: self.view_name.clone(),
             revision: self.store.revision(),
@@ -284,7 +292,7 @@ impl Connection {
         data: Vec<u8>,
     ) -> ServerMessage {
         let store = self.store.clone();
-        let origin = self.session.clone();
+        let origin = self.client.clone();
         let result = tokio::task::spawn_blocking(move || {
             let mesh = render_core::loaders::mesh_from_bytes(&data, MAX_UPLOAD_TRIANGLES).map_err(
                 |e| ProtocolError::new(None, ErrorCode::InvalidValue, format!("upload: {e}")),
@@ -396,7 +404,7 @@ impl Connection {
             ClientMessage::Edit {
                 ops, base_revision, ..
             } => {
-                let (store, origin) = (self.store.clone(), self.session.clone());
+                let (store, origin) = (self.store.clone(), self.client.clone());
                 let result =
                     tokio::task::spawn_blocking(move || store.edit(&origin, &ops, base_revision))
                         .await;
@@ -404,7 +412,7 @@ impl Connection {
             }
             ClientMessage::Undo { .. } | ClientMessage::Redo { .. } => {
                 let undo = matches!(message, ClientMessage::Undo { .. });
-                let (store, origin) = (self.store.clone(), self.session.clone());
+                let (store, origin) = (self.store.clone(), self.client.clone());
                 let result = tokio::task::spawn_blocking(move || {
                     if undo {
                         store.undo(&origin)
@@ -502,16 +510,17 @@ impl Connection {
         }
     }
 
-    /// What this client hears of a store event: other clients' transactions.
+    /// What this client hears of a store event: other clients' transactions, each
+    /// named by its public client id (never a session id).
     pub fn store_event(&self, event: &StoreEvent) -> Option<ServerMessage> {
         match event {
             StoreEvent::Changed {
                 revision,
                 origin,
                 changes,
-            } => (origin != &self.session).then(|| ServerMessage::Changed {
+            } => (origin != &self.client).then(|| ServerMessage::Changed {
                 revision: *revision,
-                session: origin.clone(),
+                client: origin.clone(),
                 changes: changes.as_ref().clone(),
             }),
         }

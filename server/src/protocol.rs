@@ -225,7 +225,12 @@ pub struct QualityInfo {
 pub enum ServerMessage {
     Hello {
         protocol: u32,
+        /// This connection's session: on WebRTC the session id of `Location` (a secret
+        /// of this client's, never told to others); on a WebSocket a name for the
+        /// connection.
         session: String,
+        /// The public id other clients hear this one by (`changed` messages' `client`).
+        client: String,
         role: Role,
         view: String,
         revision: Revision,
@@ -246,10 +251,11 @@ pub enum ServerMessage {
         id: Option<Value>,
         revision: Revision,
     },
-    /// A transaction (or an undo or redo) by `session` was applied.
+    /// A transaction (or an undo or redo) by `client` (another client's public id,
+    /// never its session id) was applied.
     Changed {
         revision: Revision,
-        session: String,
+        client: String,
         changes: Vec<Value>,
     },
     /// This client missed some `changed` messages (it read too slowly): its copy

@@ -28,7 +28,7 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
 use signaling::sdp::{has_active_video, NEEDS_H264};
-use signaling::{Answer, DeleteError, Offer, OfferError, WhepHandler};
+use signaling::{Answer, Caller, DeleteError, Offer, OfferError, TokenId, WhepHandler};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -211,7 +211,10 @@ fn congestion_control(
         .with(Slot::TwccSender, TwccSenderBuilder::new().build()))
 }
 
-/// A session's identifier: random, URL-safe, unguessable.
+/// A session's identifier: random, URL-safe, unguessable. It is a secret of the
+/// session's client (the last part of `Location`, told again in its own `hello`), and
+/// what `DELETE /whep/<session>` takes: it is never sent to other clients, who know a
+/// session only by its [`public_client_id`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SessionId(pub String);
 
@@ -219,6 +222,14 @@ impl SessionId {
     fn random() -> SessionId {
         SessionId(rtc::shared::util::math_rand_alpha_number(24))
     }
+}
+
+/// A new public name for a client (`prefix` and random characters), the `client` of
+/// the `changed` messages its edits cause and of its `hello`. Drawn apart from the
+/// session id and the resume token, so knowing it gives no hold on the session:
+/// nothing the server offers takes it.
+pub fn public_client_id(prefix: &str) -> String {
+    format!("{prefix}-{}", rtc::shared::util::math_rand_alpha_number(12))
 }
 
 /// Where a session is in its life (`closed` sessions are gone from the table).
@@ -266,6 +277,8 @@ impl SessionState {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct SessionInfo {
     pub session: String,
+    /// The public id other clients know it by (`changed` messages' `client`).
+    pub client: String,
     pub state: SessionState,
     pub role: Role,
     pub view: String,
@@ -280,6 +293,11 @@ struct Entry {
     /// The view the session watches.
     view: String,
     resume_token: String,
+    /// The session's public id, the same across resumes.
+    client: String,
+    /// The tokens that created or resumed the session: each may end it (as may any
+    /// controller token). Empty without tokens.
+    owners: Vec<TokenId>,
     state: SessionState,
     since: Instant,
     /// Which connection of the session is current: each resume starts a new one.
@@ -460,6 +478,7 @@ impl Sessions {
             .iter()
             .map(|(id, e)| SessionInfo {
                 session: id.0.clone(),
+                client: e.client.clone(),
                 state: e.state,
                 role: e.role,
                 view: e.view.clone(),
@@ -740,10 +759,20 @@ impl WhepHandler for Sessions {
                     e.role = lesser(*role, offer.role);
                     e.state = SessionState::Connecting;
                     e.since = Instant::now();
-                    (id.clone(), e.role, e.resume_token.clone(), e.generation)
+                    if let Some(t) = offer.token.filter(|t| !e.owners.contains(t)) {
+                        e.owners.push(t);
+                    }
+                    (
+                        id.clone(),
+                        e.role,
+                        e.resume_token.clone(),
+                        e.client.clone(),
+                        e.generation,
+                    )
                 }),
                 None => (entries.len() < self.limits.max_sessions).then(|| {
                     let token = rtc::shared::util::math_rand_alpha_number(32);
+                    let client = public_client_id("c");
                     entries.insert(
                         new_id.clone(),
                         Entry {
@@ -751,16 +780,18 @@ impl WhepHandler for Sessions {
                             role: offer.role,
                             view: view_name.clone(),
                             resume_token: token.clone(),
+                            client: client.clone(),
+                            owners: offer.token.into_iter().collect(),
                             state: SessionState::Connecting,
                             since: Instant::now(),
                             generation: 0,
                         },
                     );
-                    (new_id.clone(), offer.role, token, 0)
+                    (new_id.clone(), offer.role, token, client, 0)
                 }),
             }
         };
-        let Some((id, role, resume_token, generation)) = admitted else {
+        let Some((id, role, resume_token, client, generation)) = admitted else {
             let _ = session.pc.close().await;
             return Err(match resume {
                 Some(_) => {
@@ -790,6 +821,7 @@ impl WhepHandler for Sessions {
             tasks.spawn(async move {
                 let control = ControlSettings {
                     role,
+                    client,
                     view: view_name,
                     edit_rate: limits.edit_rate,
                     resume_token,
@@ -819,14 +851,29 @@ impl WhepHandler for Sessions {
         })
     }
 
-    async fn delete(&self, session_id: &str) -> Result<(), DeleteError> {
-        match lock(&self.entries).remove(&SessionId(session_id.to_owned())) {
-            Some(e) => {
-                let _ = e.end.send(true);
-                Ok(())
-            }
-            None => Err(DeleteError::NotFound(session_id.to_owned())),
+    /// Ends a session for the token that created (or resumed) it, or a controller's.
+    /// Without tokens every caller is a controller: the session id itself, which only
+    /// its client is told, is what guards it.
+    async fn delete(&self, session_id: &str, caller: Caller) -> Result<(), DeleteError> {
+        let id = SessionId(session_id.to_owned());
+        let mut entries = lock(&self.entries);
+        let Some(entry) = entries.get(&id) else {
+            return Err(DeleteError::NotFound(session_id.to_owned()));
+        };
+        let allowed = caller.role == Role::Controller
+            || caller.token.is_some_and(|t| entry.owners.contains(&t));
+        if !allowed {
+            tracing::info!(session = %session_id, "DELETE refused: another viewer token");
+            return Err(DeleteError::Forbidden(
+                "this session was created with another token: only that token or a controller \
+                 token may end it; nothing was changed"
+                    .into(),
+            ));
         }
+        if let Some(e) = entries.remove(&id) {
+            let _ = e.end.send(true);
+        }
+        Ok(())
     }
 }
 
@@ -843,6 +890,8 @@ struct FrameNote {
 #[derive(Clone)]
 struct ControlSettings {
     role: Role,
+    /// The session's public id (see [`public_client_id`]).
+    client: String,
     view: String,
     edit_rate: f64,
     resume_token: String,
@@ -953,6 +1002,7 @@ async fn run_session(
                         let Some(channel) = channel else { break };
                         let connection = Connection::new(
                             id.0.clone(),
+                            control.client.clone(),
                             control.role,
                             control.view.clone(),
                             view.clone(),

@@ -48,7 +48,8 @@ pub struct SceneVersion {
 /// What every connection hears.
 #[derive(Clone, Debug)]
 pub enum StoreEvent {
-    /// A transaction (or an undo or redo) by `origin` was applied.
+    /// A transaction (or an undo or redo) by `origin` (the public id of the client
+    /// that made it, which other clients hear: never a session id) was applied.
     Changed {
         revision: Revision,
         origin: String,

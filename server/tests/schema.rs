@@ -1189,6 +1189,7 @@ fn server_messages() -> Vec<ServerMessage> {
         ServerMessage::Hello {
             protocol: PROTOCOL_VERSION,
             session: "q8N2kGm0aPz4Xv1LtY7bRw3c".into(),
+            client: "c-W3kq9ZrT0bVx".into(),
             role: Role::Controller,
             view: "main".into(),
             revision: Revision(12),
@@ -1210,6 +1211,7 @@ fn server_messages() -> Vec<ServerMessage> {
         ServerMessage::Hello {
             protocol: PROTOCOL_VERSION,
             session: "viewer-1".into(),
+            client: "c-7HdLm2PqYs4N".into(),
             role: Role::Viewer,
             view: "main".into(),
             revision: Revision(0),
@@ -1362,7 +1364,7 @@ fn server_messages() -> Vec<ServerMessage> {
         assert!(!applied.changes.is_empty());
         out.push(ServerMessage::Changed {
             revision: Revision(i as u64 + 1),
-            session: "ws-0Rv8vntT9v5CXeyVAWwZ".into(),
+            client: "ws-0Rv8vntT9vZ".into(),
             changes: applied.changes,
         });
     }
@@ -1444,9 +1446,9 @@ fn server_messages_from_the_real_types_validate() {
                "value": {"max_samples": 1, "max_bounces": 1, "exposure": 1}}),
         json!({"type": "entity", "revision": 1, "kind": "object", "key": "ball",
                "value": {"type": "diffuse", "albedo": [1, 1, 1]}}),
-        json!({"type": "changed", "revision": 1, "session": "s", "changes": [
+        json!({"type": "changed", "revision": 1, "client": "s", "changes": [
                {"op": "remove", "kind": "light", "key": "l", "value": {"type": "point", "position": [0, 0, 0], "intensity": [1, 1, 1]}}]}),
-        json!({"type": "changed", "revision": 1, "session": "s", "changes": [
+        json!({"type": "changed", "revision": 1, "client": "s", "changes": [
                {"op": "add", "kind": "mesh", "key": "m", "value": {"positions": [], "indices": []}}]}),
     ] {
         assert!(

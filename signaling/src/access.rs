@@ -186,24 +186,41 @@ impl Access {
     /// The role of `token`. Every configured token is compared, each in time that
     /// does not depend on where the bytes differ, so timing tells nothing.
     pub fn role(&self, token: Option<&str>) -> Result<Role, AccessError> {
+        self.caller(token).map(|c| c.role)
+    }
+
+    /// Who presents `token`: its role and which configured token it is.
+    pub fn caller(&self, token: Option<&str>) -> Result<Caller, AccessError> {
         if self.is_open() {
-            return Ok(Role::Controller);
+            return Ok(Caller::OPEN);
         }
         let token = token.ok_or(AccessError::Missing)?;
         let mut found = None;
-        for (t, role) in &self.tokens {
+        for (i, (t, role)) in self.tokens.iter().enumerate() {
             if constant_time_eq(t.as_bytes(), token.as_bytes()) {
-                found = Some(*role);
+                found = Some(Caller {
+                    role: *role,
+                    token: Some(TokenId(i)),
+                });
             }
         }
         found.ok_or(AccessError::Invalid)
     }
 
     /// The role of a request: its bearer token, or else its `access_token` query
-    /// parameter (`query` is the URI's query string).
+    /// parameter (`query` is the URI's query string, percent-encoded).
     pub fn role_of(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Role, AccessError> {
+        self.caller_of(headers, query).map(|c| c.role)
+    }
+
+    /// Who sent a request (see [`Access::role_of`]): its role and its token.
+    pub fn caller_of(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<Caller, AccessError> {
         if self.is_open() {
-            return Ok(Role::Controller);
+            return Ok(Caller::OPEN);
         }
         if let Some(value) = headers.get(header::AUTHORIZATION) {
             let value = value.to_str().map_err(|_| AccessError::Malformed)?;
@@ -211,27 +228,49 @@ impl Access {
             if !scheme.eq_ignore_ascii_case("bearer") {
                 return Err(AccessError::Malformed);
             }
-            return self.role(Some(token.trim()));
+            return self.caller(Some(token.trim()));
         }
-        self.role(query_param(query, "access_token"))
+        self.caller(query_param(query, "access_token").as_deref())
     }
 }
 
-/// Whether two secrets are equal, in time that does not depend on where they differ.
+/// Which configured token a request carried: its place in the configuration, never
+/// the token itself, so it can be kept (as the credential that created a session)
+/// without keeping a secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TokenId(usize);
+
+/// Who sent a request: the role its token grants, and the token (`None` when no
+/// token is configured: every client is then a controller and none is told apart).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub role: Role,
+    pub token: Option<TokenId>,
+}
+
+impl Caller {
+    /// Any client of a server without tokens.
+    pub const OPEN: Caller = Caller {
+        role: Role::Controller,
+        token: None,
+    };
+}
+
+/// Whether two secrets are equal, in time that does not depend on where they differ
+/// (only on their lengths).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
-/// The value of query parameter `name` in a URI's query string, if given.
-pub fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
-    query?
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+/// The value of query parameter `name` in a URI's query string (as sent, still
+/// percent-encoded), decoded as `application/x-www-form-urlencoded` the way browsers
+/// encode it (`URLSearchParams`, `encodeURIComponent`): `%XX` escapes and `+` for a
+/// space. The first occurrence counts.
+pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// The browser origins allowed to call the server from their pages.
@@ -459,6 +498,57 @@ mod tests {
         assert_eq!(access.role_of(&headers, None), Ok(Role::Viewer));
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert_eq!(access.role_of(&headers, None), Err(AccessError::Malformed));
+    }
+
+    #[test]
+    fn query_parameters_are_percent_decoded() {
+        let q = Some("view=side%20one&access_token=a%2Bb%25c%26d%3De+f&x&resume=%zz");
+        assert_eq!(query_param(q, "view").as_deref(), Some("side one"));
+        assert_eq!(
+            query_param(q, "access_token").as_deref(),
+            Some("a+b%c&d=e f")
+        );
+        assert_eq!(query_param(q, "x").as_deref(), Some(""));
+        // A malformed escape is kept as it was sent, as browsers and axum's Query do.
+        assert_eq!(query_param(q, "resume").as_deref(), Some("%zz"));
+        assert_eq!(query_param(q, "missing"), None);
+        assert_eq!(query_param(None, "view"), None);
+    }
+
+    #[test]
+    fn tokens_with_percent_plus_and_ampersand_work_in_the_query() {
+        let odd = "odd%token+with&and=signs-0123".to_owned();
+        let access = Access::new([odd.clone()], []).unwrap();
+        let encoded: String = form_urlencoded::byte_serialize(odd.as_bytes()).collect();
+        assert_ne!(encoded, odd);
+        let q = format!("view=main&access_token={encoded}");
+        assert_eq!(
+            access.role_of(&HeaderMap::new(), Some(&q)),
+            Ok(Role::Viewer)
+        );
+        // The raw token is not a valid query value: it is cut at `&` and `+` is a space.
+        let raw = format!("access_token={odd}");
+        assert_eq!(
+            access.role_of(&HeaderMap::new(), Some(&raw)),
+            Err(AccessError::Invalid)
+        );
+    }
+
+    #[test]
+    fn callers_are_told_apart_by_token() {
+        let access = Access::new([token('v'), token('w')], [token('c')]).unwrap();
+        let v = access.caller(Some(&token('v'))).unwrap();
+        let w = access.caller(Some(&token('w'))).unwrap();
+        let c = access.caller(Some(&token('c'))).unwrap();
+        assert_eq!(
+            (v.role, w.role, c.role),
+            (Role::Viewer, Role::Viewer, Role::Controller)
+        );
+        assert!(v.token.is_some() && v.token != w.token && w.token != c.token);
+        assert_eq!(access.caller(Some(&token('v'))).unwrap(), v, "stable");
+        assert_eq!(Access::open().caller(None), Ok(Caller::OPEN));
+        assert!(constant_time_eq(b"same", b"same"));
+        assert!(!constant_time_eq(b"same", b"sane") && !constant_time_eq(b"same", b"samey"));
     }
 
     #[test]

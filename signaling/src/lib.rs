@@ -4,7 +4,9 @@
 //! - `POST /whep` with `Content-Type: application/sdp` and an SDP offer as the body
 //!   answers `201 Created` with the SDP answer, `Content-Type: application/sdp` and
 //!   `Location: /whep/<session>`, the resource that ends the session.
-//! - `DELETE /whep/<session>` ends the session (`200`, or `404` if it is unknown).
+//! - `DELETE /whep/<session>` ends the session (`200`, or `404` if it is unknown): the
+//!   handler is told who asks ([`Caller`]) and refuses (`403`) anyone but the token
+//!   that created the session or a controller's.
 //! - `PATCH /whep/<session>` (trickle ICE) answers `405`: the answer already holds
 //!   every candidate, and so must the offer.
 //!
@@ -29,7 +31,9 @@
 pub mod access;
 pub mod sdp;
 
-pub use access::{query_param, Access, AccessError, Origins, Policy, Role, TokenError};
+pub use access::{
+    query_param, Access, AccessError, Caller, Origins, Policy, Role, TokenError, TokenId,
+};
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
@@ -57,6 +61,9 @@ pub struct Answer {
 pub struct Offer {
     pub sdp: String,
     pub role: Role,
+    /// The token the offer came with (`None` without tokens): the credential that may
+    /// end the session it creates.
+    pub token: Option<TokenId>,
     /// The view asked for with `?view=NAME`, if any.
     pub view: Option<String>,
     /// The resume token of a session to continue with this connection (`?resume=TOKEN`).
@@ -85,12 +92,21 @@ pub enum OfferError {
 pub enum DeleteError {
     #[error("no session {0}")]
     NotFound(String),
+    /// The session exists, but the caller may not end it: 403.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 /// The server side of the contract: turns offers into answers and ends sessions.
 pub trait WhepHandler: Send + Sync + 'static {
     fn offer(&self, offer: Offer) -> impl Future<Output = Result<Answer, OfferError>> + Send;
-    fn delete(&self, session_id: &str) -> impl Future<Output = Result<(), DeleteError>> + Send;
+    /// Ends `session_id` if `caller` may: the credential that created it, or a
+    /// controller's.
+    fn delete(
+        &self,
+        session_id: &str,
+        caller: Caller,
+    ) -> impl Future<Output = Result<(), DeleteError>> + Send;
 }
 
 /// What the WHEP routes share.
@@ -156,8 +172,8 @@ async fn post_offer<H: WhepHandler>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let role = match routes.access.role_of(&headers, query.as_deref()) {
-        Ok(role) => role,
+    let caller = match routes.access.caller_of(&headers, query.as_deref()) {
+        Ok(caller) => caller,
         Err(e) => return e.into_response(),
     };
     if let Err(message) = is_sdp(&headers) {
@@ -167,13 +183,14 @@ async fn post_offer<H: WhepHandler>(
         Ok(sdp) => sdp,
         Err(message) => return text(StatusCode::BAD_REQUEST, message),
     };
-    let view = query_param(query.as_deref(), "view").map(str::to_owned);
-    let resume = query_param(query.as_deref(), "resume").map(str::to_owned);
+    let view = query_param(query.as_deref(), "view");
+    let resume = query_param(query.as_deref(), "resume");
     match routes
         .handler
         .offer(Offer {
             sdp,
-            role,
+            role: caller.role,
+            token: caller.token,
             view,
             resume,
         })
@@ -209,12 +226,14 @@ async fn delete_session<H: WhepHandler>(
     headers: HeaderMap,
     Path(session): Path<String>,
 ) -> Response {
-    if let Err(e) = routes.access.role_of(&headers, query.as_deref()) {
-        return e.into_response();
-    }
-    match routes.handler.delete(&session).await {
+    let caller = match routes.access.caller_of(&headers, query.as_deref()) {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(),
+    };
+    match routes.handler.delete(&session, caller).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e @ DeleteError::NotFound(_)) => text(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e @ DeleteError::Forbidden(_)) => text(StatusCode::FORBIDDEN, e.to_string()),
     }
 }
 
@@ -243,12 +262,13 @@ mod tests {
     #[derive(Default)]
     struct Recorder {
         offers: Mutex<Vec<Offer>>,
-        sessions: Mutex<Vec<String>>,
+        /// Each session and the token that created it.
+        sessions: Mutex<Vec<(String, Option<TokenId>)>>,
     }
 
     impl WhepHandler for Recorder {
         async fn offer(&self, offer: Offer) -> Result<Answer, OfferError> {
-            let sdp = offer.sdp.clone();
+            let (sdp, offer_token) = (offer.sdp.clone(), offer.token);
             self.offers.lock().unwrap().push(offer);
             if sdp.contains("m=audio") && !sdp.contains("m=video") {
                 return Err(OfferError::BadOffer(
@@ -256,19 +276,25 @@ mod tests {
                 ));
             }
             let id = format!("s{}", self.offers.lock().unwrap().len());
-            self.sessions.lock().unwrap().push(id.clone());
+            self.sessions
+                .lock()
+                .unwrap()
+                .push((id.clone(), offer_token));
             Ok(Answer {
                 session_id: id,
                 sdp: "v=0\r\nanswer\r\n".into(),
             })
         }
-        async fn delete(&self, session_id: &str) -> Result<(), DeleteError> {
+        async fn delete(&self, session_id: &str, caller: Caller) -> Result<(), DeleteError> {
             let mut s = self.sessions.lock().unwrap();
-            match s.iter().position(|x| x == session_id) {
-                Some(i) => {
+            match s.iter().position(|(x, _)| x == session_id) {
+                Some(i) if caller.role == Role::Controller || s[i].1 == caller.token => {
                     s.remove(i);
                     Ok(())
                 }
+                Some(_) => Err(DeleteError::Forbidden(format!(
+                    "session {session_id} was created with another token"
+                ))),
                 None => Err(DeleteError::NotFound(session_id.into())),
             }
         }
@@ -484,6 +510,41 @@ mod tests {
             .body(Body::empty())
             .unwrap();
         assert_eq!(send(&app, del).await.0, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn delete_by_another_viewer_token_is_403_and_the_session_stays() {
+        let rec = Arc::new(Recorder::default());
+        let (alice, bob) = ("viewer-alice-0123456789", "viewer-bob-0123456789");
+        let boss = "controller-0123456789";
+        let access = Access::new([alice.to_owned(), bob.to_owned()], [boss.to_owned()]).unwrap();
+        let app = router(rec.clone(), access);
+        let offer = |token: &str| {
+            Request::post("/whep")
+                .header("content-type", "application/sdp")
+                .header("authorization", format!("Bearer {token}"))
+                .body(Body::from("v=0\r\nm=video 9\r\n"))
+                .unwrap()
+        };
+        let delete = |id: &str, token: &str| {
+            Request::delete(format!("/whep/{id}"))
+                .header("authorization", format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap()
+        };
+        assert_eq!(send(&app, offer(alice)).await.0, StatusCode::CREATED);
+        assert_eq!(send(&app, offer(alice)).await.0, StatusCode::CREATED);
+        let (status, _, body) = send(&app, delete("s1", bob)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(body.contains("another token"), "{body}");
+        assert_eq!(
+            rec.sessions.lock().unwrap().len(),
+            2,
+            "the session was ended"
+        );
+        assert_eq!(send(&app, delete("s1", alice)).await.0, StatusCode::OK);
+        assert_eq!(send(&app, delete("s2", boss)).await.0, StatusCode::OK);
+        assert!(rec.sessions.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -652,7 +652,7 @@ impl Viewer {
         };
         let query: Vec<String> = [("resume", &options.resume), ("view", &options.view)]
             .iter()
-            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", crate::query_value(v))))
             .collect();
         let url = match query.is_empty() {
             true => format!("{base}/whep"),

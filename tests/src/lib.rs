@@ -213,6 +213,11 @@ pub fn server_binary() -> anyhow::Result<std::path::PathBuf> {
     Ok(bin)
 }
 
+/// `value` encoded for a query string, as a browser's `URLSearchParams` does.
+pub fn query_value(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
 /// One-shot calls to the HTTP API.
 pub mod api {
     use serde_json::Value;

@@ -38,7 +38,7 @@ impl ControlSocket {
         token: Option<&str>,
         origin: Option<&str>,
     ) -> anyhow::Result<ControlSocket> {
-        let query = token.map(|t| format!("access_token={t}"));
+        let query = token.map(|t| format!("access_token={}", crate::query_value(t)));
         ControlSocket::connect_query(base, query.as_deref(), origin).await
     }
 

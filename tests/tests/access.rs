@@ -192,7 +192,7 @@ async fn tokens_decide_who_watches_and_who_edits_on_every_transport() -> anyhow:
     .await?;
     assert_eq!(status, 200, "{text}");
     assert_eq!(
-        socket.next_message("changed", WAIT).await?["session"],
+        socket.next_message("changed", WAIT).await?["client"],
         "http"
     );
     let mut controller = ControlSocket::connect_as(&base, Some(CONTROLLER), None).await?;

@@ -56,9 +56,10 @@ async fn a_cut_session_is_pending_then_resumes_with_its_token() -> anyhow::Resul
     let base = server.url("");
     let mut viewer = Viewer::connect_with(&base, through_relay()).await?;
     let hello = viewer.next_message("hello", WAIT).await?;
-    let (id, token) = (
+    let (id, token, client) = (
         hello["session"].as_str().unwrap().to_owned(),
         hello["resume_token"].as_str().unwrap().to_owned(),
+        hello["client"].as_str().unwrap().to_owned(),
     );
     assert!(token.len() >= 32, "{hello}");
     viewer.next_frame(WAIT).await?;
@@ -100,6 +101,11 @@ async fn a_cut_session_is_pending_then_resumes_with_its_token() -> anyhow::Resul
         (Some(id.as_str()), Some("controller"), Some("main"))
     );
     assert_eq!(hello["resume_token"], token.as_str());
+    assert_eq!(
+        hello["client"],
+        client.as_str(),
+        "the public id survives a resume"
+    );
     back.next_frame(WAIT).await?;
     until_state(&server, &id, "connected").await?;
     assert_eq!(server.metric("streamtracer_sessions").await?, 1.0);

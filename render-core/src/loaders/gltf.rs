@@ -198,52 +198,42 @@ fn describe(e: &::gltf::Error) -> String {
     }
 }
 
-/// Decodes standard or URL-safe base64, with or without padding.
+/// Decodes standard or URL-safe base64, with or without padding (glTF exporters
+/// write either), as the `base64` crate reads it.
 fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    let digits = text.trim_end_matches('=');
-    // One leftover digit carries only six bits, less than a byte: never valid.
-    if digits.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for c in digits.bytes() {
-        let value = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | value as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    use base64::alphabet::{STANDARD, URL_SAFE};
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    use base64::Engine;
+    // Lenient where writers differ and nothing is lost: padding may be there or not,
+    // and the unused low bits of the last digit need not be zero.
+    let config = GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true);
+    let engine = |alphabet| GeneralPurpose::new(alphabet, config);
+    engine(&STANDARD)
+        .decode(text)
+        .or_else(|_| engine(&URL_SAFE).decode(text))
+        .ok()
 }
 
-/// Undoes URI percent-encoding (`%20` for a space) in a relative reference.
+/// Undoes URI percent-encoding (`%20` for a space) in a relative reference. A `%`
+/// not followed by two hexadecimal digits is an error (RFC 3986), as is a result
+/// that is not UTF-8.
 fn percent_decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let well_formed = bytes.iter().enumerate().all(|(i, &b)| {
+        b != b'%'
+            || bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !well_formed {
+        return None;
     }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
 }
 
 /// What a URI refers to.
@@ -977,19 +967,45 @@ mod tests {
         out
     }
 
+    /// Unpadded standard base64 (exporters write either; the loader takes both).
     fn base64(bytes: &[u8]) -> String {
-        const DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
-            for i in 0..=chunk.len() {
-                out.push(DIGITS[(n >> (18 - 6 * i) & 63) as usize] as char);
-            }
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
+    }
+
+    #[test]
+    fn data_uris_decode_standard_or_url_safe_base64_with_or_without_padding() {
+        let bytes: Vec<u8> = (0..=255u8).rev().chain([0xfb, 0xff]).collect();
+        use base64::engine::general_purpose as b64;
+        use base64::Engine;
+        for engine in [
+            b64::STANDARD,
+            b64::STANDARD_NO_PAD,
+            b64::URL_SAFE,
+            b64::URL_SAFE_NO_PAD,
+        ] {
+            let text = engine.encode(&bytes);
+            assert_eq!(decode_base64(&text).as_deref(), Some(&bytes[..]), "{text}");
         }
-        out
+        assert_eq!(decode_base64("").as_deref(), Some(&[][..]));
+        // Unused low bits of the last digit are ignored, as writers may leave them set.
+        assert_eq!(decode_base64("AB").as_deref(), Some(&[0u8][..]));
+        for bad in ["A", "AB$=", "A=BC", "ab cd", "+_+_"] {
+            assert_eq!(decode_base64(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn file_names_are_percent_decoded_and_bad_escapes_refused() {
+        assert_eq!(
+            percent_decode("my%20model%2B1.bin").as_deref(),
+            Some("my model+1.bin")
+        );
+        assert_eq!(percent_decode("caf%C3%A9.png").as_deref(), Some("café.png"));
+        assert_eq!(percent_decode("plain.bin").as_deref(), Some("plain.bin"));
+        for bad in ["a%2", "a%zz.bin", "%", "a%FF.bin"] {
+            assert_eq!(percent_decode(bad), None, "{bad:?}");
+        }
     }
 
     /// One triangle with normals and texture coordinates, placed by three nodes of
