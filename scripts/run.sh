@@ -14,18 +14,23 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 bash "$root/scripts/setup.sh" --no-browser
-manifest=(--manifest-path "$root/Cargo.toml")
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+json=$(mktemp)
+trap 'rm -f "$log" "$json"' EXIT
+# Cargo reads .cargo/config.toml from the directory it runs in, so it runs in the
+# repository. Its JSON messages (to a file) name the binary; its progress and
+# diagnostics are shown and kept in a log.
 build() {
-  cargo build --release --locked "${manifest[@]}" -p streamtracer 2>&1 | tee "$log" >&2
+  { (cd "$root" && cargo build --release --locked -p streamtracer \
+    --message-format=json-render-diagnostics 2>&1 >&3 3>&-) | tee "$log" >&2; } 3>"$json"
 }
 if ! build; then
   # The encoder's build script names this case; anything else is a real failure.
   grep -q "openh264-sys2 in this target directory was built without nasm" "$log" || exit 1
   echo "run: rebuilding OpenH264 with its assembly" >&2
-  cargo clean --release "${manifest[@]}" -p openh264-sys2
+  (cd "$root" && cargo clean --release -p openh264-sys2)
   build
 fi
-rm -f "$log"
-exec cargo run --release --locked "${manifest[@]}" -q -p streamtracer -- "$@"
+binary=$(grep -o '"executable":"[^"]*/streamtracer"' "$json" | tail -n 1 | cut -d'"' -f4)
+rm -f "$log" "$json"
+exec "$binary" "$@"
