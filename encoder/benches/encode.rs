@@ -93,7 +93,7 @@ fn main() {
 
     println!(
         "encoder, 4 Mbit/s, OpenH264 assembly: {} (medians)",
-        if encoder::ASSEMBLY { "yes" } else { "no" }
+        if encoder::assembly() { "yes" } else { "no" }
     );
     for (name, f) in [("720p", &enc720), ("1080p", &enc1080)] {
         println!(

@@ -187,10 +187,12 @@ pub async fn run(
         config.min_bitrate / 1000,
         config.max_bitrate() / 1000,
         config.media_addrs().join(", "),
-        if encoder::ASSEMBLY {
+        if encoder::assembly() {
             "yes"
+        } else if encoder::ASSEMBLY_OPTED_OUT {
+            "no (built with OPENH264_NO_ASM; about 3x slower encoding)"
         } else {
-            "no (install nasm and rebuild for ~3x faster encoding)"
+            "no (install nasm, `cargo clean --release -p openh264-sys2` and rebuild for ~3x faster encoding)"
         }
     );
     let signal = async move {
