@@ -29,15 +29,17 @@
 pub mod access;
 pub mod sdp;
 
-pub use access::{query_param, Access, AccessError, Origins, Policy, Role, TokenError};
+pub use access::{query_param, Access, AccessError, Credential, Origins, Policy, Role, TokenError};
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::Extension;
 use axum::Router;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// The largest offer accepted. Browser offers are a few kilobytes.
@@ -61,6 +63,8 @@ pub struct Offer {
     pub view: Option<String>,
     /// The resume token of a session to continue with this connection (`?resume=TOKEN`).
     pub resume: Option<String>,
+    /// Who sent it ([`Access::identify`]): what its session's limits are counted against.
+    pub credential: Credential,
 }
 
 /// Why an offer was not accepted.
@@ -153,11 +157,13 @@ fn offer_text(body: &[u8]) -> Result<String, String> {
 async fn post_offer<H: WhepHandler>(
     State(routes): State<Arc<Routes<H>>>,
     RawQuery(query): RawQuery,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let role = match routes.access.role_of(&headers, query.as_deref()) {
-        Ok(role) => role,
+    let peer = peer.map(|Extension(ConnectInfo(address))| address.ip());
+    let (role, credential) = match routes.access.identify(&headers, query.as_deref(), peer) {
+        Ok(who) => who,
         Err(e) => return e.into_response(),
     };
     if let Err(message) = is_sdp(&headers) {
@@ -176,6 +182,7 @@ async fn post_offer<H: WhepHandler>(
             role,
             view,
             resume,
+            credential,
         })
         .await
     {
