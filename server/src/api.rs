@@ -472,7 +472,7 @@ async fn upload(
     // The upload changes the scene: it spends an edit before its body is read.
     let mut connection = api.connection(http_session(), client);
     if let Err(refused) = connection.admit(Action::Edit, None, Instant::now()) {
-        return respond_for(&connection, refused);
+        return respond_for(&connection, refused.into_message());
     }
     let bytes = match read_body(body, MAX_UPLOAD_BYTES as usize).await {
         Ok(b) => b,

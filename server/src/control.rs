@@ -110,7 +110,7 @@ impl Connection {
         action: Action,
         id: Option<&Value>,
         now: Instant,
-    ) -> Result<(), ServerMessage> {
+    ) -> Result<(), ProtocolError> {
         let Some((limiter, who)) = &self.limiter else {
             return Ok(());
         };
@@ -132,8 +132,7 @@ impl Connection {
                 limiter.per_second(),
                 wait.as_secs_f64()
             ),
-        )
-        .into_message())
+        ))
     }
 
     /// The same, for a WebRTC data channel, whose messages SCTP limits to
@@ -334,7 +333,7 @@ impl Connection {
         };
         if let Some(action) = action {
             if let Err(refused) = self.admit(action, id.as_ref(), Instant::now()) {
-                return Some(refused);
+                return Some(refused.into_message());
             }
         }
         if let ClientMessage::Upload {
