@@ -23,13 +23,14 @@ use crate::protocol::{
     self, ClientMessage, CloseReason, ErrorCode, MeshFormat, ProtocolError, Role, ServerMessage,
     MAX_MESSAGE_BYTES, MAX_UPLOAD_BYTES,
 };
+use crate::ratelimit::{self, Action, Limiter};
 use crate::store::SceneStore;
 use crate::view::View;
 use crate::views::{self, OpenError, Views};
 use axum::body::{Body, Bytes};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{DefaultBodyLimit, Extension, Path, Query, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Extension, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -37,8 +38,10 @@ use axum::Router;
 use render_core::edit::Key;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use signaling::Access;
+use signaling::{Access, Credential};
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The largest WebSocket message: a JSON message, or a piece of an upload.
 pub const MAX_WEBSOCKET_MESSAGE: usize = 16 * 1024 * 1024;
@@ -51,34 +54,36 @@ pub struct Api {
     pub views: Arc<Views>,
     /// Who may use the API (the same tokens as `POST /whep`).
     pub access: Access,
-    /// Scene changes per second a WebSocket connection may make.
-    pub edit_rate: f64,
+    /// Each client's edit and pick allowances, shared with the data channels.
+    pub limiter: Arc<Limiter>,
     /// Turns true when the server stops: WebSockets are then told and closed.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Api {
-    fn connection(&self, session: String, role: Role) -> Connection {
-        self.connection_to(session, role, views::MAIN.to_owned(), self.views.main())
+    fn connection(&self, session: String, client: Client) -> Connection {
+        self.connection_to(session, client, views::MAIN.to_owned(), self.views.main())
     }
 
-    /// A connection whose session is also its public client id (neither a WebSocket
-    /// nor an HTTP request has anything a session id would give a hold on).
+    /// A connection for `client`, its edits and picks counted against the allowances
+    /// of its credential; its session is also its public client id (neither a
+    /// WebSocket nor an HTTP request has anything a session id would give a hold on).
     fn connection_to(
         &self,
         session: String,
-        role: Role,
+        client: Client,
         name: String,
         view: Arc<View>,
     ) -> Connection {
         Connection::new(
             session.clone(),
             session,
-            role,
+            client.role,
             name,
             view,
             self.store.clone(),
         )
+        .limited_by(self.limiter.clone(), client.credential)
     }
 
     /// The view a request names with `?view=NAME` (`main` without); the error as an
@@ -122,13 +127,28 @@ struct ViewQuery {
     view: Option<String>,
 }
 
+/// Who made a request: the role of its token and the credential its rate is counted
+/// against (the token, or the client's address on a server without tokens).
+#[derive(Clone, Copy, Debug)]
+struct Client {
+    role: Role,
+    credential: Credential,
+}
+
 /// Lets a request in with the role of its token (`Authorization: Bearer`, or
 /// `?access_token=` where a browser cannot send headers, as on a WebSocket), which
-/// the handlers read as an extension; without a good token, `401`.
+/// the handlers read as an extension ([`Client`]); without a good token, `401`.
 async fn authorize(State(api): State<Arc<Api>>, mut request: Request, next: Next) -> Response {
-    match api.access.role_of(request.headers(), request.uri().query()) {
-        Ok(role) => {
-            request.extensions_mut().insert(role);
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip());
+    match api
+        .access
+        .identify(request.headers(), request.uri().query(), peer)
+    {
+        Ok((role, credential)) => {
+            request.extensions_mut().insert(Client { role, credential });
             next.run(request).await
         }
         Err(e) => e.into_response(),
@@ -197,6 +217,26 @@ fn respond(message: ServerMessage) -> Response {
         .into_response()
 }
 
+/// A connection's reply as an HTTP response: a `rate_limited` one is a `429` whose
+/// `Retry-After` says in whole seconds (at least one) when the client may try again.
+fn respond_for(connection: &Connection, message: ServerMessage) -> Response {
+    let limited = matches!(
+        &message,
+        ServerMessage::Error {
+            code: ErrorCode::RateLimited,
+            ..
+        }
+    );
+    let mut response = respond(message);
+    if let Some(wait) = connection.retry_after().filter(|_| limited) {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(ratelimit::retry_after_seconds(wait)),
+        );
+    }
+    response
+}
+
 fn error(code: ErrorCode, message: impl Into<String>) -> Response {
     respond(ProtocolError::new(None, code, message).into_message())
 }
@@ -233,7 +273,7 @@ fn http_session() -> String {
 /// `POST /api/control`: one protocol message.
 async fn control(
     State(api): State<Arc<Api>>,
-    Extension(role): Extension<Role>,
+    Extension(client): Extension<Client>,
     Query(q): Query<ViewQuery>,
     body: Body,
 ) -> Response {
@@ -261,15 +301,15 @@ async fn control(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let mut connection = api.connection_to(http_session(), role, name, view);
+    let mut connection = api.connection_to(http_session(), client, name, view);
     match connection.handle(message).await {
-        Some(reply) => respond(reply),
+        Some(reply) => respond_for(&connection, reply),
         None => error(ErrorCode::Internal, "no answer"),
     }
 }
 
 /// A transaction, undo or redo given as the body's JSON object plus a `type`.
-async fn typed(api: &Api, role: Role, body: Body, kind: &str) -> Response {
+async fn typed(api: &Api, client: Client, body: Body, kind: &str) -> Response {
     let text = match read_text(body).await {
         Ok(t) => t,
         Err(r) => return r,
@@ -300,10 +340,10 @@ async fn typed(api: &Api, role: Role, body: Body, kind: &str) -> Response {
         Ok(_) => return error(ErrorCode::InvalidJson, "the body must be a JSON object"),
         Err(e) => return respond(e.into_message()),
     };
-    let mut connection = api.connection(http_session(), role);
+    let mut connection = api.connection(http_session(), client);
     match protocol::parse_value(&value) {
         Ok(message) => match connection.handle(message).await {
-            Some(reply) => respond(reply),
+            Some(reply) => respond_for(&connection, reply),
             None => error(ErrorCode::Internal, "no answer"),
         },
         Err(e) => respond(e.into_message()),
@@ -313,28 +353,28 @@ async fn typed(api: &Api, role: Role, body: Body, kind: &str) -> Response {
 /// `POST /api/edits`.
 async fn edits(
     State(api): State<Arc<Api>>,
-    Extension(role): Extension<Role>,
+    Extension(client): Extension<Client>,
     body: Body,
 ) -> Response {
-    typed(&api, role, body, "edit").await
+    typed(&api, client, body, "edit").await
 }
 
 /// `POST /api/undo`.
 async fn undo(
     State(api): State<Arc<Api>>,
-    Extension(role): Extension<Role>,
+    Extension(client): Extension<Client>,
     body: Body,
 ) -> Response {
-    typed(&api, role, body, "undo").await
+    typed(&api, client, body, "undo").await
 }
 
 /// `POST /api/redo`.
 async fn redo(
     State(api): State<Arc<Api>>,
-    Extension(role): Extension<Role>,
+    Extension(client): Extension<Client>,
     body: Body,
 ) -> Response {
-    typed(&api, role, body, "redo").await
+    typed(&api, client, body, "redo").await
 }
 
 #[derive(Deserialize)]
@@ -345,7 +385,7 @@ struct SceneQuery {
 /// `GET /api/scene`.
 async fn scene(
     State(api): State<Arc<Api>>,
-    Extension(role): Extension<Role>,
+    Extension(client): Extension<Client>,
     Query(q): Query<SceneQuery>,
 ) -> Response {
     let full_meshes = match q.meshes.as_deref() {
@@ -358,7 +398,7 @@ async fn scene(
             )
         }
     };
-    let mut connection = api.connection(http_session(), role);
+    let mut connection = api.connection(http_session(), client);
     match connection
         .handle(ClientMessage::GetScene {
             id: None,
@@ -366,21 +406,21 @@ async fn scene(
         })
         .await
     {
-        Some(reply) => respond(reply),
+        Some(reply) => respond_for(&connection, reply),
         None => error(ErrorCode::Internal, "no answer"),
     }
 }
 
 /// `GET /api/scene/{kind}` and `GET /api/scene/{kind}/{key}`.
-async fn get_entity(api: &Api, role: Role, kind: &str, key: Option<&str>) -> Response {
+async fn get_entity(api: &Api, client: Client, kind: &str, key: Option<&str>) -> Response {
     let mut message = json!({"type": "get", "kind": kind});
     if let Some(key) = key {
         message["key"] = Value::String(key.to_owned());
     }
-    let mut connection = api.connection(http_session(), role);
+    let mut connection = api.connection(http_session(), client);
     match protocol::parse_value(&message) {
         Ok(m) => match connection.handle(m).await {
-            Some(reply) => respond(reply),
+            Some(reply) => respond_for(&connection, reply),
             None => error(ErrorCode::Internal, "no answer"),
         },
         Err(e) => respond(e.into_message()),
@@ -389,29 +429,29 @@ async fn get_entity(api: &Api, role: Role, kind: &str, key: Option<&str>) -> Res
 
 async fn singleton(
     State(api): State<Arc<Api>>,
-    Extension(role): Extension<Role>,
+    Extension(client): Extension<Client>,
     Path(kind): Path<String>,
 ) -> Response {
-    get_entity(&api, role, &kind, None).await
+    get_entity(&api, client, &kind, None).await
 }
 
 async fn entity(
     State(api): State<Arc<Api>>,
-    Extension(role): Extension<Role>,
+    Extension(client): Extension<Client>,
     Path((kind, key)): Path<(String, String)>,
 ) -> Response {
-    get_entity(&api, role, &kind, Some(&key)).await
+    get_entity(&api, client, &kind, Some(&key)).await
 }
 
 /// `PUT /api/meshes/{key}`: a glTF or GLB file.
 async fn upload(
     State(api): State<Arc<Api>>,
-    Extension(role): Extension<Role>,
+    Extension(client): Extension<Client>,
     Path(key): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if role != Role::Controller {
+    if client.role != Role::Controller {
         return error(
             ErrorCode::Forbidden,
             "this session's role is viewer: only a controller may change the scene",
@@ -437,11 +477,15 @@ async fn upload(
             )
         }
     };
+    // The upload changes the scene: it spends an edit before its body is read.
+    let mut connection = api.connection(http_session(), client);
+    if let Err(refused) = connection.admit(Action::Edit, None, Instant::now()) {
+        return respond_for(&connection, refused.into_message());
+    }
     let bytes = match read_body(body, MAX_UPLOAD_BYTES as usize).await {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let connection = api.connection(http_session(), role);
     respond(connection.add_mesh(None, key, format, bytes.to_vec()).await)
 }
 
@@ -514,30 +558,28 @@ async fn snapshot(State(api): State<Arc<Api>>, Query(q): Query<ViewQuery>) -> Re
 /// `GET /api/control`: the protocol over a WebSocket.
 async fn websocket(
     State(api): State<Arc<Api>>,
-    Extension(role): Extension<Role>,
+    Extension(client): Extension<Client>,
     Query(q): Query<ViewQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let (name, view) = match api.open_view(&q, role == Role::Controller).await {
+    let (name, view) = match api.open_view(&q, client.role == Role::Controller).await {
         Ok(v) => v,
         Err(r) => return r,
     };
     upgrade
         .max_message_size(MAX_WEBSOCKET_MESSAGE)
-        .on_upgrade(move |socket| run_websocket(api, role, name, view, socket))
+        .on_upgrade(move |socket| run_websocket(api, client, name, view, socket))
 }
 
 async fn run_websocket(
     api: Arc<Api>,
-    role: Role,
+    client: Client,
     name: String,
     view: Arc<View>,
     mut socket: WebSocket,
 ) {
     let session = crate::session::public_client_id("ws");
-    let mut connection = api
-        .connection_to(session, role, name, view.clone())
-        .limit_edits(api.edit_rate);
+    let mut connection = api.connection_to(session, client, name, view.clone());
     let mut store_events = api.store.events();
     let mut view_events = view.events();
     let mut shown = view.shown();

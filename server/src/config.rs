@@ -139,9 +139,10 @@ pub struct Config {
     #[arg(long, env = "STREAMTRACER_RESUME_GRACE", default_value_t = 30.0, value_parser = seconds)]
     pub resume_grace: f64,
 
-    /// Scene changes (edits, undos, redos, uploads) a connection may make per second,
-    /// on average, and as many picks (counted apart); bursts of up to twice that pass.
-    /// More get a `rate_limited` error.
+    /// Scene changes (edits, undos, redos, uploads) a client may make per second, on
+    /// average, and as many picks (counted apart); bursts of up to twice that pass. A
+    /// client is its token (its address without tokens), with one allowance over all
+    /// its connections and HTTP requests. More get `rate_limited` (HTTP 429).
     #[arg(long, env = "STREAMTRACER_EDIT_RATE", default_value_t = 100.0, value_parser = edit_rate)]
     pub edit_rate: f64,
 }

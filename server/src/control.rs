@@ -12,14 +12,16 @@ use crate::protocol::{
     self, ClientMessage, ErrorCode, Limits, MeshFormat, PickHit, ProtocolError, QualityInfo,
     Revision, Role, ServerMessage, PROTOCOL_VERSION,
 };
+use crate::ratelimit::{Action, Limiter};
 use crate::store::{SceneStore, StoreEvent};
 use crate::view::{Quality, View, ViewEvent};
 use render_core::camera::CameraRays;
 use render_core::edit::{Entity, Key, Kind, Op, Payload};
 use render_core::geometry::Ray;
 use serde_json::Value;
+use signaling::Credential;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The largest message on a data channel: the SCTP maximum message size webrtc-rs
 /// announces (and browsers honour). Larger uploads come in several binary messages.
@@ -35,44 +37,6 @@ struct Upload {
     format: MeshFormat,
     expected: usize,
     data: Vec<u8>,
-}
-
-/// A token bucket: `rate` per second on average, bursts of up to `burst`. Time is
-/// an argument, so it is tested without clocks.
-#[derive(Clone, Copy, Debug)]
-pub struct RateLimit {
-    rate: f64,
-    burst: f64,
-    tokens: f64,
-    last: Option<Instant>,
-}
-
-impl RateLimit {
-    /// `per_second` on average, bursts of twice that (at least one).
-    pub fn new(per_second: f64) -> RateLimit {
-        let burst = (2.0 * per_second).max(1.0);
-        RateLimit {
-            rate: per_second,
-            burst,
-            tokens: burst,
-            last: None,
-        }
-    }
-
-    /// Takes one token at `now`, if there is one.
-    pub fn take(&mut self, now: Instant) -> bool {
-        if let Some(last) = self.last {
-            let earned = now.saturating_duration_since(last).as_secs_f64() * self.rate;
-            self.tokens = (self.tokens + earned).min(self.burst);
-        }
-        self.last = Some(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
 }
 
 /// A client's side of the protocol.
@@ -91,10 +55,12 @@ pub struct Connection {
     limits: Limits,
     /// The largest message this transport can carry to the client, if it has a limit.
     max_outgoing: Option<usize>,
-    /// How fast this connection may change the scene.
-    edits: Option<RateLimit>,
-    /// How fast it may pick (a pick after an edit waits for an acceleration structure).
-    picks: Option<RateLimit>,
+    /// How fast this client may change the scene and pick (a pick after an edit
+    /// waits for an acceleration structure): the allowances its credential shares
+    /// with every other connection and request it makes.
+    limiter: Option<(Arc<Limiter>, Credential)>,
+    /// How long the client was told to wait by its last `rate_limited` reply.
+    retry_after: Option<Duration>,
     /// The session's resume token, announced in `hello` (WebRTC sessions only).
     resume_token: Option<String>,
 }
@@ -118,8 +84,8 @@ impl Connection {
             upload: None,
             limits: Limits::default(),
             max_outgoing: None,
-            edits: None,
-            picks: None,
+            limiter: None,
+            retry_after: None,
             resume_token: None,
         }
     }
@@ -130,12 +96,50 @@ impl Connection {
         self
     }
 
-    /// Allows `per_second` scene changes per second on average (bursts of twice
-    /// that), and as many picks (counted apart); more get a `rate_limited` error.
-    pub fn limit_edits(mut self, per_second: f64) -> Connection {
-        self.edits = Some(RateLimit::new(per_second));
-        self.picks = Some(RateLimit::new(per_second));
+    /// Counts this connection's scene changes and picks against `who`'s allowances
+    /// in `limiter` (`--edit-rate` of each per second per client, whatever carries
+    /// its requests); beyond them, requests get a `rate_limited` error.
+    pub fn limited_by(mut self, limiter: Arc<Limiter>, who: Credential) -> Connection {
+        self.limiter = Some((limiter, who));
         self
+    }
+
+    /// How long the last `rate_limited` reply asked the client to wait, if this
+    /// connection ever refused a request for its rate.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// Spends one of the client's `action` allowance at `now`, or answers the
+    /// request `id` with `rate_limited` (nothing is applied).
+    pub fn admit(
+        &mut self,
+        action: Action,
+        id: Option<&Value>,
+        now: Instant,
+    ) -> Result<(), ProtocolError> {
+        let Some((limiter, who)) = &self.limiter else {
+            return Ok(());
+        };
+        let Err(wait) = limiter.take(*who, action, now) else {
+            return Ok(());
+        };
+        self.retry_after = Some(wait);
+        let what = match action {
+            Action::Edit => "scene changes",
+            Action::Pick => "picks",
+        };
+        tracing::debug!(session = %self.session, client = %who, ?action, "rate limited");
+        Err(ProtocolError::new(
+            id,
+            ErrorCode::RateLimited,
+            format!(
+                "too many {what}: this client (all its connections and requests together) is over \
+                 its rate of {} per second (--edit-rate); nothing was applied, try again in {:.1} s",
+                limiter.per_second(),
+                wait.as_secs_f64()
+            ),
+        ))
     }
 
     /// The same, for a WebRTC data channel, whose messages SCTP limits to
@@ -328,27 +332,17 @@ impl Connection {
                 .into_message(),
             );
         }
-        if message.edits_scene() && !self.edits.as_mut().is_none_or(|l| l.take(Instant::now())) {
-            return Some(
-                ProtocolError::new(
-                    id.as_ref(),
-                    ErrorCode::RateLimited,
-                    "too many scene changes: this connection is over its edit rate; nothing was applied, try again shortly",
-                )
-                .into_message(),
-            );
-        }
-        if matches!(message, ClientMessage::Pick { .. })
-            && !self.picks.as_mut().is_none_or(|l| l.take(Instant::now()))
-        {
-            return Some(
-                ProtocolError::new(
-                    id.as_ref(),
-                    ErrorCode::RateLimited,
-                    "too many picks: this connection is over its rate (--edit-rate picks per second); try again shortly",
-                )
-                .into_message(),
-            );
+        let action = if message.edits_scene() {
+            Some(Action::Edit)
+        } else if matches!(message, ClientMessage::Pick { .. }) {
+            Some(Action::Pick)
+        } else {
+            None
+        };
+        if let Some(action) = action {
+            if let Err(refused) = self.admit(action, id.as_ref(), Instant::now()) {
+                return Some(refused.into_message());
+            }
         }
         if let ClientMessage::Upload {
             key, format, bytes, ..
@@ -611,29 +605,5 @@ fn reply(
             )
             .into_message()
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn the_rate_limit_allows_bursts_then_the_rate() {
-        let t0 = Instant::now();
-        let mut limit = RateLimit::new(10.0);
-        // A burst of twice the rate, then nothing until tokens come back.
-        assert_eq!((0..25).filter(|_| limit.take(t0)).count(), 20);
-        assert!(!limit.take(t0 + Duration::from_millis(50)));
-        assert!(limit.take(t0 + Duration::from_millis(160)));
-        // Over ten seconds: the rate, plus nothing saved beyond the burst.
-        let taken = (1..=1000)
-            .filter(|i| limit.take(t0 + Duration::from_millis(160 + 10 * i)))
-            .count();
-        assert!((99..=101).contains(&taken), "{taken}");
-        // A long pause refills only up to the burst.
-        let later = t0 + Duration::from_secs(100);
-        assert_eq!((0..50).filter(|_| limit.take(later)).count(), 20);
     }
 }

@@ -28,6 +28,7 @@ pub mod metrics;
 mod nack;
 pub mod offline;
 pub mod protocol;
+pub mod ratelimit;
 pub mod scenes;
 pub mod session;
 pub mod store;
@@ -109,6 +110,8 @@ pub async fn run(
         .map_err(std::io::Error::other)??
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    // One allowance per client, whichever transports it uses.
+    let limiter = Arc::new(ratelimit::Limiter::new(config.edit_rate));
     let views = Arc::new(views::Views::new(
         store.clone(),
         view,
@@ -121,9 +124,9 @@ pub async fn run(
         config.media_addrs(),
         session::Limits {
             max_sessions: config.max_sessions as usize,
-            edit_rate: config.edit_rate,
             resume_grace: std::time::Duration::from_secs_f64(config.resume_grace),
         },
+        limiter.clone(),
         shutdown_rx.clone(),
     ));
     let metrics = {
@@ -142,7 +145,7 @@ pub async fn run(
         store: store.clone(),
         views: views.clone(),
         access: policy.access.clone(),
-        edit_rate: config.edit_rate,
+        limiter,
         shutdown: shutdown_rx.clone(),
     });
     // The sessions and their states: a controller's view of who is connected.
@@ -200,9 +203,14 @@ pub async fn run(
         tracing::info!("shutting down");
         let _ = shutdown_tx.send(true);
     };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(signal)
-        .await?;
+    // With each connection's address, which the API and WHEP routes read to tell
+    // clients apart on a server without tokens.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal)
+    .await?;
     // Every long-lived task ends on the one shutdown signal, and the server waits for
     // them: sessions close their peer connections, then the view joins its threads.
     sessions.shutdown(SHUTDOWN_LIMIT).await;

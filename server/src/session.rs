@@ -10,6 +10,7 @@ use crate::control::Connection;
 use crate::keyframe::{self, KeyframeRequestForwarder};
 use crate::nack::{self, NackLimiter};
 use crate::protocol::{CloseReason, Revision, Role, ServerMessage};
+use crate::ratelimit::Limiter;
 use crate::store::SceneStore;
 use crate::view::View;
 use crate::views::{self, LinkSeed, OpenError, Views};
@@ -28,7 +29,7 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
 use signaling::sdp::{has_active_video, NEEDS_H264};
-use signaling::{Answer, Caller, DeleteError, Offer, OfferError, TokenId, WhepHandler};
+use signaling::{Answer, Caller, Credential, DeleteError, Offer, OfferError, TokenId, WhepHandler};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -373,14 +374,14 @@ fn lesser(a: Role, b: Role) -> Role {
 pub struct Limits {
     /// Sessions at once; an offer beyond it is answered 503.
     pub max_sessions: usize,
-    /// Scene changes per second per control connection (see [`Connection::limit_edits`]).
-    pub edit_rate: f64,
     /// How long a session whose connection dropped waits to be resumed.
     pub resume_grace: Duration,
 }
 
 pub struct Sessions {
     limits: Limits,
+    /// Each client's edit and pick allowances (`--edit-rate`), shared with the API.
+    limiter: Arc<Limiter>,
     views: Arc<Views>,
     store: Arc<SceneStore>,
     /// UDP addresses each peer connection binds (one host candidate each).
@@ -444,10 +445,12 @@ impl Sessions {
         store: Arc<SceneStore>,
         media_addrs: Vec<String>,
         limits: Limits,
+        limiter: Arc<Limiter>,
         shutdown: watch::Receiver<bool>,
     ) -> Sessions {
         Sessions {
             limits,
+            limiter,
             views,
             store,
             media_addrs,
@@ -808,6 +811,7 @@ impl WhepHandler for Sessions {
         let store = self.store.clone();
         let shutdown = self.shutdown.clone();
         let limits = self.limits;
+        let (limiter, credential) = (self.limiter.clone(), offer.credential);
         let this_id = id.clone();
         let tracker = Tracker {
             entries: Arc::downgrade(&self.entries),
@@ -823,7 +827,8 @@ impl WhepHandler for Sessions {
                     role,
                     client,
                     view: view_name,
-                    edit_rate: limits.edit_rate,
+                    limiter,
+                    credential,
                     resume_token,
                     resume_grace: limits.resume_grace,
                 };
@@ -893,7 +898,9 @@ struct ControlSettings {
     /// The session's public id (see [`public_client_id`]).
     client: String,
     view: String,
-    edit_rate: f64,
+    /// The allowances the channels' edits and picks spend: the offer's credential's.
+    limiter: Arc<Limiter>,
+    credential: Credential,
     resume_token: String,
     /// How long the connection may stay lost before it is given up.
     resume_grace: Duration,
@@ -1008,7 +1015,7 @@ async fn run_session(
                             view.clone(),
                             store.clone(),
                         )
-                        .limit_edits(control.edit_rate)
+                        .limited_by(control.limiter.clone(), control.credential)
                         .with_resume_token(control.resume_token.clone())
                         .over_data_channel();
                         channel_tasks.spawn(run_control(connection, channel, notes.clone(), closing.clone()));

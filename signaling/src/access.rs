@@ -15,6 +15,7 @@
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// What a client may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -222,15 +223,74 @@ impl Access {
         if self.is_open() {
             return Ok(Caller::OPEN);
         }
-        if let Some(value) = headers.get(header::AUTHORIZATION) {
-            let value = value.to_str().map_err(|_| AccessError::Malformed)?;
-            let (scheme, token) = value.split_once(' ').ok_or(AccessError::Malformed)?;
-            if !scheme.eq_ignore_ascii_case("bearer") {
-                return Err(AccessError::Malformed);
-            }
-            return self.caller(Some(token.trim()));
+        self.caller(request_token(headers, query)?.as_deref())
+    }
+
+    /// The role of a request and who it is, for limits kept per client: the token it
+    /// presented, or on an open server (no tokens) `peer`, the address it came from
+    /// (unspecified when the transport does not say).
+    pub fn identify(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+        peer: Option<IpAddr>,
+    ) -> Result<(Role, Credential), AccessError> {
+        let caller = self.caller_of(headers, query)?;
+        Ok((caller.role, caller.credential(peer)))
+    }
+}
+
+/// The token a request presents: its bearer token, or else its `access_token` query
+/// parameter (percent-decoded); an `Authorization` header that is not a bearer token
+/// is an error.
+fn request_token(headers: &HeaderMap, query: Option<&str>) -> Result<Option<String>, AccessError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().map_err(|_| AccessError::Malformed)?;
+        let (scheme, token) = value.split_once(' ').ok_or(AccessError::Malformed)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(AccessError::Malformed);
         }
-        self.caller(query_param(query, "access_token").as_deref())
+        return Ok(Some(token.trim().to_owned()));
+    }
+    Ok(query_param(query, "access_token"))
+}
+/// Who a client is, for what is limited per client (the edit rate): the token it
+/// presented, named by its place in the configuration (never the secret itself), or,
+/// on a server without tokens, the address it connects from. Every connection and
+/// request of one client has the same credential, whatever carries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Credential {
+    /// The configured token with this index.
+    Token(usize),
+    /// A client address: an IPv4 address, or an IPv6 /64 network (one host commonly
+    /// has a whole /64 to pick addresses from, so it counts as one client).
+    Address(IpAddr),
+}
+
+impl Credential {
+    /// The credential of a client at `ip` on an open server.
+    pub fn address(ip: IpAddr) -> Credential {
+        let ip = match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => {
+                    let s = v6.segments();
+                    IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+                }
+            },
+            v4 => v4,
+        };
+        Credential::Address(ip)
+    }
+}
+
+impl fmt::Display for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credential::Token(i) => write!(f, "token #{}", i + 1),
+            Credential::Address(IpAddr::V6(v6)) => write!(f, "{v6}/64"),
+            Credential::Address(ip) => write!(f, "{ip}"),
+        }
     }
 }
 
@@ -254,6 +314,15 @@ impl Caller {
         role: Role::Controller,
         token: None,
     };
+
+    /// Who this caller is for limits kept per client: its token, or without tokens
+    /// `peer`, the address it came from (unspecified when the transport does not say).
+    pub fn credential(&self, peer: Option<IpAddr>) -> Credential {
+        match self.token {
+            Some(TokenId(i)) => Credential::Token(i),
+            None => Credential::address(peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))),
+        }
+    }
 }
 
 /// Whether two secrets are equal, in time that does not depend on where they differ
@@ -451,6 +520,50 @@ mod tests {
         assert_eq!(access.role(Some("short")), Err(AccessError::Invalid));
         assert_eq!(access.role(None), Err(AccessError::Missing));
         assert_eq!(Access::open().role(None), Ok(Role::Controller));
+    }
+
+    #[test]
+    fn a_request_is_identified_by_its_token_or_else_its_address() {
+        let access = Access::new([token('v')], [token('c'), token('d')]).unwrap();
+        let bearer = |t: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                header::AUTHORIZATION,
+                format!("Bearer {t}").parse().unwrap(),
+            );
+            h
+        };
+        let here: IpAddr = "192.0.2.7".parse().unwrap();
+        let (role, c) = access
+            .identify(&bearer(&token('c')), None, Some(here))
+            .unwrap();
+        assert_eq!((role, c), (Role::Controller, Credential::Token(1)));
+        // The same token in the query is the same credential, from any address.
+        let query = format!("access_token={}", token('c'));
+        let from_elsewhere = Some("198.51.100.1".parse().unwrap());
+        assert_eq!(
+            access.identify(&HeaderMap::new(), Some(&query), from_elsewhere),
+            Ok((Role::Controller, Credential::Token(1)))
+        );
+        assert_eq!(
+            access.identify(&bearer(&token('d')), None, Some(here)),
+            Ok((Role::Controller, Credential::Token(2)))
+        );
+        assert_eq!(
+            access.identify(&bearer(&token('x')), None, Some(here)),
+            Err(AccessError::Invalid)
+        );
+        // Without tokens: the address, an IPv6 host by its /64, a mapped IPv4 as IPv4.
+        let open = Access::open();
+        let of = |ip: &str| open.identify(&HeaderMap::new(), None, Some(ip.parse().unwrap()));
+        assert_eq!(
+            of("192.0.2.7"),
+            Ok((Role::Controller, Credential::Address(here)))
+        );
+        assert_eq!(of("::ffff:192.0.2.7"), of("192.0.2.7"));
+        assert_eq!(of("2001:db8:1:2::1"), of("2001:db8:1:2:ffff::9"));
+        assert_ne!(of("2001:db8:1:2::1"), of("2001:db8:1:3::1"));
+        assert_eq!(Credential::Token(1).to_string(), "token #2");
     }
 
     #[test]

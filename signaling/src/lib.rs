@@ -32,16 +32,19 @@ pub mod access;
 pub mod sdp;
 
 pub use access::{
-    query_param, Access, AccessError, Caller, Origins, Policy, Role, TokenError, TokenId,
+    query_param, Access, AccessError, Caller, Credential, Origins, Policy, Role, TokenError,
+    TokenId,
 };
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::Extension;
 use axum::Router;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// The largest offer accepted. Browser offers are a few kilobytes.
@@ -68,6 +71,8 @@ pub struct Offer {
     pub view: Option<String>,
     /// The resume token of a session to continue with this connection (`?resume=TOKEN`).
     pub resume: Option<String>,
+    /// Who sent it ([`Access::identify`]): what its session's limits are counted against.
+    pub credential: Credential,
 }
 
 /// Why an offer was not accepted.
@@ -169,9 +174,11 @@ fn offer_text(body: &[u8]) -> Result<String, String> {
 async fn post_offer<H: WhepHandler>(
     State(routes): State<Arc<Routes<H>>>,
     RawQuery(query): RawQuery,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let peer = peer.map(|Extension(ConnectInfo(address))| address.ip());
     let caller = match routes.access.caller_of(&headers, query.as_deref()) {
         Ok(caller) => caller,
         Err(e) => return e.into_response(),
@@ -193,6 +200,7 @@ async fn post_offer<H: WhepHandler>(
             token: caller.token,
             view,
             resume,
+            credential: caller.credential(peer),
         })
         .await
     {

@@ -749,6 +749,29 @@ impl Viewer {
         }
     }
 
+    /// Sends `message` on the control channel with a fresh `id` and waits for the
+    /// reply to it, dropping other messages on the way.
+    pub async fn request(
+        &mut self,
+        mut message: Value,
+        timeout: Duration,
+    ) -> anyhow::Result<Value> {
+        let id = self.next_id;
+        self.next_id += 1;
+        message["id"] = id.into();
+        self.send_text(&message.to_string()).await?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let m = tokio::time::timeout_at(deadline, self.messages.recv())
+                .await
+                .with_context(|| format!("no reply to request {id} in time"))?
+                .ok_or_else(|| anyhow!("control channel closed"))?;
+            if m["id"] == id {
+                return Ok(m);
+            }
+        }
+    }
+
     /// Sends raw text on the control channel.
     pub async fn send_text(&self, text: &str) -> anyhow::Result<()> {
         let control = self

@@ -335,7 +335,7 @@ async fn a_connection_over_its_edit_and_pick_rates_is_refused_and_nothing_applie
     assert_eq!(acked + limited, 30);
     // Only what was acknowledged applied.
     assert_eq!(api::scene(&base).await?.1, r0 + acked);
-    // Reads are never limited; another connection has its own allowance.
+    // Reads are never limited.
     let reply = socket
         .request(json!({"type": "get", "kind": "settings"}))
         .await?;
@@ -357,11 +357,246 @@ async fn a_connection_over_its_edit_and_pick_rates_is_refused_and_nothing_applie
         picked >= 10 && limited > 0,
         "{picked} picked, {limited} limited"
     );
-    let mut other = ControlSocket::connect(&base).await?;
-    let reply = other
-        .request(json!({"type": "edit", "ops": [{"op": "update", "kind": "settings", "value": {"exposure": 2}}]}))
+    server.stop().await
+}
+
+/// So slow (one edit, then one more every ten seconds) that no test here is near
+/// earning a second one by taking its time.
+const SLOW: f64 = 0.1;
+
+fn settings_edit(exposure: f64) -> Value {
+    json!({"type": "edit", "ops": [{"op": "update", "kind": "settings", "value": {"exposure": exposure}}]})
+}
+
+/// `method base + path` with `token`, a body and its content type; the status, the
+/// `Retry-After` header and the body as JSON.
+async fn send(
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    content_type: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<(u16, Option<String>, Value)> {
+    let mut r = reqwest::Client::new()
+        .request(method, url)
+        .header("content-type", content_type)
+        .body(body);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let r = r.send().await?;
+    let status = r.status().as_u16();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    Ok((status, retry, serde_json::from_str(&r.text().await?)?))
+}
+
+async fn post_json(
+    server: &TestServer,
+    path: &str,
+    token: Option<&str>,
+    body: &Value,
+) -> anyhow::Result<(u16, Option<String>, Value)> {
+    let body = body.to_string().into_bytes();
+    send(
+        reqwest::Method::POST,
+        server.url(path),
+        token,
+        "application/json",
+        body,
+    )
+    .await
+}
+
+/// A refused HTTP request: `429`, `rate_limited`, and a `Retry-After` of whole seconds,
+/// at least one and at most the ten a token takes to come back.
+fn assert_limited((status, retry, body): &(u16, Option<String>, Value), what: &str) {
+    assert_eq!(*status, 429, "{what}: {body}");
+    assert_eq!(body["code"], "rate_limited", "{what}: {body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("--edit-rate")),
+        "{what}: {body}"
+    );
+    let seconds: u64 = retry
+        .as_deref()
+        .unwrap_or_else(|| panic!("{what}: 429 without Retry-After"))
+        .parse()
+        .unwrap_or_else(|_| panic!("{what}: Retry-After {retry:?} is not whole seconds"));
+    assert!((1..=10).contains(&seconds), "{what}: Retry-After {seconds}");
+}
+
+/// Issue 16, item 3: `POST /api/edits`, `/api/undo`, `/api/redo`, `/api/control`,
+/// `PUT /api/meshes/{key}` and picks over HTTP never passed through `--edit-rate`.
+/// Now each spends the client's allowance, and beyond it is a `429` with
+/// `Retry-After` that changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_edits_and_picks_bypassed_the_edit_rate() -> anyhow::Result<()> {
+    let config = Config {
+        edit_rate: SLOW,
+        ..TestServer::small_config()
+    };
+    let server = TestServer::start(config, edit_scene()).await?;
+    let base = server.url("");
+    let first = post_json(&server, "/api/edits", None, &settings_edit(1.5)).await?;
+    assert_eq!(first.0, 200, "{}", first.2);
+    assert_eq!(first.1, None, "an accepted edit has no Retry-After");
+    let (_, r1) = api::scene(&base).await?;
+    // Every route that changes the scene is refused now, and applies nothing.
+    assert_limited(
+        &post_json(
+            &server,
+            "/api/edits",
+            None,
+            &json!({"ops": [{"op": "update", "kind": "settings", "value": {"exposure": 3.0}}]}),
+        )
+        .await?,
+        "POST /api/edits",
+    );
+    assert_limited(
+        &post_json(&server, "/api/undo", None, &json!({})).await?,
+        "POST /api/undo",
+    );
+    assert_limited(
+        &post_json(&server, "/api/redo", None, &json!({})).await?,
+        "POST /api/redo",
+    );
+    assert_limited(
+        &post_json(&server, "/api/control", None, &settings_edit(3.0)).await?,
+        "POST /api/control (edit)",
+    );
+    let glb = streamtracer_tests::grid_glb(2);
+    let upload = send(
+        reqwest::Method::PUT,
+        server.url("/api/meshes/grid"),
+        None,
+        "model/gltf-binary",
+        glb,
+    )
+    .await?;
+    assert_limited(&upload, "PUT /api/meshes/grid");
+    let (scene, revision) = api::scene(&base).await?;
+    assert_eq!(revision, r1, "a refused request changed the scene");
+    assert_eq!(scene["settings"]["exposure"], 1.5, "{}", scene["settings"]);
+    assert!(
+        scene["meshes"].get("grid").is_none(),
+        "the refused upload was added"
+    );
+    // Picks have their own allowance, spent over HTTP the same way.
+    let pick = json!({"type": "pick", "x": 0.5, "y": 0.5});
+    let picked = post_json(&server, "/api/control", None, &pick).await?;
+    assert_eq!(
+        (picked.0, &picked.2["type"]),
+        (200, &json!("picked")),
+        "{}",
+        picked.2
+    );
+    assert_limited(
+        &post_json(&server, "/api/control", None, &pick).await?,
+        "POST /api/control (pick)",
+    );
+    // Reads are never limited.
+    let (status, _) = api::get(&base, "/api/scene/settings").await?;
+    assert_eq!(status, 200);
+    server.stop().await
+}
+
+/// Issue 16, item 3: every new WebSocket started with a fresh allowance, so a client
+/// that opened many (or mixed in HTTP) was never held to `--edit-rate`. Now one
+/// client (here, one address on a server without tokens) has one allowance, shared
+/// by its data channel, its WebSockets and its HTTP requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_websockets_and_http_started_fresh_edit_allowances() -> anyhow::Result<()> {
+    let config = Config {
+        edit_rate: SLOW,
+        ..TestServer::small_config()
+    };
+    let server = TestServer::start(config, edit_scene()).await?;
+    let base = server.url("");
+    // The data channel alone: one edit, then refused.
+    let mut viewer = Viewer::connect(&base).await?;
+    viewer.next_message("hello", WAIT).await?;
+    let ack = viewer.request(settings_edit(1.1), WAIT).await?;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    let refused = viewer.request(settings_edit(1.2), WAIT).await?;
+    assert_eq!(refused["code"], "rate_limited", "{refused}");
+    let (_, r1) = api::scene(&base).await?;
+    // Ten new WebSockets of the same client: each refused, none with an allowance of
+    // its own; so is HTTP.
+    let mut sockets = Vec::new();
+    for i in 0..10 {
+        let mut socket = ControlSocket::connect(&base).await?;
+        let reply = socket.request(settings_edit(2.0 + i as f64)).await?;
+        assert_eq!(reply["code"], "rate_limited", "WebSocket {i}: {reply}");
+        sockets.push(socket);
+    }
+    assert_limited(
+        &post_json(&server, "/api/edits", None, &settings_edit(4.0)).await?,
+        "POST /api/edits after the data channel's edit",
+    );
+    // Picks too: spent on one WebSocket, refused on the others and over HTTP.
+    let pick = json!({"type": "pick", "x": 0.5, "y": 0.5});
+    let picked = sockets[0].request(pick.clone()).await?;
+    assert_eq!(picked["type"], "picked", "{picked}");
+    let refused = sockets[1].request(pick.clone()).await?;
+    assert_eq!(refused["code"], "rate_limited", "{refused}");
+    let refused = viewer.request(pick.clone(), WAIT).await?;
+    assert_eq!(refused["code"], "rate_limited", "{refused}");
+    assert_limited(
+        &post_json(&server, "/api/control", None, &pick).await?,
+        "a pick over HTTP after one over a WebSocket",
+    );
+    assert_eq!(api::scene(&base).await?.1, r1, "a refused edit applied");
+    viewer.close().await?;
+    server.stop().await
+}
+
+/// The other half of the rule: a client's allowance is its token's. Another
+/// controller token is unaffected when one is spent, on every transport, and the data
+/// channel counts against the token its offer was made with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_edit_rate_is_per_token_so_another_token_is_unaffected() -> anyhow::Result<()> {
+    const OTHER: &str = "controller-token-second-5d2e";
+    let config = Config {
+        edit_rate: SLOW,
+        controller_tokens: vec![CONTROLLER.into(), OTHER.into()],
+        ..with_tokens()
+    };
+    let server = TestServer::start(config, edit_scene()).await?;
+    let base = server.url("");
+    let mut socket = ControlSocket::connect_as(&base, Some(CONTROLLER), None).await?;
+    let ack = socket.request(settings_edit(1.1)).await?;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    let mut again = ControlSocket::connect_as(&base, Some(CONTROLLER), None).await?;
+    let refused = again.request(settings_edit(1.2)).await?;
+    assert_eq!(refused["code"], "rate_limited", "{refused}");
+    assert_limited(
+        &post_json(&server, "/api/edits", Some(CONTROLLER), &settings_edit(4.0)).await?,
+        "the spent token over HTTP",
+    );
+    let mut viewer = Viewer::connect_with(&base, viewer_options(Some(CONTROLLER))).await?;
+    viewer.next_message("hello", WAIT).await?;
+    let refused = viewer.request(settings_edit(1.3), WAIT).await?;
+    assert_eq!(refused["code"], "rate_limited", "{refused}");
+    viewer.close().await?;
+    // The other token has its whole allowance: one edit over HTTP...
+    let ok = post_json(&server, "/api/edits", Some(OTHER), &settings_edit(2.0)).await?;
+    assert_eq!(ok.0, 200, "{}", ok.2);
+    // ...and it is then refused on its own data channel, as any other of its requests.
+    let mut other = Viewer::connect_with(&base, viewer_options(Some(OTHER))).await?;
+    other.next_message("hello", WAIT).await?;
+    let refused = other.request(settings_edit(2.1), WAIT).await?;
+    assert_eq!(refused["code"], "rate_limited", "{refused}");
+    // Its picks are still whole.
+    let picked = other
+        .request(json!({"type": "pick", "x": 0.5, "y": 0.5}), WAIT)
         .await?;
-    assert_eq!(reply["type"], "ack", "{reply}");
+    assert_eq!(picked["type"], "picked", "{picked}");
+    other.close().await?;
     server.stop().await
 }
 
