@@ -205,28 +205,17 @@ impl RayBoxTest {
         (near <= far).then_some(near)
     }
 
-    /// Tests all of a node's children: a bit mask of those the ray enters within
-    /// (t_min, t_max), and the entry distances.
-    #[inline(always)]
-    fn enter_children(&self, n: &WideNode, t_min: f32, t_max: f32) -> (u32, [f32; WIDTH]) {
-        #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
-        {
-            self.enter_children_avx(n, t_min, t_max)
-        }
-        #[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
-        {
-            self.enter_children_portable(n, t_min, t_max)
-        }
-    }
-
-    /// The same test with AVX: eight lanes in one register per bound row.
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
-    #[inline(always)]
+    /// The same test with AVX: eight lanes in one register per bound row. Inlined
+    /// into the AVX traversal (`Bvh::traverse_avx`), which has the features enabled.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx")]
+    #[inline]
     fn enter_children_avx(&self, n: &WideNode, t_min: f32, t_max: f32) -> (u32, [f32; WIDTH]) {
         use std::arch::x86_64::*;
         let [nx, ny, nz] = self.near;
-        // SAFETY: this is compiled only where the target has AVX; the loads read the
-        // node's rows, eight f32 each, in bounds (row indices are at most 5).
+        // SAFETY: AVX is enabled for this function; the loads read the node's rows,
+        // eight f32 each, in bounds (row indices are at most 5), and the store writes
+        // the eight f32 of `out`.
         unsafe {
             let row = |r: usize| _mm256_loadu_ps(n.bounds[r].as_ptr());
             let slab = |r: usize, o: f32, inv: f32| {
@@ -252,8 +241,9 @@ impl RayBoxTest {
         }
     }
 
-    /// The same test in plain code, for targets without AVX.
-    #[cfg_attr(all(target_arch = "x86_64", target_feature = "avx"), allow(dead_code))]
+    /// Tests all of a node's children: a bit mask of those the ray enters within
+    /// (t_min, t_max), and the entry distances. Plain code, for processors without
+    /// AVX (and `STREAMTRACER_PORTABLE`).
     #[inline(always)]
     fn enter_children_portable(&self, n: &WideNode, t_min: f32, t_max: f32) -> (u32, [f32; WIDTH]) {
         let [nx, ny, nz] = self.near;
@@ -364,8 +354,67 @@ impl Bvh {
     /// of the traversal. `prefetch(first)` announces a leaf that may be tested soon.
     /// Returns whether anything hit. With `any` set, stops at the first hit (for
     /// shadow rays).
+    ///
+    /// The node test's code paths (AVX or portable, `crate::cpu`) are chosen once per
+    /// traversal: the whole loop is compiled for each, with the node test inlined.
     #[inline]
     pub fn traverse(
+        &self,
+        ray: &RayBoxTest,
+        t_min: f32,
+        t_max: f32,
+        any: bool,
+        prefetch: impl Fn(u32),
+        leaf: impl FnMut(u32, u32, f32) -> Option<f32>,
+    ) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if crate::cpu::simd() == crate::cpu::Simd::Avx2Fma {
+            // SAFETY: `Avx2Fma` is only chosen when the processor has AVX2 and FMA.
+            return unsafe { self.traverse_avx(ray, t_min, t_max, any, prefetch, leaf) };
+        }
+        self.traverse_with(
+            ray,
+            t_min,
+            t_max,
+            any,
+            prefetch,
+            leaf,
+            #[inline(always)]
+            |ray, node, t_min, t_max| ray.enter_children_portable(node, t_min, t_max),
+        )
+    }
+
+    /// [`Bvh::traverse`] compiled with the x86-64-v3 features, so that the AVX node
+    /// test (and the leaf tests, where they inline) run in it without a call per node.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
+    fn traverse_avx(
+        &self,
+        ray: &RayBoxTest,
+        t_min: f32,
+        t_max: f32,
+        any: bool,
+        prefetch: impl Fn(u32),
+        leaf: impl FnMut(u32, u32, f32) -> Option<f32>,
+    ) -> bool {
+        self.traverse_with(
+            ray,
+            t_min,
+            t_max,
+            any,
+            prefetch,
+            leaf,
+            // The closure inherits this function's features, so the call is safe.
+            #[inline(always)]
+            |ray, node, t_min, t_max| ray.enter_children_avx(node, t_min, t_max),
+        )
+    }
+
+    /// The traversal loop, with `enter(ray, node, t_min, t_max)` testing a node's
+    /// children (as `RayBoxTest::enter_children_portable` does).
+    #[allow(clippy::too_many_arguments, reason = "traverse's, plus the node test")]
+    #[inline(always)]
+    fn traverse_with(
         &self,
         ray: &RayBoxTest,
         t_min: f32,
@@ -373,6 +422,7 @@ impl Bvh {
         any: bool,
         prefetch: impl Fn(u32),
         mut leaf: impl FnMut(u32, u32, f32) -> Option<f32>,
+        enter: impl Fn(&RayBoxTest, &WideNode, f32, f32) -> (u32, [f32; WIDTH]),
     ) -> bool {
         if !ray.valid {
             return false;
@@ -404,7 +454,7 @@ impl Bvh {
                 }
             } else {
                 let node = &self.nodes[current.child as usize];
-                let (mut mask, near) = ray.enter_children(node, t_min, t_max);
+                let (mut mask, near) = enter(ray, node, t_min, t_max);
                 if mask != 0 {
                     let entry = |lane: usize| {
                         let e = Entry {
@@ -769,10 +819,27 @@ mod tests {
         ray.enter(b, 0.0, t_max)
     }
 
-    /// The SIMD box test and the plain one agree on which children a ray enters
-    /// and where; unused lanes are never entered.
+    /// The AVX box test (on a processor that has AVX, whether or not
+    /// `STREAMTRACER_PORTABLE` is set) and the plain one agree on which children a
+    /// ray enters and where; unused lanes are never entered.
     #[test]
     fn simd_and_portable_child_tests_agree() {
+        #[cfg(target_arch = "x86_64")]
+        let simd = std::is_x86_feature_detected!("avx");
+        #[cfg(not(target_arch = "x86_64"))]
+        let simd = false;
+        println!(
+            "comparing {} with portable",
+            if simd { "AVX" } else { "portable" }
+        );
+        let enter_children = |ray: &RayBoxTest, node: &WideNode, t_min: f32, t_max: f32| {
+            #[cfg(target_arch = "x86_64")]
+            if simd {
+                // SAFETY: the processor has AVX (checked above).
+                return unsafe { ray.enter_children_avx(node, t_min, t_max) };
+            }
+            ray.enter_children_portable(node, t_min, t_max)
+        };
         let mut rng = SampleRng::for_sample(2, 3, 4, 11);
         let bvh = Bvh::build(&boxes(300, 3));
         assert!(bvh.nodes.len() > 10);
@@ -782,7 +849,7 @@ mod tests {
             let ray = RayBoxTest::new(o, uniform_sphere(rng.uniform(), rng.uniform()));
             let node = &bvh.nodes[(rng.uniform() * bvh.nodes.len() as f32) as usize];
             let t_max = rng.uniform() * 20.0;
-            let (mask, near) = ray.enter_children(node, 0.0, t_max);
+            let (mask, near) = enter_children(&ray, node, 0.0, t_max);
             let (mask_p, near_p) = ray.enter_children_portable(node, 0.0, t_max);
             assert_eq!(mask, mask_p);
             for lane in (0..WIDTH).filter(|lane| mask & (1 << lane) != 0) {
