@@ -143,7 +143,7 @@ const STACK: usize = MAX_DEPTH * (WIDTH - 1) + 1;
 /// 256 bytes, four cache lines, aligned so that it never straddles a fifth.
 #[derive(Clone, Copy, Debug)]
 #[repr(C, align(64))]
-struct WideNode {
+pub(crate) struct WideNode {
     bounds: [[f32; WIDTH]; 6],
     /// An inner child's node index, or a leaf's first position in `order`.
     child: [u32; WIDTH],
@@ -164,6 +164,67 @@ pub struct Bvh {
     order: Vec<u32>,
 }
 
+/// A family of code paths as a zero-sized type: code generic over it is monomorphised
+/// (with `#[inline(always)]`) into a caller compiled with its features, so that a
+/// whole ray query runs with them and the choice is made once, outside.
+pub(crate) trait Isa: Copy {
+    /// Tests all of a node's children: a bit mask of those the ray enters within
+    /// (t_min, t_max), and the entry distances.
+    fn enter_children(
+        ray: &RayBoxTest,
+        n: &WideNode,
+        t_min: f32,
+        t_max: f32,
+    ) -> (u32, [f32; WIDTH]);
+}
+
+/// The portable code paths, for any processor.
+#[derive(Clone, Copy)]
+pub(crate) struct Portable;
+
+impl Isa for Portable {
+    #[inline(always)]
+    fn enter_children(
+        ray: &RayBoxTest,
+        n: &WideNode,
+        t_min: f32,
+        t_max: f32,
+    ) -> (u32, [f32; WIDTH]) {
+        ray.enter_children_portable(n, t_min, t_max)
+    }
+}
+
+/// The x86-64-v3 code paths (AVX2, FMA, BMI). A value exists only where the process
+/// chose them (`crate::cpu`), so the processor has the features; code using it must
+/// run inside a function compiled with them (`#[target_feature(enable = ...)]`), or
+/// its AVX node test becomes a call per node.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub(crate) struct V3(());
+
+#[cfg(target_arch = "x86_64")]
+impl V3 {
+    /// The marker, when this process runs the x86-64-v3 paths.
+    #[inline]
+    pub(crate) fn detect() -> Option<V3> {
+        (crate::cpu::simd() == crate::cpu::Simd::Avx2Fma).then_some(V3(()))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Isa for V3 {
+    #[inline(always)]
+    fn enter_children(
+        ray: &RayBoxTest,
+        n: &WideNode,
+        t_min: f32,
+        t_max: f32,
+    ) -> (u32, [f32; WIDTH]) {
+        // SAFETY: a `V3` exists only when the processor has AVX2 and FMA (`detect`).
+        unsafe { ray.enter_children_avx(n, t_min, t_max) }
+    }
+}
+
 /// A ray prepared for box tests.
 #[derive(Clone, Copy)]
 pub struct RayBoxTest {
@@ -181,6 +242,7 @@ pub struct RayBoxTest {
 }
 
 impl RayBoxTest {
+    #[inline]
     pub fn new(o: Vec3, d: Vec3) -> Self {
         let inv_d = Vec3A::from(d).recip();
         RayBoxTest {
@@ -206,7 +268,7 @@ impl RayBoxTest {
     }
 
     /// The same test with AVX: eight lanes in one register per bound row. Inlined
-    /// into the AVX traversal (`Bvh::traverse_avx`), which has the features enabled.
+    /// into traversals with the `V3` marker, run with the features enabled.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx")]
     #[inline]
@@ -357,6 +419,8 @@ impl Bvh {
     ///
     /// The node test's code paths (AVX or portable, `crate::cpu`) are chosen once per
     /// traversal: the whole loop is compiled for each, with the node test inlined.
+    /// (`Accel` chooses once per ray query instead and calls [`Bvh::traverse_in`] from
+    /// a function compiled with the features, so that its leaf tests get them too.)
     #[inline]
     pub fn traverse(
         &self,
@@ -368,28 +432,38 @@ impl Bvh {
         leaf: impl FnMut(u32, u32, f32) -> Option<f32>,
     ) -> bool {
         #[cfg(target_arch = "x86_64")]
-        if crate::cpu::simd() == crate::cpu::Simd::Avx2Fma {
-            // SAFETY: `Avx2Fma` is only chosen when the processor has AVX2 and FMA.
-            return unsafe { self.traverse_avx(ray, t_min, t_max, any, prefetch, leaf) };
+        if let Some(isa) = V3::detect() {
+            // SAFETY: `V3::detect` found the x86-64-v3 features.
+            return unsafe { self.traverse_v3(isa, ray, t_min, t_max, any, prefetch, leaf) };
         }
-        self.traverse_with(
-            ray,
-            t_min,
-            t_max,
-            any,
-            prefetch,
-            leaf,
-            #[inline(always)]
-            |ray, node, t_min, t_max| ray.enter_children_portable(node, t_min, t_max),
-        )
+        self.traverse_in(Portable, ray, t_min, t_max, any, prefetch, leaf)
     }
 
-    /// [`Bvh::traverse`] compiled with the x86-64-v3 features, so that the AVX node
-    /// test (and the leaf tests, where they inline) run in it without a call per node.
+    /// [`Bvh::traverse_in`] compiled with the x86-64-v3 features.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
-    fn traverse_avx(
+    #[allow(clippy::too_many_arguments, reason = "traverse's, plus the marker")]
+    fn traverse_v3(
         &self,
+        isa: V3,
+        ray: &RayBoxTest,
+        t_min: f32,
+        t_max: f32,
+        any: bool,
+        prefetch: impl Fn(u32),
+        leaf: impl FnMut(u32, u32, f32) -> Option<f32>,
+    ) -> bool {
+        self.traverse_in(isa, ray, t_min, t_max, any, prefetch, leaf)
+    }
+
+    /// [`Bvh::traverse`] with the node test of `isa`, inlined into the caller: called
+    /// from a function compiled with `isa`'s features, the whole loop (and the leaf
+    /// closure) is compiled with them.
+    #[allow(clippy::too_many_arguments, reason = "traverse's, plus the marker")]
+    #[inline(always)]
+    pub(crate) fn traverse_in<I: Isa>(
+        &self,
+        _isa: I,
         ray: &RayBoxTest,
         t_min: f32,
         t_max: f32,
@@ -404,9 +478,8 @@ impl Bvh {
             any,
             prefetch,
             leaf,
-            // The closure inherits this function's features, so the call is safe.
             #[inline(always)]
-            |ray, node, t_min, t_max| ray.enter_children_avx(node, t_min, t_max),
+            |ray, node, t_min, t_max| I::enter_children(ray, node, t_min, t_max),
         )
     }
 
