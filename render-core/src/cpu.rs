@@ -4,7 +4,7 @@
 //! x86-64 processor. The kernels that gain from wider vectors (the eight-wide BVH
 //! node test, tone mapping) also have a version compiled with AVX2 and FMA, which
 //! runs when the processor has them: the choice is made here, once, and each caller
-//! asks once per row or per traversal, never per node or per pixel.
+//! asks once per row or per ray query, never per node or per pixel.
 //!
 //! Setting [`PORTABLE_VAR`] (`STREAMTRACER_PORTABLE=1`) forces the portable paths,
 //! to test them on a processor that has AVX2 or to compare the two. It is read the
