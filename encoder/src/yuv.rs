@@ -144,30 +144,65 @@ pub fn rows_to_i420(source: &impl RgbRows, frame: &mut I420Frame) {
         .zip(v_chunks)
         .enumerate()
         .for_each(|(task, ((y, u), v))| {
-            // The row kernels' code paths, chosen once per task.
-            let simd = crate::cpu::simd();
-            // Two rows of planar RGB: a few kilobytes that stay in L1.
-            let mut rgb = vec![0u8; 6 * w];
-            let (top, bottom) = rgb.split_at_mut(3 * w);
-            let (r0, rest) = top.split_at_mut(w);
-            let (g0, b0) = rest.split_at_mut(w);
-            let (r1, rest) = bottom.split_at_mut(w);
-            let (g1, b1) = rest.split_at_mut(w);
-            for (pair, ((y, u), v)) in y
-                .chunks_exact_mut(2 * w)
-                .zip(u.chunks_exact_mut(cw))
-                .zip(v.chunks_exact_mut(cw))
-                .enumerate()
-            {
-                let row = 2 * (task * PAIRS_PER_TASK + pair);
-                source.row(row, r0, g0, b0);
-                source.row(row + 1, r1, g1, b1);
-                let (y0, y1) = y.split_at_mut(w);
-                luma_row(simd, r0, g0, b0, y0);
-                luma_row(simd, r1, g1, b1, y1);
-                chroma_row(simd, [r0, g0, b0], [r1, g1, b1], u, v);
+            // The code paths, chosen once per task: the whole task (the source's rows
+            // too, where they inline) is compiled for each.
+            match crate::cpu::simd() {
+                // SAFETY: `Avx2Fma` is only chosen when the processor has AVX2.
+                #[cfg(target_arch = "x86_64")]
+                Simd::Avx2Fma => unsafe { convert_task_avx2(source, task, w, y, u, v) },
+                simd => convert_task(simd, source, task, w, y, u, v),
             }
         });
+}
+
+/// [`convert_task`] with AVX2 enabled for the whole task.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
+fn convert_task_avx2(
+    source: &impl RgbRows,
+    task: usize,
+    w: usize,
+    y: &mut [u8],
+    u: &mut [u8],
+    v: &mut [u8],
+) {
+    convert_task(Simd::Avx2Fma, source, task, w, y, u, v);
+}
+
+/// Converts one task's row pairs (`task` counts tasks of [`PAIRS_PER_TASK`] pairs)
+/// with the `simd` code paths; inlined into its caller, with the caller's features.
+#[inline(always)]
+fn convert_task(
+    simd: Simd,
+    source: &impl RgbRows,
+    task: usize,
+    w: usize,
+    y: &mut [u8],
+    u: &mut [u8],
+    v: &mut [u8],
+) {
+    let cw = w / 2;
+    // Two rows of planar RGB: a few kilobytes that stay in L1.
+    let mut rgb = vec![0u8; 6 * w];
+    let (top, bottom) = rgb.split_at_mut(3 * w);
+    let (r0, rest) = top.split_at_mut(w);
+    let (g0, b0) = rest.split_at_mut(w);
+    let (r1, rest) = bottom.split_at_mut(w);
+    let (g1, b1) = rest.split_at_mut(w);
+    for (pair, ((y, u), v)) in y
+        .chunks_exact_mut(2 * w)
+        .zip(u.chunks_exact_mut(cw))
+        .zip(v.chunks_exact_mut(cw))
+        .enumerate()
+    {
+        let row = 2 * (task * PAIRS_PER_TASK + pair);
+        source.row(row, r0, g0, b0);
+        source.row(row + 1, r1, g1, b1);
+        let (y0, y1) = y.split_at_mut(w);
+        luma_row(simd, r0, g0, b0, y0);
+        luma_row(simd, r1, g1, b1, y1);
+        chroma_row(simd, [r0, g0, b0], [r1, g1, b1], u, v);
+    }
 }
 
 /// Luma of one row, 32 pixels at a time with AVX2 where `simd` says the processor
@@ -362,6 +397,7 @@ struct PackedRgb<'a> {
 }
 
 impl RgbRows for PackedRgb<'_> {
+    #[inline]
     fn row(&self, y: usize, r: &mut [u8], g: &mut [u8], b: &mut [u8]) {
         let row = &self.rgb[y * self.width * 3..(y + 1) * self.width * 3];
         for (i, px) in row.chunks_exact(3).enumerate() {
