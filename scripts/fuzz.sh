@@ -37,6 +37,12 @@ flags+=" -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanit
 flags+=" -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing"
 flags+=" -Cllvm-args=-simplifycfg-branch-fold-threshold=0 -Cllvm-args=-sanitizer-coverage-stack-depth"
 flags+=" -Cdebug-assertions -Ccodegen-units=1"
+# RUSTFLAGS replaces any rustflags a .cargo/config.toml sets, so code generation
+# must not be chosen there: the workspace builds for baseline x86-64 and picks its
+# AVX2 kernels at run time, which this build keeps, so the targets run the code
+# paths the server runs on this processor. Flags already in RUSTFLAGS (as the
+# server's build got them) are kept too.
+flags="${RUSTFLAGS:+$RUSTFLAGS }$flags"
 # --target keeps build scripts and proc macros uninstrumented, as cargo-fuzz does.
 if [ "$seconds" -le 30 ]; then
   seed="${FUZZ_SEED:-1}"

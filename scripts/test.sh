@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs, then runs every test of the workspace
 # in release mode (the tests render and encode real video; unoptimised they crawl),
-# then a short run of every fuzz target (scripts/fuzz.sh, FUZZ_SECONDS each, default
+# then the render-core and encoder tests again with STREAMTRACER_PORTABLE=1, so that
+# the portable code paths (what a processor without AVX2 and FMA runs) are tested as
+# well as the AVX2 ones the first run chose, then a short run of every fuzz target (scripts/fuzz.sh, FUZZ_SECONDS each, default
 # 5; 0 skips it). Ends with one line totalling every test binary and the fuzz targets
 # (fuzz.sh prints a `test result:` line of its own), since cargo's own last line is the
 # last doc-test run's; a failed fuzz build, which counts no target, is named after it.
@@ -12,6 +14,11 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --workspace --release --locked "$@" 2>&1 | tee "$log" || status=$?
+# The crates that hold the SIMD kernels, on the portable paths (their unit and
+# integration tests; the binaries are already built, so this costs only the run).
+echo "tests again on the portable code paths (STREAMTRACER_PORTABLE=1):"
+STREAMTRACER_PORTABLE=1 cargo test -p render-core -p encoder --release --locked --tests "$@" 2>&1 \
+  | tee -a "$log" || status=$?
 fuzz=0
 if [ "${FUZZ_SECONDS:-5}" != 0 ]; then
   bash scripts/fuzz.sh "${FUZZ_SECONDS:-5}" 2>&1 | tee -a "$log" || fuzz=$?

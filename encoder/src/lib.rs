@@ -13,6 +13,7 @@
 //!
 //! This crate never renders and never touches the network.
 
+pub mod cpu;
 mod h264;
 mod yuv;
 

@@ -5,6 +5,8 @@
 //! value of the floating-point formula while staying cheap. Chroma is the average of
 //! each 2x2 block.
 
+use crate::cpu::Simd;
+
 /// A picture in I420: a full-resolution luma plane and two half-resolution chroma planes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct I420Frame {
@@ -142,40 +144,80 @@ pub fn rows_to_i420(source: &impl RgbRows, frame: &mut I420Frame) {
         .zip(v_chunks)
         .enumerate()
         .for_each(|(task, ((y, u), v))| {
-            // Two rows of planar RGB: a few kilobytes that stay in L1.
-            let mut rgb = vec![0u8; 6 * w];
-            let (top, bottom) = rgb.split_at_mut(3 * w);
-            let (r0, rest) = top.split_at_mut(w);
-            let (g0, b0) = rest.split_at_mut(w);
-            let (r1, rest) = bottom.split_at_mut(w);
-            let (g1, b1) = rest.split_at_mut(w);
-            for (pair, ((y, u), v)) in y
-                .chunks_exact_mut(2 * w)
-                .zip(u.chunks_exact_mut(cw))
-                .zip(v.chunks_exact_mut(cw))
-                .enumerate()
-            {
-                let row = 2 * (task * PAIRS_PER_TASK + pair);
-                source.row(row, r0, g0, b0);
-                source.row(row + 1, r1, g1, b1);
-                let (y0, y1) = y.split_at_mut(w);
-                luma_row(r0, g0, b0, y0);
-                luma_row(r1, g1, b1, y1);
-                chroma_row([r0, g0, b0], [r1, g1, b1], u, v);
+            // The code paths, chosen once per task: the whole task (the source's rows
+            // too, where they inline) is compiled for each.
+            match crate::cpu::simd() {
+                // SAFETY: `Avx2Fma` is only chosen when the processor has AVX2.
+                #[cfg(target_arch = "x86_64")]
+                Simd::Avx2Fma => unsafe { convert_task_avx2(source, task, w, y, u, v) },
+                simd => convert_task(simd, source, task, w, y, u, v),
             }
         });
 }
 
-/// Luma of one row, 32 pixels at a time with AVX2 where the build has it, the rest
-/// (and everything elsewhere) one pixel at a time; both give the same bytes.
+/// [`convert_task`] with AVX2 enabled for the whole task.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
+fn convert_task_avx2(
+    source: &impl RgbRows,
+    task: usize,
+    w: usize,
+    y: &mut [u8],
+    u: &mut [u8],
+    v: &mut [u8],
+) {
+    convert_task(Simd::Avx2Fma, source, task, w, y, u, v);
+}
+
+/// Converts one task's row pairs (`task` counts tasks of [`PAIRS_PER_TASK`] pairs)
+/// with the `simd` code paths; inlined into its caller, with the caller's features.
+#[inline(always)]
+fn convert_task(
+    simd: Simd,
+    source: &impl RgbRows,
+    task: usize,
+    w: usize,
+    y: &mut [u8],
+    u: &mut [u8],
+    v: &mut [u8],
+) {
+    let cw = w / 2;
+    // Two rows of planar RGB: a few kilobytes that stay in L1.
+    let mut rgb = vec![0u8; 6 * w];
+    let (top, bottom) = rgb.split_at_mut(3 * w);
+    let (r0, rest) = top.split_at_mut(w);
+    let (g0, b0) = rest.split_at_mut(w);
+    let (r1, rest) = bottom.split_at_mut(w);
+    let (g1, b1) = rest.split_at_mut(w);
+    for (pair, ((y, u), v)) in y
+        .chunks_exact_mut(2 * w)
+        .zip(u.chunks_exact_mut(cw))
+        .zip(v.chunks_exact_mut(cw))
+        .enumerate()
+    {
+        let row = 2 * (task * PAIRS_PER_TASK + pair);
+        source.row(row, r0, g0, b0);
+        source.row(row + 1, r1, g1, b1);
+        let (y0, y1) = y.split_at_mut(w);
+        luma_row(simd, r0, g0, b0, y0);
+        luma_row(simd, r1, g1, b1, y1);
+        chroma_row(simd, [r0, g0, b0], [r1, g1, b1], u, v);
+    }
+}
+
+/// Luma of one row, 32 pixels at a time with AVX2 where `simd` says the processor
+/// has it, the rest (and everything elsewhere) one pixel at a time; both give the
+/// same bytes.
 #[inline]
-fn luma_row(r: &[u8], g: &[u8], b: &[u8], y: &mut [u8]) {
+fn luma_row(simd: Simd, r: &[u8], g: &[u8], b: &[u8], y: &mut [u8]) {
     let n = y.len();
     let (r, g, b) = (&r[..n], &g[..n], &b[..n]);
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
-    let done = avx2::luma(r, g, b, y);
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
-    let done = 0;
+    let done = match simd {
+        // SAFETY: `Avx2Fma` is only chosen when the processor has AVX2.
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2Fma => unsafe { avx2::luma(r, g, b, y) },
+        _ => 0,
+    };
     luma_row_scalar(&r[done..], &g[done..], &b[done..], &mut y[done..]);
 }
 
@@ -186,14 +228,16 @@ fn luma_row_scalar(r: &[u8], g: &[u8], b: &[u8], y: &mut [u8]) {
     }
 }
 
-/// Chroma of a row pair, 32 columns at a time with AVX2 where the build has it, the
-/// rest one 2x2 block at a time; both give the same bytes.
+/// Chroma of a row pair, 32 columns at a time with AVX2 where `simd` says the
+/// processor has it, the rest one 2x2 block at a time; both give the same bytes.
 #[inline]
-fn chroma_row(top: [&[u8]; 3], bottom: [&[u8]; 3], u: &mut [u8], v: &mut [u8]) {
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
-    let done = avx2::chroma(top, bottom, u, v);
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
-    let done = 0;
+fn chroma_row(simd: Simd, top: [&[u8]; 3], bottom: [&[u8]; 3], u: &mut [u8], v: &mut [u8]) {
+    let done = match simd {
+        // SAFETY: `Avx2Fma` is only chosen when the processor has AVX2.
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2Fma => unsafe { avx2::chroma(top, bottom, u, v) },
+        _ => 0,
+    };
     chroma_row_scalar(
         top.map(|c| &c[2 * done..]),
         bottom.map(|c| &c[2 * done..]),
@@ -228,8 +272,9 @@ fn chroma(sum: i32) -> u8 {
 /// coefficient fits in 16 bits (at most 10063 for 14 fractional bits), so pairs of
 /// channels are multiplied and added in one `madd`, whose 32-bit sums (at most about
 /// 1020 * 7196 * 2) cannot overflow; and a 2x2 block's sums (at most 1020) come from
-/// adding neighbouring bytes with `maddubs` and then the two rows.
-#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+/// adding neighbouring bytes with `maddubs` and then the two rows. Compiled with AVX2
+/// enabled, for processors that have it (`crate::cpu`).
+#[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::*;
     use std::arch::x86_64::*;
@@ -237,10 +282,9 @@ mod avx2 {
     /// Interleaves `a` and `b` (16 lanes of 16 bits each) as pairs and multiplies them
     /// by the pair `(ka, kb)`, adding each pair: the lanes in order 0-3 8-11 (first)
     /// and 4-7 12-15 (second), as 32-bit sums.
-    ///
-    /// SAFETY (for callers): AVX2 is enabled at compile time (the module's cfg).
-    #[inline(always)]
-    unsafe fn dot_pairs(a: __m256i, b: __m256i, ka: i32, kb: i32) -> (__m256i, __m256i) {
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn dot_pairs(a: __m256i, b: __m256i, ka: i32, kb: i32) -> (__m256i, __m256i) {
         // The pair (ka, kb) as one 32-bit lane: ka in the low half.
         let k = _mm256_set1_epi32((ka & 0xffff) | (kb << 16));
         (
@@ -250,8 +294,9 @@ mod avx2 {
     }
 
     /// Y of 16 pixels from their channels widened to 16 bits, as 16-bit lanes.
-    #[inline(always)]
-    unsafe fn luma16(r: __m256i, g: __m256i, b: __m256i) -> __m256i {
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn luma16(r: __m256i, g: __m256i, b: __m256i) -> __m256i {
         let (rg_lo, rg_hi) = dot_pairs(r, g, YR, YG);
         // b times YB plus one times HALF: the rounding term in the same multiply-add.
         let (b_lo, b_hi) = dot_pairs(b, _mm256_set1_epi16(1), YB, HALF);
@@ -262,10 +307,11 @@ mod avx2 {
     }
 
     /// Writes the luma of the first multiple of 32 pixels; returns how many.
+    #[target_feature(enable = "avx2")]
     pub(super) fn luma(r: &[u8], g: &[u8], b: &[u8], y: &mut [u8]) -> usize {
         let n = y.len().min(r.len()).min(g.len()).min(b.len()) / 32 * 32;
         for x in (0..n).step_by(32) {
-            // SAFETY: AVX2 is enabled at compile time (the module's cfg); x + 32 <= n,
+            // SAFETY: AVX2 is enabled for this function; x + 32 <= n,
             // which no slice is shorter than, bounds the 32 bytes read from each input
             // (as two unaligned 16-byte loads) and written to `y` (one unaligned store).
             unsafe {
@@ -286,6 +332,7 @@ mod avx2 {
 
     /// Writes the chroma of the first multiple of 16 blocks (32 columns); returns how
     /// many blocks.
+    #[target_feature(enable = "avx2")]
     pub(super) fn chroma(top: [&[u8]; 3], bottom: [&[u8]; 3], u: &mut [u8], v: &mut [u8]) -> usize {
         let columns = top
             .iter()
@@ -297,7 +344,7 @@ mod avx2 {
             .min(2 * v.len());
         let blocks = columns / 32 * 16;
         for x in (0..2 * blocks).step_by(32) {
-            // SAFETY: AVX2 is enabled at compile time (the module's cfg); x + 32 is at
+            // SAFETY: AVX2 is enabled for this function; x + 32 is at
             // most 2 * blocks <= `columns`, which bounds the 32 bytes read from each
             // row of each channel, and x / 2 + 16 <= blocks the 16 bytes written to
             // `u` and to `v`.
@@ -350,6 +397,7 @@ struct PackedRgb<'a> {
 }
 
 impl RgbRows for PackedRgb<'_> {
+    #[inline]
     fn row(&self, y: usize, r: &mut [u8], g: &mut [u8], b: &mut [u8]) {
         let row = &self.rgb[y * self.width * 3..(y + 1) * self.width * 3];
         for (i, px) in row.chunks_exact(3).enumerate() {
@@ -488,11 +536,14 @@ mod tests {
         }
     }
 
-    /// The vector kernels (where the build has them) give the same bytes as the
-    /// scalar code for every width, including the leftovers past the last 32 pixels,
-    /// and for the extremes: the corners of the RGB cube in every channel.
+    /// The vector kernels (on a processor that has them, whether or not
+    /// `STREAMTRACER_PORTABLE` is set) give the same bytes as the scalar code for
+    /// every width, including the leftovers past the last 32 pixels, and for the
+    /// extremes: the corners of the RGB cube in every channel.
     #[test]
     fn row_kernels_match_the_scalar_code_at_every_width() {
+        let simd = crate::cpu::hardware();
+        println!("comparing {} with scalar", simd.name());
         let mut state = 0x2545_f491_4f6c_dd1du64;
         let mut byte = move || {
             state ^= state << 13;
@@ -511,14 +562,14 @@ mod tests {
                 let top = [row(), row(), row()];
                 let bottom = [row(), row(), row()];
                 let (mut y, mut y_ref) = (vec![0u8; width], vec![0u8; width]);
-                luma_row(&top[0], &top[1], &top[2], &mut y);
+                luma_row(simd, &top[0], &top[1], &top[2], &mut y);
                 luma_row_scalar(&top[0], &top[1], &top[2], &mut y_ref);
                 assert_eq!(y, y_ref, "Y at width {width}");
                 let (mut u, mut v) = (vec![0u8; width / 2], vec![0u8; width / 2]);
                 let (mut u_ref, mut v_ref) = (u.clone(), v.clone());
                 let t = [&top[0][..], &top[1][..], &top[2][..]];
                 let b = [&bottom[0][..], &bottom[1][..], &bottom[2][..]];
-                chroma_row(t, b, &mut u, &mut v);
+                chroma_row(simd, t, b, &mut u, &mut v);
                 chroma_row_scalar(t, b, &mut u_ref, &mut v_ref);
                 assert_eq!(u, u_ref, "U at width {width}");
                 assert_eq!(v, v_ref, "V at width {width}");

@@ -8,7 +8,9 @@
 //! transform and rebuilds only the top level; geometries are shared through `Arc`s
 //! and reused by [`Accel::build`] when their mesh is unchanged.
 
-use crate::bvh::{Aabb, Bvh, RayBoxTest};
+#[cfg(target_arch = "x86_64")]
+use crate::bvh::V3;
+use crate::bvh::{Aabb, Bvh, Isa, Portable, RayBoxTest};
 use crate::geometry::{Ray, Sphere, Triangle, TrianglePack};
 use crate::scene::{Mesh, Scene, Shape};
 use glam::{Affine3A, Mat3A, Vec2, Vec3};
@@ -259,6 +261,7 @@ impl Accel {
             .sum()
     }
 
+    #[inline(always)]
     fn local_ray(inst: &Instance, ray: &Ray) -> Ray {
         if inst.identity {
             *ray
@@ -270,10 +273,13 @@ impl Accel {
         }
     }
 
-    /// Tests one instance; returns a closer hit if found.
-    #[inline]
-    fn intersect_instance(
+    /// Tests one instance; returns a closer hit if found. Inlined, with its bottom-level
+    /// traversal and triangle tests, into the ray query compiled for `isa`.
+    #[allow(clippy::too_many_arguments, reason = "the query's, plus the instance")]
+    #[inline(always)]
+    fn intersect_instance<I: Isa>(
         &self,
+        isa: I,
         index: u32,
         ray: &Ray,
         world_test: &RayBoxTest,
@@ -301,60 +307,102 @@ impl Accel {
                     &local_test
                 };
                 let mut best = None;
-                let prefetch = |first: u32| {
-                    if let Some(pack) = m.packs.get(first as usize / TrianglePack::LANES) {
-                        crate::bvh::prefetch_lines(pack);
-                    }
-                };
-                let leaf = |first: u32, count: u32, mut t_max: f32| {
-                    // Leaves start at a pack; lanes past `count` are padding.
-                    let (first, lanes) = (first as usize, TrianglePack::LANES);
-                    let packs = first / lanes..(first + count as usize).div_ceil(lanes);
-                    let mut found = None;
-                    for p in packs {
-                        if let Some((t, lane, b1, b2)) = m.packs[p].intersect(&local, t_min, t_max)
-                        {
-                            t_max = t;
-                            found = Some(t);
-                            let prim = p * lanes + lane;
-                            // Likely the hit to shade: fetch its record meanwhile.
-                            if let Some(info) = m.info.get(prim) {
-                                crate::bvh::prefetch(info);
-                            }
-                            best = Some(RawHit {
-                                t,
-                                instance: index,
-                                prim: prim as u32,
-                                b1,
-                                b2,
-                            });
-                            if any {
-                                break;
+                // The closures are written at the call so that they can be marked
+                // `#[inline(always)]`: compiled into the caller, with its features.
+                m.bvh.traverse_in(
+                    isa,
+                    test,
+                    t_min,
+                    t_max,
+                    any,
+                    #[inline(always)]
+                    |first: u32| {
+                        if let Some(pack) = m.packs.get(first as usize / TrianglePack::LANES) {
+                            crate::bvh::prefetch_lines(pack);
+                        }
+                    },
+                    #[inline(always)]
+                    |first: u32, count: u32, mut t_max: f32| {
+                        // Leaves start at a pack; lanes past `count` are padding.
+                        let (first, lanes) = (first as usize, TrianglePack::LANES);
+                        let packs = first / lanes..(first + count as usize).div_ceil(lanes);
+                        let mut found = None;
+                        for p in packs {
+                            if let Some((t, lane, b1, b2)) =
+                                m.packs[p].intersect(&local, t_min, t_max)
+                            {
+                                t_max = t;
+                                found = Some(t);
+                                let prim = p * lanes + lane;
+                                // Likely the hit to shade: fetch its record meanwhile.
+                                if let Some(info) = m.info.get(prim) {
+                                    crate::bvh::prefetch(info);
+                                }
+                                best = Some(RawHit {
+                                    t,
+                                    instance: index,
+                                    prim: prim as u32,
+                                    b1,
+                                    b2,
+                                });
+                                if any {
+                                    break;
+                                }
                             }
                         }
-                    }
-                    found
-                };
-                m.bvh.traverse(test, t_min, t_max, any, prefetch, leaf);
+                        found
+                    },
+                );
                 best
             }
         }
     }
 
     /// The closest surface along `ray` within (t_min, t_max).
+    ///
+    /// The code paths (`crate::cpu`) are chosen once per query: the whole query (both
+    /// levels of traversal, the triangle and sphere tests) is compiled for each.
+    #[inline]
     pub fn intersect(&self, ray: &Ray, t_min: f32, t_max: f32) -> Option<SurfaceHit> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(isa) = V3::detect() {
+            // SAFETY: `V3::detect` found the x86-64-v3 features.
+            return unsafe { self.intersect_v3(isa, ray, t_min, t_max) };
+        }
+        self.intersect_in(Portable, ray, t_min, t_max)
+    }
+
+    /// [`Accel::intersect`] compiled with the x86-64-v3 features.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
+    fn intersect_v3(&self, isa: V3, ray: &Ray, t_min: f32, t_max: f32) -> Option<SurfaceHit> {
+        self.intersect_in(isa, ray, t_min, t_max)
+    }
+
+    #[inline(always)]
+    fn intersect_in<I: Isa>(
+        &self,
+        isa: I,
+        ray: &Ray,
+        t_min: f32,
+        t_max: f32,
+    ) -> Option<SurfaceHit> {
         let test = RayBoxTest::new(ray.o, ray.d);
         let mut best: Option<RawHit> = None;
-        self.tlas.traverse(
+        self.tlas.traverse_in(
+            isa,
             &test,
             t_min,
             t_max,
             false,
             |_| {},
+            #[inline(always)]
             |first, count, mut t_max| {
                 let mut found = None;
                 for i in first..first + count {
-                    if let Some(hit) = self.intersect_instance(i, ray, &test, t_min, t_max, false) {
+                    if let Some(hit) =
+                        self.intersect_instance(isa, i, ray, &test, t_min, t_max, false)
+                    {
                         t_max = hit.t;
                         found = Some(hit.t);
                         best = Some(hit);
@@ -366,20 +414,47 @@ impl Accel {
         best.map(|h| self.surface(ray, h))
     }
 
-    /// Whether anything blocks `ray` within (t_min, t_max).
+    /// Whether anything blocks `ray` within (t_min, t_max); the code paths chosen
+    /// once per query, as in [`Accel::intersect`].
+    #[inline]
     pub fn occluded(&self, ray: &Ray, t_min: f32, t_max: f32) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(isa) = V3::detect() {
+            // SAFETY: `V3::detect` found the x86-64-v3 features.
+            return unsafe { self.occluded_v3(isa, ray, t_min, t_max) };
+        }
+        self.occluded_in(Portable, ray, t_min, t_max)
+    }
+
+    /// [`Accel::occluded`] compiled with the x86-64-v3 features.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
+    fn occluded_v3(&self, isa: V3, ray: &Ray, t_min: f32, t_max: f32) -> bool {
+        self.occluded_in(isa, ray, t_min, t_max)
+    }
+
+    #[inline(always)]
+    fn occluded_in<I: Isa>(&self, isa: I, ray: &Ray, t_min: f32, t_max: f32) -> bool {
         let test = RayBoxTest::new(ray.o, ray.d);
-        self.tlas.traverse(
+        self.tlas.traverse_in(
+            isa,
             &test,
             t_min,
             t_max,
             true,
             |_| {},
+            #[inline(always)]
             |first, count, t_max| {
-                (first..first + count).find_map(|i| {
-                    self.intersect_instance(i, ray, &test, t_min, t_max, true)
-                        .map(|h| h.t)
-                })
+                // A plain loop: `find_map` would be a call to code compiled without
+                // the caller's features.
+                for i in first..first + count {
+                    if let Some(hit) =
+                        self.intersect_instance(isa, i, ray, &test, t_min, t_max, true)
+                    {
+                        return Some(hit.t);
+                    }
+                }
+                None
             },
         )
     }

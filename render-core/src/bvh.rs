@@ -143,7 +143,7 @@ const STACK: usize = MAX_DEPTH * (WIDTH - 1) + 1;
 /// 256 bytes, four cache lines, aligned so that it never straddles a fifth.
 #[derive(Clone, Copy, Debug)]
 #[repr(C, align(64))]
-struct WideNode {
+pub(crate) struct WideNode {
     bounds: [[f32; WIDTH]; 6],
     /// An inner child's node index, or a leaf's first position in `order`.
     child: [u32; WIDTH],
@@ -164,6 +164,67 @@ pub struct Bvh {
     order: Vec<u32>,
 }
 
+/// A family of code paths as a zero-sized type: code generic over it is monomorphised
+/// (with `#[inline(always)]`) into a caller compiled with its features, so that a
+/// whole ray query runs with them and the choice is made once, outside.
+pub(crate) trait Isa: Copy {
+    /// Tests all of a node's children: a bit mask of those the ray enters within
+    /// (t_min, t_max), and the entry distances.
+    fn enter_children(
+        ray: &RayBoxTest,
+        n: &WideNode,
+        t_min: f32,
+        t_max: f32,
+    ) -> (u32, [f32; WIDTH]);
+}
+
+/// The portable code paths, for any processor.
+#[derive(Clone, Copy)]
+pub(crate) struct Portable;
+
+impl Isa for Portable {
+    #[inline(always)]
+    fn enter_children(
+        ray: &RayBoxTest,
+        n: &WideNode,
+        t_min: f32,
+        t_max: f32,
+    ) -> (u32, [f32; WIDTH]) {
+        ray.enter_children_portable(n, t_min, t_max)
+    }
+}
+
+/// The x86-64-v3 code paths (AVX2, FMA, BMI). A value exists only where the process
+/// chose them (`crate::cpu`), so the processor has the features; code using it must
+/// run inside a function compiled with them (`#[target_feature(enable = ...)]`), or
+/// its AVX node test becomes a call per node.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub(crate) struct V3(());
+
+#[cfg(target_arch = "x86_64")]
+impl V3 {
+    /// The marker, when this process runs the x86-64-v3 paths.
+    #[inline]
+    pub(crate) fn detect() -> Option<V3> {
+        (crate::cpu::simd() == crate::cpu::Simd::Avx2Fma).then_some(V3(()))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Isa for V3 {
+    #[inline(always)]
+    fn enter_children(
+        ray: &RayBoxTest,
+        n: &WideNode,
+        t_min: f32,
+        t_max: f32,
+    ) -> (u32, [f32; WIDTH]) {
+        // SAFETY: a `V3` exists only when the processor has AVX2 and FMA (`detect`).
+        unsafe { ray.enter_children_avx(n, t_min, t_max) }
+    }
+}
+
 /// A ray prepared for box tests.
 #[derive(Clone, Copy)]
 pub struct RayBoxTest {
@@ -181,6 +242,7 @@ pub struct RayBoxTest {
 }
 
 impl RayBoxTest {
+    #[inline]
     pub fn new(o: Vec3, d: Vec3) -> Self {
         let inv_d = Vec3A::from(d).recip();
         RayBoxTest {
@@ -205,28 +267,17 @@ impl RayBoxTest {
         (near <= far).then_some(near)
     }
 
-    /// Tests all of a node's children: a bit mask of those the ray enters within
-    /// (t_min, t_max), and the entry distances.
-    #[inline(always)]
-    fn enter_children(&self, n: &WideNode, t_min: f32, t_max: f32) -> (u32, [f32; WIDTH]) {
-        #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
-        {
-            self.enter_children_avx(n, t_min, t_max)
-        }
-        #[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
-        {
-            self.enter_children_portable(n, t_min, t_max)
-        }
-    }
-
-    /// The same test with AVX: eight lanes in one register per bound row.
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
-    #[inline(always)]
+    /// The same test with AVX: eight lanes in one register per bound row. Inlined
+    /// into traversals with the `V3` marker, run with the features enabled.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx")]
+    #[inline]
     fn enter_children_avx(&self, n: &WideNode, t_min: f32, t_max: f32) -> (u32, [f32; WIDTH]) {
         use std::arch::x86_64::*;
         let [nx, ny, nz] = self.near;
-        // SAFETY: this is compiled only where the target has AVX; the loads read the
-        // node's rows, eight f32 each, in bounds (row indices are at most 5).
+        // SAFETY: AVX is enabled for this function; the loads read the node's rows,
+        // eight f32 each, in bounds (row indices are at most 5), and the store writes
+        // the eight f32 of `out`.
         unsafe {
             let row = |r: usize| _mm256_loadu_ps(n.bounds[r].as_ptr());
             let slab = |r: usize, o: f32, inv: f32| {
@@ -252,8 +303,9 @@ impl RayBoxTest {
         }
     }
 
-    /// The same test in plain code, for targets without AVX.
-    #[cfg_attr(all(target_arch = "x86_64", target_feature = "avx"), allow(dead_code))]
+    /// Tests all of a node's children: a bit mask of those the ray enters within
+    /// (t_min, t_max), and the entry distances. Plain code, for processors without
+    /// AVX (and `STREAMTRACER_PORTABLE`).
     #[inline(always)]
     fn enter_children_portable(&self, n: &WideNode, t_min: f32, t_max: f32) -> (u32, [f32; WIDTH]) {
         let [nx, ny, nz] = self.near;
@@ -364,8 +416,78 @@ impl Bvh {
     /// of the traversal. `prefetch(first)` announces a leaf that may be tested soon.
     /// Returns whether anything hit. With `any` set, stops at the first hit (for
     /// shadow rays).
+    ///
+    /// The node test's code paths (AVX or portable, `crate::cpu`) are chosen once per
+    /// traversal: the whole loop is compiled for each, with the node test inlined.
+    /// (`Accel` chooses once per ray query instead and calls [`Bvh::traverse_in`] from
+    /// a function compiled with the features, so that its leaf tests get them too.)
     #[inline]
     pub fn traverse(
+        &self,
+        ray: &RayBoxTest,
+        t_min: f32,
+        t_max: f32,
+        any: bool,
+        prefetch: impl Fn(u32),
+        leaf: impl FnMut(u32, u32, f32) -> Option<f32>,
+    ) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(isa) = V3::detect() {
+            // SAFETY: `V3::detect` found the x86-64-v3 features.
+            return unsafe { self.traverse_v3(isa, ray, t_min, t_max, any, prefetch, leaf) };
+        }
+        self.traverse_in(Portable, ray, t_min, t_max, any, prefetch, leaf)
+    }
+
+    /// [`Bvh::traverse_in`] compiled with the x86-64-v3 features.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma,bmi1,bmi2,lzcnt,popcnt")]
+    #[allow(clippy::too_many_arguments, reason = "traverse's, plus the marker")]
+    fn traverse_v3(
+        &self,
+        isa: V3,
+        ray: &RayBoxTest,
+        t_min: f32,
+        t_max: f32,
+        any: bool,
+        prefetch: impl Fn(u32),
+        leaf: impl FnMut(u32, u32, f32) -> Option<f32>,
+    ) -> bool {
+        self.traverse_in(isa, ray, t_min, t_max, any, prefetch, leaf)
+    }
+
+    /// [`Bvh::traverse`] with the node test of `isa`, inlined into the caller: called
+    /// from a function compiled with `isa`'s features, the whole loop (and the leaf
+    /// closure) is compiled with them.
+    #[allow(clippy::too_many_arguments, reason = "traverse's, plus the marker")]
+    #[inline(always)]
+    pub(crate) fn traverse_in<I: Isa>(
+        &self,
+        _isa: I,
+        ray: &RayBoxTest,
+        t_min: f32,
+        t_max: f32,
+        any: bool,
+        prefetch: impl Fn(u32),
+        leaf: impl FnMut(u32, u32, f32) -> Option<f32>,
+    ) -> bool {
+        self.traverse_with(
+            ray,
+            t_min,
+            t_max,
+            any,
+            prefetch,
+            leaf,
+            #[inline(always)]
+            |ray, node, t_min, t_max| I::enter_children(ray, node, t_min, t_max),
+        )
+    }
+
+    /// The traversal loop, with `enter(ray, node, t_min, t_max)` testing a node's
+    /// children (as `RayBoxTest::enter_children_portable` does).
+    #[allow(clippy::too_many_arguments, reason = "traverse's, plus the node test")]
+    #[inline(always)]
+    fn traverse_with(
         &self,
         ray: &RayBoxTest,
         t_min: f32,
@@ -373,6 +495,7 @@ impl Bvh {
         any: bool,
         prefetch: impl Fn(u32),
         mut leaf: impl FnMut(u32, u32, f32) -> Option<f32>,
+        enter: impl Fn(&RayBoxTest, &WideNode, f32, f32) -> (u32, [f32; WIDTH]),
     ) -> bool {
         if !ray.valid {
             return false;
@@ -404,7 +527,7 @@ impl Bvh {
                 }
             } else {
                 let node = &self.nodes[current.child as usize];
-                let (mut mask, near) = ray.enter_children(node, t_min, t_max);
+                let (mut mask, near) = enter(ray, node, t_min, t_max);
                 if mask != 0 {
                     let entry = |lane: usize| {
                         let e = Entry {
@@ -769,10 +892,27 @@ mod tests {
         ray.enter(b, 0.0, t_max)
     }
 
-    /// The SIMD box test and the plain one agree on which children a ray enters
-    /// and where; unused lanes are never entered.
+    /// The AVX box test (on a processor that has AVX, whether or not
+    /// `STREAMTRACER_PORTABLE` is set) and the plain one agree on which children a
+    /// ray enters and where; unused lanes are never entered.
     #[test]
     fn simd_and_portable_child_tests_agree() {
+        #[cfg(target_arch = "x86_64")]
+        let simd = std::is_x86_feature_detected!("avx");
+        #[cfg(not(target_arch = "x86_64"))]
+        let simd = false;
+        println!(
+            "comparing {} with portable",
+            if simd { "AVX" } else { "portable" }
+        );
+        let enter_children = |ray: &RayBoxTest, node: &WideNode, t_min: f32, t_max: f32| {
+            #[cfg(target_arch = "x86_64")]
+            if simd {
+                // SAFETY: the processor has AVX (checked above).
+                return unsafe { ray.enter_children_avx(node, t_min, t_max) };
+            }
+            ray.enter_children_portable(node, t_min, t_max)
+        };
         let mut rng = SampleRng::for_sample(2, 3, 4, 11);
         let bvh = Bvh::build(&boxes(300, 3));
         assert!(bvh.nodes.len() > 10);
@@ -782,7 +922,7 @@ mod tests {
             let ray = RayBoxTest::new(o, uniform_sphere(rng.uniform(), rng.uniform()));
             let node = &bvh.nodes[(rng.uniform() * bvh.nodes.len() as f32) as usize];
             let t_max = rng.uniform() * 20.0;
-            let (mask, near) = ray.enter_children(node, 0.0, t_max);
+            let (mask, near) = enter_children(&ray, node, 0.0, t_max);
             let (mask_p, near_p) = ray.enter_children_portable(node, 0.0, t_max);
             assert_eq!(mask, mask_p);
             for lane in (0..WIDTH).filter(|lane| mask & (1 << lane) != 0) {

@@ -1,5 +1,6 @@
 //! The film: per-pixel sums of radiance estimates, and tone mapping to sRGB bytes.
 
+use crate::cpu::Simd;
 use glam::Vec3;
 use rayon::prelude::*;
 
@@ -70,18 +71,7 @@ impl Film {
         let sums = &self.sums[y * w..(y + 1) * w];
         let (r, g, b) = (&mut r[..w], &mut g[..w], &mut b[..w]);
         let scale = exposure / self.passes.max(1) as f32;
-        #[cfg(all(
-            target_arch = "x86_64",
-            target_feature = "avx2",
-            target_feature = "fma"
-        ))]
-        tone_map_row_avx2(sums, scale, r, g, b);
-        #[cfg(not(all(
-            target_arch = "x86_64",
-            target_feature = "avx2",
-            target_feature = "fma"
-        )))]
-        tone_map_row_portable(sums, scale, r, g, b);
+        tone_map_row_with(crate::cpu::simd(), sums, scale, r, g, b);
     }
 
     /// Tone-maps into packed RGB bytes (`width * height * 3`).
@@ -173,8 +163,25 @@ fn srgb_code(v: f32) -> u8 {
     srgb_code_unrounded(v).round_ties_even() as u8
 }
 
+/// Tone-maps one row with the given code paths (chosen once per row).
+fn tone_map_row_with(
+    simd: Simd,
+    sums: &[Vec3],
+    scale: f32,
+    r: &mut [u8],
+    g: &mut [u8],
+    b: &mut [u8],
+) {
+    match simd {
+        // SAFETY: `Avx2Fma` is only chosen when the processor has AVX2 and FMA.
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2Fma => unsafe { tone_map_row_avx2(sums, scale, r, g, b) },
+        _ => tone_map_row_portable(sums, scale, r, g, b),
+    }
+}
+
 /// Tone-maps one row of radiance sums (times `scale`) into separate channel bytes, one
-/// value at a time. This is the code for targets without AVX2 and FMA, and for the
+/// value at a time. This is the code for processors without AVX2 and FMA, and for the
 /// last few pixels of a row with them.
 #[inline(always)]
 fn tone_map_row_portable(sums: &[Vec3], scale: f32, r: &mut [u8], g: &mut [u8], b: &mut [u8]) {
@@ -186,12 +193,9 @@ fn tone_map_row_portable(sums: &[Vec3], scale: f32, r: &mut [u8], g: &mut [u8], 
 }
 
 /// Tone-maps one row as `tone_map_row_portable` does, eight pixels at a time with
-/// AVX2, giving the same bytes.
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma"
-))]
+/// AVX2, giving the same bytes. Only for processors with AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
 fn tone_map_row_avx2(sums: &[Vec3], scale: f32, r: &mut [u8], g: &mut [u8], b: &mut [u8]) {
     use std::arch::x86_64::*;
     let w = sums.len();
@@ -203,7 +207,7 @@ fn tone_map_row_avx2(sums: &[Vec3], scale: f32, r: &mut [u8], g: &mut [u8], b: &
     let (b8, _) = b.as_chunks_mut::<8>();
     for (((px, r8), g8), b8) in pixels.iter().zip(r8).zip(g8).zip(b8) {
         let px: &[f32; 24] = bytemuck::cast_ref(px);
-        // SAFETY: AVX2 and FMA are enabled at compile time (the cfg above). `px` holds
+        // SAFETY: AVX2 and FMA are enabled for this function. `px` holds
         // the 24 floats read (as three unaligned vectors of eight), `PLANAR_SHUFFLES`
         // the 32 bytes read from each of its rows, and `r8`, `g8` and `b8` the 8 bytes
         // written to each (with one unaligned store each).
@@ -257,11 +261,7 @@ fn tone_map_row_avx2(sums: &[Vec3], scale: f32, r: &mut [u8], g: &mut [u8], b: &
 /// r0-7 g0-7 | b0-7 and 8 zero bytes. Row 0 picks the bytes found in the same half of
 /// its input, row 1 those in the other half (from the input with its halves swapped);
 /// -128 gives zero, for the bytes the other row supplies.
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma"
-))]
+#[cfg(target_arch = "x86_64")]
 const PLANAR_SHUFFLES: [[i8; 32]; 2] = {
     let mut rows = [[-128i8; 32]; 2];
     let mut out = 0;
@@ -279,17 +279,12 @@ const PLANAR_SHUFFLES: [[i8; 32]; 2] = {
 };
 
 /// `srgb_code` for eight values, as 32-bit integers, with the same operations.
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma"
-))]
-#[inline(always)]
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
 fn srgb_codes_avx2(v: std::arch::x86_64::__m256) -> std::arch::x86_64::__m256i {
     use std::arch::x86_64::*;
-    // SAFETY: AVX2 and FMA are enabled at compile time (the cfg above); this is
-    // arithmetic on registers, with no memory access.
-    unsafe {
+    {
         let f = _mm256_set1_ps;
         // `min` and `max` return their second operand if either is NaN: NaN passes
         // into the linear part (as in `srgb_code_unrounded`) and not the power part.
@@ -357,37 +352,29 @@ pub fn write_rgb8(radiance: &[Vec3], scale: f32, out: &mut [u8]) {
     // Packed bytes keep the order of the channel values, so each value maps to the
     // byte at its own position, whatever its channel.
     let values: &[f32] = bytemuck::cast_slice(radiance);
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    ))]
-    let done = write_codes_avx2(values, scale, out);
-    #[cfg(not(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    )))]
-    let done = 0;
+    let done = match crate::cpu::simd() {
+        // SAFETY: `Avx2Fma` is only chosen when the processor has AVX2 and FMA.
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2Fma => unsafe { write_codes_avx2(values, scale, out) },
+        _ => 0,
+    };
     for (byte, v) in out[done..].iter_mut().zip(&values[done..]) {
         *byte = srgb_code(v * scale);
     }
 }
 
 /// Writes the code values of `values` (times `scale`) to `out`, as `srgb_code` does,
-/// for as many whole blocks of 32 as both hold; returns how many it wrote.
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma"
-))]
+/// for as many whole blocks of 32 as both hold; returns how many it wrote. Only for
+/// processors with AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
 fn write_codes_avx2(values: &[f32], scale: f32, out: &mut [u8]) -> usize {
     use std::arch::x86_64::*;
     let (blocks, _) = values.as_chunks::<32>();
     let (out_blocks, _) = out.as_chunks_mut::<32>();
     let n = blocks.len().min(out_blocks.len());
     for (v, out) in blocks.iter().zip(out_blocks) {
-        // SAFETY: AVX2 and FMA are enabled at compile time (the cfg above). `v` holds
+        // SAFETY: AVX2 and FMA are enabled for this function. `v` holds
         // the 32 floats read (as four unaligned vectors of eight), and `out` the 32
         // bytes written (with one unaligned store).
         unsafe {
@@ -637,24 +624,16 @@ mod tests {
         out
     }
 
-    /// The row function for this target (AVX2 where compiled in) gives the same bytes
-    /// as the portable one, which gives `srgb_code` of each channel value, as the
-    /// packed path does, for any value and for row widths that are and are not
-    /// multiples of eight.
+    /// The AVX2 row function (on a processor that has it, whether or not
+    /// `STREAMTRACER_PORTABLE` is set) gives the same bytes as the portable one, which
+    /// gives `srgb_code` of each channel value, as the packed path does (with the
+    /// paths this process chose), for any value and for row widths that are and are
+    /// not multiples of eight.
     #[test]
     fn all_paths_give_identical_bytes() {
-        #[cfg(all(
-            target_arch = "x86_64",
-            target_feature = "avx2",
-            target_feature = "fma"
-        ))]
-        let fast: RowFn = tone_map_row_avx2;
-        #[cfg(not(all(
-            target_arch = "x86_64",
-            target_feature = "avx2",
-            target_feature = "fma"
-        )))]
-        let fast: RowFn = tone_map_row_portable;
+        let fast: RowFn =
+            |sums, scale, r, g, b| tone_map_row_with(crate::cpu::hardware(), sums, scale, r, g, b);
+        println!("comparing {} with portable", crate::cpu::hardware().name());
         let mut rows: Vec<(Vec<f32>, f32)> = Vec::new();
         for (i, w) in [1usize, 7, 8, 9, 16, 70, 1283].into_iter().enumerate() {
             for scale in [1.0, 0.37, 3.0e7] {

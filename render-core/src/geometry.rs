@@ -183,7 +183,7 @@ impl Triangle {
 
 impl Sphere {
     /// The nearest hit distance within (t_min, t_max).
-    #[inline]
+    #[inline(always)]
     pub fn intersect(&self, ray: &Ray, t_min: f32, t_max: f32) -> Option<f32> {
         // Solve |o + t d - c|^2 = r^2. Subtracting the closest approach before taking
         // the square root keeps the discriminant accurate for distant spheres.

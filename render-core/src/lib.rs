@@ -42,6 +42,7 @@ pub mod accel;
 pub mod bsdf;
 pub mod bvh;
 pub mod camera;
+pub mod cpu;
 pub mod edit;
 pub mod film;
 pub mod generate;

@@ -181,6 +181,10 @@ pub async fn run(
             signaling::Policy::middleware,
         ));
     tracing::info!(
+        "SIMD code paths: {} (STREAMTRACER_PORTABLE=1 forces portable)",
+        render_core::cpu::simd().name()
+    );
+    tracing::info!(
         "serving on http://{} ({}x{} at {} fps, {} kbit/s live within {}..{}; WebRTC on {}; OpenH264 assembly: {})",
         address,
         config.width,
