@@ -30,6 +30,7 @@ pub mod offline;
 pub mod protocol;
 pub mod scenes;
 pub mod session;
+pub mod snapshot;
 pub mod store;
 pub mod view;
 pub mod views;
@@ -144,6 +145,7 @@ pub async fn run(
         access: policy.access.clone(),
         edit_rate: config.edit_rate,
         shutdown: shutdown_rx.clone(),
+        snapshots: snapshot::Snapshots::default(),
     });
     // The sessions and their states: a controller's view of who is connected.
     let sessions_route = {

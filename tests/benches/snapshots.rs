@@ -59,7 +59,11 @@ fn drain(viewer: &mut Viewer, into: &mut Vec<Instant>) -> anyhow::Result<()> {
 }
 
 /// Waits `phase` while collecting the viewer's frames.
-async fn watch(viewer: &mut Viewer, phase: Duration, into: &mut Vec<Instant>) -> anyhow::Result<()> {
+async fn watch(
+    viewer: &mut Viewer,
+    phase: Duration,
+    into: &mut Vec<Instant>,
+) -> anyhow::Result<()> {
     let end = Instant::now() + phase;
     while Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(50)).await;
