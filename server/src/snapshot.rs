@@ -66,11 +66,14 @@ impl Slot {
     }
 }
 
+/// The view a slot is of (compared by address; held weakly).
+type Owner = Weak<dyn Any + Send + Sync>;
+
 /// The snapshots of every view.
 pub struct Snapshots {
     /// By view name, with the view it was of (a view closed and opened again under
     /// the same name is another view); entries of views that are gone are dropped.
-    slots: Mutex<HashMap<String, (Weak<dyn Any + Send + Sync>, Arc<Slot>)>>,
+    slots: Mutex<HashMap<String, (Owner, Arc<Slot>)>>,
     encodes: Arc<Semaphore>,
     /// Requests that need an encode: encoding, or waiting for a turn.
     wanting: AtomicUsize,
