@@ -15,7 +15,8 @@
 //! - `POST /api/undo`, `POST /api/redo`.
 //! - `PUT /api/meshes/{key}`: a glTF (`model/gltf+json`) or GLB (`model/gltf-binary`)
 //!   file whose triangles become the mesh `key` (added, or replaced if it exists).
-//! - `GET /api/snapshot.png`: the current picture, lossless, at full resolution.
+//! - `GET /api/snapshot.png`: the current picture, lossless, at full resolution;
+//!   encoded once per picture state, a bounded number at once (`snapshot.rs`).
 //! - `GET /api/stats`: the view's size and how far its latest picture has refined.
 
 use crate::control::Connection;
@@ -24,6 +25,7 @@ use crate::protocol::{
     MAX_MESSAGE_BYTES, MAX_UPLOAD_BYTES,
 };
 use crate::ratelimit::{self, Action, Limiter};
+use crate::snapshot::{SnapshotError, Snapshots};
 use crate::store::SceneStore;
 use crate::view::View;
 use crate::views::{self, OpenError, Views};
@@ -58,6 +60,8 @@ pub struct Api {
     pub limiter: Arc<Limiter>,
     /// Turns true when the server stops: WebSockets are then told and closed.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The snapshots' PNGs, one encode per picture state, a bounded number at once.
+    pub snapshots: Snapshots,
 }
 
 impl Api {
@@ -187,6 +191,7 @@ fn status(code: ErrorCode) -> StatusCode {
         ErrorCode::LimitExceeded => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Busy => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::StorageFailed | ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::InvalidJson
         | ErrorCode::TooDeep
@@ -235,6 +240,27 @@ fn respond_for(connection: &Connection, message: ServerMessage) -> Response {
         );
     }
     response
+}
+
+/// [`respond`] for a message that can be large (the scene or an entity with whole
+/// meshes): serialised on the blocking pool, not on an async worker.
+async fn respond_off_runtime(message: ServerMessage) -> Response {
+    tokio::task::spawn_blocking(move || respond(message))
+        .await
+        .unwrap_or_else(|e| error(ErrorCode::Internal, format!("the reply failed: {e}")))
+}
+
+/// A message as JSON text for the WebSocket; a scene or an entity on the blocking
+/// pool (see [`respond_off_runtime`]).
+async fn text_of(message: ServerMessage) -> String {
+    match message {
+        ServerMessage::Scene { .. } | ServerMessage::Entity { .. } => {
+            tokio::task::spawn_blocking(move || message.to_json())
+                .await
+                .unwrap_or_default()
+        }
+        other => other.to_json(),
+    }
 }
 
 fn error(code: ErrorCode, message: impl Into<String>) -> Response {
@@ -406,7 +432,7 @@ async fn scene(
         })
         .await
     {
-        Some(reply) => respond_for(&connection, reply),
+        Some(reply) => respond_off_runtime(reply).await,
         None => error(ErrorCode::Internal, "no answer"),
     }
 }
@@ -420,7 +446,7 @@ async fn get_entity(api: &Api, client: Client, kind: &str, key: Option<&str>) ->
     let mut connection = api.connection(http_session(), client);
     match protocol::parse_value(&message) {
         Ok(m) => match connection.handle(m).await {
-            Some(reply) => respond_for(&connection, reply),
+            Some(reply) => respond_off_runtime(reply).await,
             None => error(ErrorCode::Internal, "no answer"),
         },
         Err(e) => respond(e.into_message()),
@@ -506,53 +532,51 @@ async fn stats(State(api): State<Arc<Api>>, Query(q): Query<ViewQuery>) -> Respo
         "samples_per_pixel": latest.as_ref().map(|f| f.samples_per_pixel),
         "converged": latest.as_ref().is_some_and(|f| f.converged),
         "viewers": view.viewers(),
+        "snapshots_encoded": view
+            .stats()
+            .snapshots_encoded
+            .load(std::sync::atomic::Ordering::Relaxed),
     });
     ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
 }
 
 /// `GET /api/snapshot.png`: the picture as rendered, not as encoded (`?view=NAME` for
-/// another view than main).
+/// another view than main). Encoded once per picture state (see `snapshot.rs`); when
+/// too many encodes are running and waiting, `503` with `Retry-After`.
 async fn snapshot(State(api): State<Arc<Api>>, Query(q): Query<ViewQuery>) -> Response {
-    let view = match api.view_of(&q).await {
-        Ok((_, view)) => view,
+    let (name, view) = match api.view_of(&q).await {
+        Ok(v) => v,
         Err(r) => return r,
     };
-    let png = tokio::task::spawn_blocking(move || {
-        let shot = view.snapshot()?;
-        let mut png = Vec::new();
-        image::ImageEncoder::write_image(
-            image::codecs::png::PngEncoder::new(&mut png),
-            &shot.rgb,
-            shot.width,
-            shot.height,
-            image::ExtendedColorType::Rgb8,
-        )
-        .ok()?;
-        Some((png, shot.revision, shot.samples_per_pixel))
-    })
-    .await;
-    match png {
-        Ok(Some((png, revision, spp))) => (
+    match api.snapshots.png(&name, &view).await {
+        Ok(png) => (
             [
                 (header::CONTENT_TYPE, "image/png".to_owned()),
                 (header::CACHE_CONTROL, "no-store".to_owned()),
                 (
                     header::HeaderName::from_static("x-streamtracer-revision"),
-                    revision.0.to_string(),
+                    png.state.revision.0.to_string(),
                 ),
                 (
                     header::HeaderName::from_static("x-streamtracer-samples"),
-                    spp.to_string(),
+                    png.state.samples_per_pixel.to_string(),
                 ),
             ],
-            png,
+            Body::from(png.bytes.clone()),
         )
             .into_response(),
-        _ => error(
-            ErrorCode::Internal,
-            "the picture could not be taken (the server is stopping?)",
-        ),
+        Err(e @ SnapshotError::Busy) => busy(e.to_string()),
+        Err(e @ SnapshotError::Unavailable) => error(ErrorCode::Internal, e.to_string()),
     }
+}
+
+/// `503` with `Retry-After` and a `busy` error.
+fn busy(message: String) -> Response {
+    let mut response = error(ErrorCode::Busy, message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    response
 }
 
 /// `GET /api/control`: the protocol over a WebSocket.
@@ -641,7 +665,11 @@ async fn run_websocket(
             }
         };
         if let Some(m) = out {
-            if socket.send(send(m)).await.is_err() {
+            if socket
+                .send(Message::Text(text_of(m).await.into()))
+                .await
+                .is_err()
+            {
                 break;
             }
         }

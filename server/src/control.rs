@@ -301,7 +301,7 @@ impl Connection {
             let mesh = render_core::loaders::mesh_from_bytes(&data, MAX_UPLOAD_TRIANGLES).map_err(
                 |e| ProtocolError::new(None, ErrorCode::InvalidValue, format!("upload: {e}")),
             )?;
-            let exists = store.get(Kind::Mesh, Some(&key)).0.is_some();
+            let exists = store.contains(Kind::Mesh, Some(&key));
             let op = if exists {
                 Op::Replace {
                     kind: Kind::Mesh,
@@ -418,35 +418,62 @@ impl Connection {
                 reply(id, result)
             }
             ClientMessage::GetScene { full_meshes, .. } => {
-                let (mut scene, revision) = self.store.scene_json(full_meshes);
-                if let Value::Object(map) = &mut scene {
-                    let camera = serde_json::to_value(self.view.camera().0).unwrap_or_default();
-                    map.insert("camera".into(), camera);
-                }
-                ServerMessage::Scene {
-                    id,
-                    revision,
-                    scene,
+                // Whole meshes make a large value: built on the blocking pool, from the
+                // store's shared copy of the document (no lock held meanwhile).
+                let store = self.store.clone();
+                let camera = serde_json::to_value(self.view.camera().0).unwrap_or_default();
+                let read = tokio::task::spawn_blocking(move || {
+                    let (mut scene, revision) = store.scene_json(full_meshes);
+                    if let Value::Object(map) = &mut scene {
+                        map.insert("camera".into(), camera);
+                    }
+                    (scene, revision)
+                })
+                .await;
+                match read {
+                    Ok((scene, revision)) => ServerMessage::Scene {
+                        id,
+                        revision,
+                        scene,
+                    },
+                    Err(e) => ProtocolError::new(
+                        id.as_ref(),
+                        ErrorCode::Internal,
+                        format!("the scene could not be read: {e}"),
+                    )
+                    .into_message(),
                 }
             }
-            ClientMessage::Get { kind, key, .. } => match self.store.get(kind, key.as_ref()) {
-                (Some(value), revision) => ServerMessage::Entity {
-                    id,
-                    revision,
-                    kind,
-                    key,
-                    value,
-                },
-                (None, _) => ProtocolError::new(
-                    id.as_ref(),
-                    ErrorCode::NotFound,
-                    match &key {
-                        Some(key) => format!("there is no {} \"{key}\"", kind.name()),
-                        None => format!("{} needs a \"key\"", kind.name()),
+            ClientMessage::Get { kind, key, .. } => {
+                // A mesh is given whole: read like the scene, off the runtime.
+                let (store, wanted) = (self.store.clone(), key.clone());
+                let read =
+                    tokio::task::spawn_blocking(move || store.get(kind, wanted.as_ref())).await;
+                match read {
+                    Ok((Some(value), revision)) => ServerMessage::Entity {
+                        id,
+                        revision,
+                        kind,
+                        key,
+                        value,
                     },
-                )
-                .into_message(),
-            },
+                    Ok((None, _)) => ProtocolError::new(
+                        id.as_ref(),
+                        ErrorCode::NotFound,
+                        match &key {
+                            Some(key) => format!("there is no {} \"{key}\"", kind.name()),
+                            None => format!("{} needs a \"key\"", kind.name()),
+                        },
+                    )
+                    .into_message(),
+                    Err(e) => ProtocolError::new(
+                        id.as_ref(),
+                        ErrorCode::Internal,
+                        format!("the entity could not be read: {e}"),
+                    )
+                    .into_message(),
+                }
+            }
             ClientMessage::Quality { bitrate, fps, .. } => {
                 let s = self.view.settings();
                 let current = self.view.quality();

@@ -31,6 +31,7 @@ pub mod protocol;
 pub mod ratelimit;
 pub mod scenes;
 pub mod session;
+pub mod snapshot;
 pub mod store;
 pub mod view;
 pub mod views;
@@ -147,6 +148,7 @@ pub async fn run(
         access: policy.access.clone(),
         limiter,
         shutdown: shutdown_rx.clone(),
+        snapshots: snapshot::Snapshots::default(),
     });
     // The sessions and their states: a controller's view of who is connected.
     let sessions_route = {

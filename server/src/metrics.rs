@@ -118,6 +118,12 @@ pub fn render(sessions: &Sessions, views: &Views, store: &SceneStore) -> String 
             seconds(|s| &s.render_micros),
         ),
         (
+            "streamtracer_snapshot_encodes_total",
+            "counter",
+            "Pictures encoded as PNG for GET /api/snapshot.png (once per picture state, however many ask).",
+            count(|s| &s.snapshots_encoded),
+        ),
+        (
             "streamtracer_scene_transactions_total",
             "counter",
             "Scene transactions applied (edits, undos and redos).",

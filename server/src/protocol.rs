@@ -377,13 +377,16 @@ pub enum ErrorCode {
     RateLimited,
     /// The change could not be written to the state directory; nothing was applied.
     StorageFailed,
+    /// The server is already doing as much of this work as it allows (snapshot
+    /// encodes); try again after a moment (over HTTP, `503` with `Retry-After`).
+    Busy,
     /// A bug in the server (it is logged); nothing was applied.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, in declaration order (`code as usize` indexes it).
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::InvalidJson,
         ErrorCode::TooLarge,
         ErrorCode::TooDeep,
@@ -403,6 +406,7 @@ impl ErrorCode {
         ErrorCode::Forbidden,
         ErrorCode::RateLimited,
         ErrorCode::StorageFailed,
+        ErrorCode::Busy,
         ErrorCode::Internal,
     ];
 

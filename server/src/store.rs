@@ -92,6 +92,9 @@ struct State {
     /// cannot wait on each other (two locks taken in opposite orders by `add_view` and
     /// `edit` once wedged the store).
     views: Vec<Weak<View>>,
+    /// A read-only copy of `doc` at `version`, made for the first read that needed one
+    /// (see [`SceneStore::document`]) and dropped by the next transaction.
+    published: Option<(Arc<SceneVersion>, Arc<Document>)>,
 }
 
 /// The one scene every view renders and every controller edits.
@@ -105,6 +108,10 @@ pub struct SceneStore {
     /// The acceleration structure of the last scene version a `pick` needed, shared
     /// by every connection (see [`SceneStore::pick_accel`]).
     pick_accel: Mutex<Option<(Arc<SceneVersion>, Arc<Accel>)>>,
+    /// Test hook: the next read pauses here once it has its copy of the document,
+    /// telling the first sender and waiting for the receiver.
+    #[cfg(test)]
+    pause_read: Mutex<Option<(std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<()>)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -203,11 +210,14 @@ impl SceneStore {
                 journal,
                 version,
                 views: Vec::new(),
+                published: None,
             }),
             counter: AtomicU64::new(revision.0),
             transactions: AtomicU64::new(0),
             events,
             pick_accel: Mutex::new(None),
+            #[cfg(test)]
+            pause_read: Mutex::new(None),
         })
     }
 
@@ -296,10 +306,41 @@ impl SceneStore {
         view.set_scene(st.version.clone());
     }
 
-    /// The whole scene as JSON, with `camera` the given view's, and its revision.
+    /// The document as it is now, read-only, with the latest revision handed out
+    /// (read together: no transaction comes between them). Under the scene lock only
+    /// long enough to share a copy: made once per scene version, by the first read
+    /// that needs it, it shares meshes and images with the document. Readers turn it
+    /// into JSON without the lock, so an edit never waits for a large read.
+    pub fn document(&self) -> (Arc<Document>, Revision) {
+        let mut st = lock(&self.state);
+        let revision = self.revision();
+        if let Some((version, doc)) = &st.published {
+            if Arc::ptr_eq(version, &st.version) {
+                return (doc.clone(), revision);
+            }
+        }
+        let doc = Arc::new(st.doc.clone());
+        st.published = Some((st.version.clone(), doc.clone()));
+        (doc, revision)
+    }
+
+    #[cfg(test)]
+    fn pause_read(&self) {
+        let pause = lock(&self.pause_read).take();
+        if let Some((reading, resume)) = pause {
+            let _ = reading.send(());
+            let _ = resume.recv_timeout(std::time::Duration::from_secs(60));
+        }
+    }
+
+    /// The whole scene as JSON (without a camera: views have their own), and its
+    /// revision. Serialised outside the scene lock, but it can be large (whole meshes
+    /// with `full_meshes`): call it off the async runtime.
     pub fn scene_json(&self, full_meshes: bool) -> (Value, Revision) {
-        let st = lock(&self.state);
-        (st.doc.to_json(full_meshes), self.revision())
+        let (doc, revision) = self.document();
+        #[cfg(test)]
+        self.pause_read();
+        (doc.to_json(full_meshes), revision)
     }
 
     /// The keys of the object at `index` of `version`'s scene and of its material (a
@@ -324,10 +365,16 @@ impl SceneStore {
         Ok(keys())
     }
 
-    /// One entity as JSON, and the revision.
+    /// One entity as JSON, and the revision. Serialised outside the scene lock, but a
+    /// mesh is given whole: call it off the async runtime.
     pub fn get(&self, kind: Kind, key: Option<&Key>) -> (Option<Value>, Revision) {
-        let st = lock(&self.state);
-        (st.doc.get(kind, key), self.revision())
+        let (doc, revision) = self.document();
+        (doc.get(kind, key), revision)
+    }
+
+    /// Whether the entity exists (without serialising it).
+    pub fn contains(&self, kind: Kind, key: Option<&Key>) -> bool {
+        lock(&self.state).doc.entity(kind, key).is_some()
     }
 
     /// Applies a transaction atomically, journals it and publishes it. Blocks on the
@@ -471,6 +518,7 @@ impl SceneStore {
             }
         }
         st.revision = revision;
+        st.published = None;
         self.transactions.fetch_add(1, Ordering::Relaxed);
         st.version = Arc::new(SceneVersion {
             revision,
@@ -584,6 +632,52 @@ mod tests {
         assert_eq!(refused.code, ErrorCode::NothingToUndo);
         // Back to the state the first kept transaction found: the one `extra - 1` left.
         assert_eq!(store.version().settings.exposure, exposure(extra - 1));
+    }
+
+    /// Regression (full-mesh reads under the store lock): `GET /api/scene?meshes=full`
+    /// serialised the whole document while holding the scene lock, so every edit,
+    /// camera move and pick waited for it. An edit now commits while a read is in the
+    /// middle of serialising, and the read gives the scene as it was when it began.
+    #[test]
+    fn an_edit_commits_while_a_full_scene_read_is_being_serialised() {
+        use std::sync::mpsc::channel;
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Arc::new(SceneStore::open(&Scene::cornell_box(), dir.path(), 64, 1.0, None).unwrap());
+        let (reading_tx, reading) = channel();
+        let (resume, resume_rx) = channel();
+        *lock(&store.pause_read) = Some((reading_tx, resume_rx));
+        let reader = {
+            let store = store.clone();
+            std::thread::spawn(move || store.scene_json(true))
+        };
+        reading
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the read began");
+        let (done_tx, done) = channel();
+        {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let edit = r#"{"type":"edit","ops":[{"op":"update","kind":"settings","value":{"exposure":3}}]}"#;
+                let _ = done_tx.send(store.edit("test", &ops(edit), None));
+            });
+        }
+        let committed = done.recv_timeout(Duration::from_secs(20));
+        resume.send(()).unwrap();
+        let revision = committed
+            .expect("the edit waited for the read to finish serialising")
+            .expect("the edit applies");
+        let (scene, read_revision) = reader.join().unwrap();
+        assert!(read_revision < revision);
+        assert_eq!(scene["settings"]["exposure"], 1.0);
+        assert!(scene["meshes"].as_object().is_some_and(|m| !m.is_empty()));
+        // The next read has the edit.
+        let (scene, read_revision) = store.scene_json(false);
+        assert_eq!(
+            (scene["settings"]["exposure"].as_f64(), read_revision),
+            (Some(3.0), revision)
+        );
     }
 
     /// A camera move's revision is handed out under the scene lock, after every

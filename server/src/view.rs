@@ -123,6 +123,9 @@ pub struct ViewStats {
     /// The size of the stream: the picture's, or smaller while the bitrate is low.
     pub stream_width: AtomicU64,
     pub stream_height: AtomicU64,
+    /// Pictures encoded as PNG for `GET /api/snapshot.png` (one per picture state
+    /// asked for, however many asked: see `snapshot.rs`).
+    pub snapshots_encoded: AtomicU64,
 }
 
 struct Control {
@@ -145,6 +148,8 @@ pub struct Snapshot {
     pub rgb: Vec<u8>,
     pub revision: Revision,
     pub samples_per_pixel: u32,
+    /// The render pass that finished it (the `serial` of its [`RenderedFrame`]).
+    pub serial: u64,
 }
 
 struct Shared {
@@ -567,6 +572,7 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Option<Duratio
                             rgb: rgb.clone(),
                             revision,
                             samples_per_pixel: renderer.samples_per_pixel(),
+                            serial,
                         });
                     }
                     c = lock(&shared.control);

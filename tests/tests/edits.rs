@@ -385,6 +385,98 @@ async fn the_snapshot_is_the_rendered_picture_as_png() -> anyhow::Result<()> {
     server.stop().await
 }
 
+/// Waits until the view's picture is still (rendered to its sample limit) at
+/// `revision` or later; its `/api/stats`.
+async fn still_picture(server: &TestServer, revision: u64) -> anyhow::Result<Value> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (status, stats) = api::get(&server.url(""), "/api/stats").await?;
+        anyhow::ensure!(status == 200, "{stats}");
+        if stats["converged"] == true && stats["revision"].as_u64() >= Some(revision) {
+            return Ok(stats);
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the picture did not converge: {stats}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `n` concurrent snapshots: their revision headers and bytes.
+async fn snapshots(server: &TestServer, n: usize) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {
+    let client = reqwest::Client::new();
+    let requests = (0..n).map(|_| {
+        let (client, url) = (client.clone(), server.url("/api/snapshot.png"));
+        tokio::spawn(async move {
+            let response = client.get(url).send().await?;
+            anyhow::ensure!(response.status() == 200, "{}", response.status());
+            let revision: u64 = response.headers()["x-streamtracer-revision"]
+                .to_str()?
+                .parse()?;
+            anyhow::Ok((revision, response.bytes().await?.to_vec()))
+        })
+    });
+    let requests: Vec<_> = requests.collect();
+    let mut out = Vec::new();
+    for r in requests {
+        out.push(r.await??);
+    }
+    Ok(out)
+}
+
+/// Regression (unbounded work per snapshot): every `GET /api/snapshot.png` copied the
+/// whole picture and encoded it as PNG again, so a burst of requests for a picture
+/// that had not changed did the same work once per request. Now one picture state is
+/// encoded once, concurrent requests share that encode and get the same bytes, and a
+/// changed picture is encoded again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_snapshots_of_an_unchanged_picture_are_encoded_once() -> anyhow::Result<()> {
+    let config = streamtracer::Config {
+        max_spp: 8,
+        ..TestServer::small_config()
+    };
+    let server = TestServer::start(config, edit_scene()).await?;
+    let encodes = "streamtracer_snapshot_encodes_total";
+    still_picture(&server, 0).await?;
+    let before = server.metric(encodes).await?;
+    let shots = snapshots(&server, 24).await?;
+    assert_eq!(server.metric(encodes).await? - before, 1.0, "one encode");
+    let (revision, png) = &shots[0];
+    assert!(
+        shots.iter().all(|s| s == &shots[0]),
+        "every request got the same revision and bytes"
+    );
+    let image = image::load_from_memory_with_format(png, image::ImageFormat::Png)?.to_rgb8();
+    assert_eq!(
+        image.dimensions(),
+        (server.config.width, server.config.height)
+    );
+    // The same picture later: still no new encode. `/api/stats` counts them too.
+    let again = snapshots(&server, 3).await?;
+    assert!(again.iter().all(|s| s == &shots[0]));
+    let (_, stats) = api::get(&server.url(""), "/api/stats").await?;
+    assert_eq!(stats["snapshots_encoded"], 1, "{stats}");
+
+    // A changed picture is a new encode, with new bytes.
+    let (status, ack) = api::post(
+        &server.url(""),
+        "/api/edits",
+        &json!({"ops": [{"op": "update", "kind": "settings", "value": {"exposure": 2.0}}]}),
+    )
+    .await?;
+    assert_eq!(status, 200, "{ack}");
+    let edited = ack["revision"].as_u64().expect("a revision");
+    still_picture(&server, edited).await?;
+    let changed = snapshots(&server, 8).await?;
+    assert!(changed.iter().all(|s| s == &changed[0]));
+    assert!(changed[0].0 >= edited && changed[0].0 > *revision);
+    assert_ne!(changed[0].1, *png, "the brighter picture has other bytes");
+    image::load_from_memory_with_format(&changed[0].1, image::ImageFormat::Png)?;
+    assert_eq!(server.metric(encodes).await? - before, 2.0);
+    server.stop().await
+}
+
 /// `base_revision` guards against other clients' transactions only: a revision read
 /// before a camera move is still a good base, one read before a transaction is not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
