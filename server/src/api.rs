@@ -18,6 +18,7 @@
 //! - `GET /api/snapshot.png`: the current picture, lossless, at full resolution.
 //! - `GET /api/stats`: the view's size and how far its latest picture has refined.
 
+use crate::conns::{Client, Connections, WebSocketGuard};
 use crate::control::Connection;
 use crate::protocol::{
     self, ClientMessage, CloseReason, ErrorCode, MeshFormat, ProtocolError, Role, ServerMessage,
@@ -43,6 +44,9 @@ use std::sync::Arc;
 /// The largest WebSocket message: a JSON message, or a piece of an upload.
 pub const MAX_WEBSOCKET_MESSAGE: usize = 16 * 1024 * 1024;
 
+/// The read buffer each WebSocket holds.
+const WEBSOCKET_READ_BUFFER: usize = 8 * 1024;
+
 /// What the API routes share.
 pub struct Api {
     pub store: Arc<SceneStore>,
@@ -55,6 +59,9 @@ pub struct Api {
     pub edit_rate: f64,
     /// Turns true when the server stops: WebSockets are then told and closed.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The open connections: WebSockets are registered (listed, bounded per client)
+    /// there, and closed after its idle timeout.
+    pub connections: Arc<Connections>,
 }
 
 impl Api {
@@ -432,7 +439,7 @@ async fn upload(
         Ok(b) => b,
         Err(r) => return r,
     };
-    let connection = api.connection(http_session(), role);
+    let mut connection = api.connection(http_session(), role);
     respond(connection.add_mesh(None, key, format, bytes.to_vec()).await)
 }
 
@@ -506,16 +513,31 @@ async fn snapshot(State(api): State<Arc<Api>>, Query(q): Query<ViewQuery>) -> Re
 async fn websocket(
     State(api): State<Arc<Api>>,
     Extension(role): Extension<Role>,
+    client: Option<Extension<Client>>,
     Query(q): Query<ViewQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    // Every connection served by `conns::serve` carries its client.
+    let client = client.map_or(
+        Client::Address(std::net::Ipv4Addr::UNSPECIFIED.into()),
+        |Extension(c)| c,
+    );
+    // Counted before any view is opened for it: a refused socket costs nothing.
+    let name = q.view.as_deref().unwrap_or(views::MAIN);
+    let registered = match api.connections.open_websocket(client, role, name) {
+        Ok(r) => r,
+        Err(why) => return why.response(api.connections.limits()),
+    };
     let (name, view) = match api.open_view(&q, role == Role::Controller).await {
         Ok(v) => v,
         Err(r) => return r,
     };
     upgrade
         .max_message_size(MAX_WEBSOCKET_MESSAGE)
-        .on_upgrade(move |socket| run_websocket(api, role, name, view, socket))
+        // Read in 8 KiB chunks rather than tungstenite's default 128 KiB, a buffer
+        // every open socket holds: large messages still arrive whole.
+        .read_buffer_size(WEBSOCKET_READ_BUFFER)
+        .on_upgrade(move |socket| run_websocket(api, role, name, view, registered, socket))
 }
 
 async fn run_websocket(
@@ -523,12 +545,19 @@ async fn run_websocket(
     role: Role,
     name: String,
     view: Arc<View>,
+    registered: WebSocketGuard,
     mut socket: WebSocket,
 ) {
-    let session = format!("ws-{}", rtc::shared::util::math_rand_alpha_number(20));
     let mut connection = api
-        .connection_to(session, role, name, view.clone())
+        .connection_to(registered.id.clone(), role, name, view.clone())
         .limit_edits(api.edit_rate);
+    // A client that sends nothing, not even a pong to the pings, for the idle
+    // timeout is gone: its socket is closed.
+    let idle = api.connections.limits().idle_timeout;
+    let mut ping = tokio::time::interval(idle / 3);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.reset();
+    let mut heard = tokio::time::Instant::now();
     let mut store_events = api.store.events();
     let mut view_events = view.events();
     let mut shown = view.shown();
@@ -542,18 +571,44 @@ async fn run_websocket(
     loop {
         let out = tokio::select! {
             incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Text(text))) => connection.text(text.as_str()).await,
-                Some(Ok(Message::Binary(data))) => connection.binary(&data).await,
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => None,
+                Some(Ok(message)) => {
+                    heard = tokio::time::Instant::now();
+                    match message {
+                        Message::Text(text) => connection.text(text.as_str()).await.map(send),
+                        Message::Binary(data) => connection.binary(&data).await.map(send),
+                        Message::Close(_) => break,
+                        Message::Ping(_) | Message::Pong(_) => None,
+                    }
+                }
+                None | Some(Err(_)) => break,
             },
+            _ = ping.tick() => {
+                if heard.elapsed() >= idle {
+                    tracing::info!(session = %connection.session, "WebSocket idle for {} s: closed", idle.as_secs_f64());
+                    let _ = socket
+                        .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                            code: 1001,
+                            reason: "idle: no message or pong within the idle timeout".into(),
+                        })))
+                        .await;
+                    break;
+                }
+                if socket.send(Message::Ping(Bytes::new())).await.is_err() {
+                    break;
+                }
+                None
+            }
             event = store_events.recv() => match event {
-                Ok(event) => connection.store_event(&event),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => Some(connection.missed_changes(n)),
+                // The text every client hears of this change, serialised once.
+                Ok(event) => connection
+                    .store_event_json(&event)
+                    .and_then(|json| axum::extract::ws::Utf8Bytes::try_from(json).ok())
+                    .map(Message::Text),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => Some(send(connection.missed_changes(n))),
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },
             event = view_events.recv() => match event {
-                Ok(event) => connection.view_event(&event),
+                Ok(event) => connection.view_event(&event).map(send),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     let [camera, size, quality] = connection.view_catch_up();
                     if socket.send(send(camera)).await.is_err()
@@ -561,7 +616,7 @@ async fn run_websocket(
                     {
                         break;
                     }
-                    Some(quality)
+                    Some(send(quality))
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },
@@ -581,19 +636,22 @@ async fn run_websocket(
                     break;
                 }
                 let s = *shown.borrow_and_update();
-                s.map(|s| ServerMessage::Frame {
+                s.map(|s| send(ServerMessage::Frame {
                     revision: s.revision,
                     rtp_timestamp: None,
                     width: s.width,
                     height: s.height,
-                })
+                }))
             }
         };
         if let Some(m) = out {
-            if socket.send(send(m)).await.is_err() {
+            if socket.send(m).await.is_err() {
                 break;
             }
         }
+        // The reply is on its way: now the others may hear of its change.
+        connection.publish();
     }
     tracing::info!(session = %connection.session, "WebSocket closed");
+    drop(registered);
 }
