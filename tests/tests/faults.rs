@@ -350,18 +350,22 @@ mod connections {
         // A WebSocket whose client never reads (so never answers a ping): closed.
         let url = format!("ws://{}/api/control", server.addr);
         let (silent, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
-        // One that reads (and so answers pings) stays past several idle timeouts.
+        // One that reads (and so answers pings) meanwhile stays past several idle
+        // timeouts.
         let mut live = ControlSocket::connect(&server.url("")).await?;
-        live.drain_for(Duration::from_secs(4)).await;
-        let reply = live.request(serde_json::json!({"type": "get", "kind": "settings"})).await?;
-        assert_eq!(reply["type"], "entity", "{reply}");
         let mut silent = silent.into_inner();
         let stream = match &mut silent {
             tokio_tungstenite::MaybeTlsStream::Plain(s) => s,
             _ => anyhow::bail!("not a plain socket"),
         };
-        assert!(closed_within(stream, Duration::from_secs(20)).await, "a silent WebSocket stayed open");
-        live.close().await?;
+        let (silent_closed, ()) = tokio::join!(
+            closed_within(stream, Duration::from_secs(20)),
+            live.drain_for(Duration::from_secs(4))
+        );
+        assert!(silent_closed, "a silent WebSocket stayed open");
+        let reply = live.request(serde_json::json!({"type": "get", "kind": "settings"})).await?;
+        assert_eq!(reply["type"], "entity", "{reply}");
+        drop(live);
         assert!(server.metric("streamtracer_connections_timed_out_total{reason=\"idle\"}").await? >= 1.0);
         server.stop().await
     }
