@@ -180,7 +180,9 @@ fn positive_seconds(text: &str) -> Result<f64, String> {
     if value >= 0.01 {
         Ok(value)
     } else {
-        Err(format!("{text} is too short: a timeout must be at least 0.01 seconds"))
+        Err(format!(
+            "{text} is too short: a timeout must be at least 0.01 seconds"
+        ))
     }
 }
 

@@ -587,8 +587,7 @@ pub async fn serve(
             _admitted: admitted.clone(),
         };
         let service = {
-            let (app, connections, activity) =
-                (app.clone(), connections.clone(), activity.clone());
+            let (app, connections, activity) = (app.clone(), connections.clone(), activity.clone());
             hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
                 let in_flight = InFlight::new(&activity);
                 let mut request = request.map(Body::new);

@@ -163,13 +163,11 @@ pub async fn run(
                   axum::extract::RawQuery(query): axum::extract::RawQuery| async move {
                 use axum::response::IntoResponse;
                 match access.role_of(&headers, query.as_deref()) {
-                    Ok(signaling::Role::Controller) => {
-                        axum::Json(serde_json::json!({
-                            "sessions": sessions.list(),
-                            "websockets": connections.list_websockets(),
-                        }))
-                        .into_response()
-                    }
+                    Ok(signaling::Role::Controller) => axum::Json(serde_json::json!({
+                        "sessions": sessions.list(),
+                        "websockets": connections.list_websockets(),
+                    }))
+                    .into_response(),
                     Ok(signaling::Role::Viewer) => {
                         signaling::AccessError::Forbidden.into_response()
                     }

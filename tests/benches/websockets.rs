@@ -101,7 +101,9 @@ async fn main() -> anyhow::Result<()> {
     ])
     .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    println!("a controller's edit acknowledgement over the WebSocket, 640x360, clients on loopback");
+    println!(
+        "a controller's edit acknowledgement over the WebSocket, 640x360, clients on loopback"
+    );
     let quiet = acks(&server.base).await?;
     let before_kib = server.resident_kib()?;
 

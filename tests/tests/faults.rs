@@ -263,20 +263,31 @@ mod connections {
         let deadline = tokio::time::Instant::now() + WAIT;
         while !String::from_utf8_lossy(&text).contains("\r\n\r\n") {
             let n = tokio::time::timeout_at(deadline, stream.read(&mut buf)).await??;
-            anyhow::ensure!(n > 0, "closed without an answer: {:?}", String::from_utf8_lossy(&text));
+            anyhow::ensure!(
+                n > 0,
+                "closed without an answer: {:?}",
+                String::from_utf8_lossy(&text)
+            );
             text.extend_from_slice(&buf[..n]);
         }
         // The rest of a short body, if it comes at once.
-        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await {
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await
+        {
             text.extend_from_slice(&buf[..n]);
         }
         Ok(String::from_utf8_lossy(&text).into_owned())
     }
 
     /// A connection that has sent one whole request (with `token`) and read its answer.
-    async fn with_request(base: std::net::SocketAddr, token: Option<&str>) -> anyhow::Result<(TcpStream, String)> {
+    async fn with_request(
+        base: std::net::SocketAddr,
+        token: Option<&str>,
+    ) -> anyhow::Result<(TcpStream, String)> {
         let mut s = TcpStream::connect(base).await?;
-        let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
         s.write_all(format!("GET /api/stats HTTP/1.1\r\nHost: x\r\n{auth}\r\n").as_bytes())
             .await?;
         let answer = read_answer(&mut s).await?;
@@ -307,7 +318,10 @@ mod connections {
         }
         // Everyone else is served meanwhile.
         let health = reqwest::Client::builder().timeout(WAIT).build()?;
-        assert_eq!(health.get(server.url("/healthz")).send().await?.status(), 200);
+        assert_eq!(
+            health.get(server.url("/healthz")).send().await?.status(),
+            200
+        );
         viewer.next_frame(WAIT).await?;
 
         // Every half request is cut off: within the 1 s timeout, give or take a
@@ -318,14 +332,22 @@ mod connections {
                 open += 1;
             }
         }
-        assert_eq!(open, 0, "{open} of {FLOOD} half requests still open after {:?}", started.elapsed());
+        assert_eq!(
+            open,
+            0,
+            "{open} of {FLOOD} half requests still open after {:?}",
+            started.elapsed()
+        );
         assert!(
             server
                 .metric("streamtracer_connections_timed_out_total{reason=\"header\"}")
                 .await?
                 >= FLOOD as f64
         );
-        assert_eq!(health.get(server.url("/healthz")).send().await?.status(), 200);
+        assert_eq!(
+            health.get(server.url("/healthz")).send().await?.status(),
+            200
+        );
         viewer.next_frame(WAIT).await?;
         viewer.close().await?;
         server.stop().await
@@ -345,7 +367,10 @@ mod connections {
         // A keep-alive connection after its request: closed once idle.
         let (mut idle, answer) = with_request(server.addr, None).await?;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-        assert!(closed_within(&mut idle, Duration::from_secs(20)).await, "an idle keep-alive connection stayed open");
+        assert!(
+            closed_within(&mut idle, Duration::from_secs(20)).await,
+            "an idle keep-alive connection stayed open"
+        );
 
         // A WebSocket whose client never reads (so never answers a ping): closed.
         let url = format!("ws://{}/api/control", server.addr);
@@ -363,10 +388,17 @@ mod connections {
             live.drain_for(Duration::from_secs(4))
         );
         assert!(silent_closed, "a silent WebSocket stayed open");
-        let reply = live.request(serde_json::json!({"type": "get", "kind": "settings"})).await?;
+        let reply = live
+            .request(serde_json::json!({"type": "get", "kind": "settings"}))
+            .await?;
         assert_eq!(reply["type"], "entity", "{reply}");
         drop(live);
-        assert!(server.metric("streamtracer_connections_timed_out_total{reason=\"idle\"}").await? >= 1.0);
+        assert!(
+            server
+                .metric("streamtracer_connections_timed_out_total{reason=\"idle\"}")
+                .await?
+                >= 1.0
+        );
         server.stop().await
     }
 
@@ -386,7 +418,10 @@ mod connections {
         }
         let (mut past, answer) = with_request(server.addr, None).await?;
         assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
-        assert!(answer.to_ascii_lowercase().contains("retry-after: 5"), "{answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("retry-after: 5"),
+            "{answer}"
+        );
         assert!(answer.contains("at most 20 connections"), "{answer}");
         assert!(closed_within(&mut past, WAIT).await);
         // Once one closes, there is room again.
@@ -397,10 +432,18 @@ mod connections {
             if answer.starts_with("HTTP/1.1 200") {
                 break;
             }
-            assert!(Instant::now() < deadline, "no room after a connection closed: {answer}");
+            assert!(
+                Instant::now() < deadline,
+                "no room after a connection closed: {answer}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert!(server.metric("streamtracer_connections_refused_total{limit=\"full\"}").await? >= 1.0);
+        assert!(
+            server
+                .metric("streamtracer_connections_refused_total{limit=\"full\"}")
+                .await?
+                >= 1.0
+        );
         drop(held);
         server.stop().await
     }
@@ -420,7 +463,10 @@ mod connections {
         }
         let (_, answer) = with_request(server.addr, None).await?;
         assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
-        assert!(answer.to_ascii_lowercase().contains("retry-after: 5"), "{answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("retry-after: 5"),
+            "{answer}"
+        );
         assert!(answer.contains("--max-connections-per-client"), "{answer}");
         drop(held);
         server.stop().await?;
@@ -441,12 +487,20 @@ mod connections {
         }
         let (mut past, answer) = with_request(server.addr, Some(TOKEN_A)).await?;
         assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
-        assert!(answer.contains("too many connections from this client"), "{answer}");
+        assert!(
+            answer.contains("too many connections from this client"),
+            "{answer}"
+        );
         assert!(closed_within(&mut past, WAIT).await);
         // Another token has its own share.
         let (_b, answer) = with_request(server.addr, Some(TOKEN_B)).await?;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-        assert!(server.metric("streamtracer_connections_refused_total{limit=\"client\"}").await? >= 1.0);
+        assert!(
+            server
+                .metric("streamtracer_connections_refused_total{limit=\"client\"}")
+                .await?
+                >= 1.0
+        );
         drop(held);
         server.stop().await
     }
@@ -489,13 +543,21 @@ mod connections {
         }
         assert_eq!(listed.len(), 3, "{sessions}");
         assert_eq!(server.metric("streamtracer_websockets").await?, 3.0);
-        assert!(server.metric("streamtracer_connections_refused_total{limit=\"websockets\"}").await? >= 1.0);
+        assert!(
+            server
+                .metric("streamtracer_connections_refused_total{limit=\"websockets\"}")
+                .await?
+                >= 1.0
+        );
 
         // A closed one is no longer counted, and makes room.
         first.close().await?;
         let deadline = Instant::now() + WAIT;
         while server.metric("streamtracer_websockets").await? != 2.0 {
-            assert!(Instant::now() < deadline, "a closed WebSocket is still counted");
+            assert!(
+                Instant::now() < deadline,
+                "a closed WebSocket is still counted"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let third = ControlSocket::connect_as(&base, Some(TOKEN_A), None).await?;
