@@ -438,13 +438,21 @@ mod connections {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert!(
-            server
-                .metric("streamtracer_connections_refused_total{limit=\"full\"}")
-                .await?
-                >= 1.0
-        );
+        // The metrics are read once the held connections are gone (the server is
+        // otherwise still full, and would refuse that request too).
         drop(held);
+        let deadline = Instant::now() + WAIT;
+        let refused = loop {
+            match server
+                .metric("streamtracer_connections_refused_total{limit=\"full\"}")
+                .await
+            {
+                Ok(v) => break v,
+                Err(e) => assert!(Instant::now() < deadline, "no /metrics: {e:#}"),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(refused >= 1.0);
         server.stop().await
     }
 
