@@ -19,6 +19,7 @@
 //!   encoded once per picture state, a bounded number at once (`snapshot.rs`).
 //! - `GET /api/stats`: the view's size and how far its latest picture has refined.
 
+use crate::conns::{Client as ConnectionClient, Connections, WebSocketGuard};
 use crate::control::Connection;
 use crate::protocol::{
     self, ClientMessage, CloseReason, ErrorCode, MeshFormat, ProtocolError, Role, ServerMessage,
@@ -48,6 +49,9 @@ use std::time::Instant;
 /// The largest WebSocket message: a JSON message, or a piece of an upload.
 pub const MAX_WEBSOCKET_MESSAGE: usize = 16 * 1024 * 1024;
 
+/// The read buffer each WebSocket holds.
+const WEBSOCKET_READ_BUFFER: usize = 8 * 1024;
+
 /// What the API routes share.
 pub struct Api {
     pub store: Arc<SceneStore>,
@@ -62,6 +66,9 @@ pub struct Api {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// The snapshots' PNGs, one encode per picture state, a bounded number at once.
     pub snapshots: Snapshots,
+    /// The open connections: WebSockets are registered (listed, bounded per client)
+    /// there, and closed after its idle timeout.
+    pub connections: Arc<Connections>,
 }
 
 impl Api {
@@ -583,16 +590,34 @@ fn busy(message: String) -> Response {
 async fn websocket(
     State(api): State<Arc<Api>>,
     Extension(client): Extension<Client>,
+    connection_client: Option<Extension<ConnectionClient>>,
     Query(q): Query<ViewQuery>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    // Every connection served by `conns::serve` carries its client.
+    let connection_client = connection_client.map_or(
+        ConnectionClient::Address(std::net::Ipv4Addr::UNSPECIFIED.into()),
+        |Extension(c)| c,
+    );
+    // Counted before any view is opened for it: a refused socket costs nothing.
+    let name = q.view.as_deref().unwrap_or(views::MAIN);
+    let registered = match api
+        .connections
+        .open_websocket(connection_client, client.role, name)
+    {
+        Ok(r) => r,
+        Err(why) => return why.response(api.connections.limits()),
+    };
     let (name, view) = match api.open_view(&q, client.role == Role::Controller).await {
         Ok(v) => v,
         Err(r) => return r,
     };
     upgrade
         .max_message_size(MAX_WEBSOCKET_MESSAGE)
-        .on_upgrade(move |socket| run_websocket(api, client, name, view, socket))
+        // Read in 8 KiB chunks rather than tungstenite's default 128 KiB, a buffer
+        // every open socket holds: large messages still arrive whole.
+        .read_buffer_size(WEBSOCKET_READ_BUFFER)
+        .on_upgrade(move |socket| run_websocket(api, client, name, view, registered, socket))
 }
 
 async fn run_websocket(
@@ -600,10 +625,17 @@ async fn run_websocket(
     client: Client,
     name: String,
     view: Arc<View>,
+    registered: WebSocketGuard,
     mut socket: WebSocket,
 ) {
-    let session = crate::session::public_client_id("ws");
-    let mut connection = api.connection_to(session, client, name, view.clone());
+    let mut connection = api.connection_to(registered.id.clone(), client, name, view.clone());
+    // A client that sends nothing, not even a pong to the pings, for the idle
+    // timeout is gone: its socket is closed.
+    let idle = api.connections.limits().idle_timeout;
+    let mut ping = tokio::time::interval(idle / 3);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.reset();
+    let mut heard = tokio::time::Instant::now();
     let mut store_events = api.store.events();
     let mut view_events = view.events();
     let mut shown = view.shown();
@@ -617,18 +649,49 @@ async fn run_websocket(
     loop {
         let out = tokio::select! {
             incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Text(text))) => connection.text(text.as_str()).await,
-                Some(Ok(Message::Binary(data))) => connection.binary(&data).await,
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => None,
+                Some(Ok(message)) => {
+                    heard = tokio::time::Instant::now();
+                    match message {
+                        // A reply can be large (a scene with whole meshes):
+                        // serialised off the runtime.
+                        Message::Text(text) => match connection.text(text.as_str()).await {
+                            Some(reply) => Some(Message::Text(text_of(reply).await.into())),
+                            None => None,
+                        },
+                        Message::Binary(data) => connection.binary(&data).await.map(send),
+                        Message::Close(_) => break,
+                        Message::Ping(_) | Message::Pong(_) => None,
+                    }
+                }
+                None | Some(Err(_)) => break,
             },
+            _ = ping.tick() => {
+                if heard.elapsed() >= idle {
+                    tracing::info!(session = %connection.session, "WebSocket idle for {} s: closed", idle.as_secs_f64());
+                    let _ = socket
+                        .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                            code: 1001,
+                            reason: "idle: no message or pong within the idle timeout".into(),
+                        })))
+                        .await;
+                    break;
+                }
+                if socket.send(Message::Ping(Bytes::new())).await.is_err() {
+                    break;
+                }
+                None
+            }
             event = store_events.recv() => match event {
-                Ok(event) => connection.store_event(&event),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => Some(connection.missed_changes(n)),
+                // The text every client hears of this change, serialised once.
+                Ok(event) => connection
+                    .store_event_json(&event)
+                    .and_then(|json| axum::extract::ws::Utf8Bytes::try_from(json).ok())
+                    .map(Message::Text),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => Some(send(connection.missed_changes(n))),
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },
             event = view_events.recv() => match event {
-                Ok(event) => connection.view_event(&event),
+                Ok(event) => connection.view_event(&event).map(send),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     let [camera, size, quality] = connection.view_catch_up();
                     if socket.send(send(camera)).await.is_err()
@@ -636,7 +699,7 @@ async fn run_websocket(
                     {
                         break;
                     }
-                    Some(quality)
+                    Some(send(quality))
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },
@@ -656,23 +719,22 @@ async fn run_websocket(
                     break;
                 }
                 let s = *shown.borrow_and_update();
-                s.map(|s| ServerMessage::Frame {
+                s.map(|s| send(ServerMessage::Frame {
                     revision: s.revision,
                     rtp_timestamp: None,
                     width: s.width,
                     height: s.height,
-                })
+                }))
             }
         };
         if let Some(m) = out {
-            if socket
-                .send(Message::Text(text_of(m).await.into()))
-                .await
-                .is_err()
-            {
+            if socket.send(m).await.is_err() {
                 break;
             }
         }
+        // The reply is on its way: now the others may hear of its change.
+        connection.publish();
     }
     tracing::info!(session = %connection.session, "WebSocket closed");
+    drop(registered);
 }

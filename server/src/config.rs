@@ -145,6 +145,46 @@ pub struct Config {
     /// its connections and HTTP requests. More get `rate_limited` (HTTP 429).
     #[arg(long, env = "STREAMTRACER_EDIT_RATE", default_value_t = 100.0, value_parser = edit_rate)]
     pub edit_rate: f64,
+
+    /// The most TCP connections open at once (WebSockets included); past it a new
+    /// connection is answered `503` with `Retry-After` and closed. Keep it below the
+    /// process's open-file limit.
+    #[arg(long, env = "STREAMTRACER_MAX_CONNECTIONS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// The most connections one client has open at once: per token, or per address
+    /// for connections without a valid token; past it `429` with `Retry-After`.
+    #[arg(long, env = "STREAMTRACER_MAX_CONNECTIONS_PER_CLIENT", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections_per_client: u32,
+
+    /// The most WebSockets (`/api/control`) one client (token, or address without
+    /// one) has open at once; past it the upgrade is answered `429`.
+    #[arg(long, env = "STREAMTRACER_MAX_WEBSOCKETS_PER_CLIENT", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_websockets_per_client: u32,
+
+    /// Seconds a client has to send a request's line and headers (on a keep-alive
+    /// connection, from the end of the previous answer); a connection that takes
+    /// longer is closed.
+    #[arg(long, env = "STREAMTRACER_HEADER_TIMEOUT", default_value_t = 10.0, value_parser = positive_seconds)]
+    pub header_timeout: f64,
+
+    /// Seconds a connection may stay idle (no request in progress, no bytes either
+    /// way), and a WebSocket without a frame from its client (the server pings it a
+    /// few times meanwhile, so a live client answers), before it is closed.
+    #[arg(long, env = "STREAMTRACER_IDLE_TIMEOUT", default_value_t = 60.0, value_parser = positive_seconds)]
+    pub idle_timeout: f64,
+}
+
+/// Seconds for a timeout: more than 0, up to a million.
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    let value = seconds(text)?;
+    if value >= 0.01 {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{text} is too short: a timeout must be at least 0.01 seconds"
+        ))
+    }
 }
 
 /// Edits per second: from 0.1 to a million.
@@ -325,6 +365,17 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The bounds on connections these settings give.
+    pub fn conn_limits(&self) -> crate::conns::ConnLimits {
+        crate::conns::ConnLimits {
+            max_connections: self.max_connections as usize,
+            max_per_client: self.max_connections_per_client as usize,
+            max_websockets_per_client: self.max_websockets_per_client as usize,
+            header_timeout: std::time::Duration::from_secs_f64(self.header_timeout),
+            idle_timeout: std::time::Duration::from_secs_f64(self.idle_timeout),
+        }
+    }
+
     /// The directory texture files of the scene are relative to.
     pub fn scene_dir(&self) -> std::path::PathBuf {
         match self.scene.strip_prefix("builtin:") {

@@ -13,7 +13,7 @@ use crate::protocol::{
     Revision, Role, ServerMessage, PROTOCOL_VERSION,
 };
 use crate::ratelimit::{Action, Limiter};
-use crate::store::{SceneStore, StoreEvent};
+use crate::store::{SceneStore, StoreEvent, Unpublished};
 use crate::view::{Quality, View, ViewEvent};
 use render_core::camera::CameraRays;
 use render_core::edit::{Entity, Key, Kind, Op, Payload};
@@ -63,6 +63,10 @@ pub struct Connection {
     retry_after: Option<Duration>,
     /// The session's resume token, announced in `hello` (WebRTC sessions only).
     resume_token: Option<String>,
+    /// This connection's changes the others have not heard of yet: published once
+    /// its reply is sent ([`Connection::publish`]), at its next request, or when the
+    /// connection is dropped.
+    unpublished: Vec<Unpublished>,
 }
 
 impl Connection {
@@ -87,6 +91,7 @@ impl Connection {
             limiter: None,
             retry_after: None,
             resume_token: None,
+            unpublished: Vec::new(),
         }
     }
 
@@ -286,10 +291,30 @@ impl Connection {
         )
     }
 
+    /// Tells the other connections of this one's changes answered so far. A
+    /// transport calls it once it has sent the reply, so that the reply does not
+    /// queue behind the fan-out to every other client.
+    pub fn publish(&mut self) {
+        self.unpublished.clear();
+    }
+
+    /// Keeps the change of a successful transaction to publish after its reply.
+    fn hold(
+        &mut self,
+        result: Result<Result<(Revision, Unpublished), ProtocolError>, tokio::task::JoinError>,
+    ) -> Result<Result<Revision, ProtocolError>, tokio::task::JoinError> {
+        result.map(|r| {
+            r.map(|(revision, unpublished)| {
+                self.unpublished.push(unpublished);
+                revision
+            })
+        })
+    }
+
     /// Parses an uploaded glTF or GLB file and adds (or replaces) the mesh `key` in
     /// one transaction.
     pub async fn add_mesh(
-        &self,
+        &mut self,
         id: Option<Value>,
         key: Key,
         _format: MeshFormat,
@@ -311,14 +336,17 @@ impl Connection {
             } else {
                 Op::add_mesh(key, mesh)
             };
-            store.edit(&origin, &[op], None)
+            store.edit_unpublished(&origin, &[op], None)
         })
         .await;
+        let result = self.hold(result);
         reply(id, result)
     }
 
     /// Answers one request (an `upload` only once its bytes have come).
     pub async fn handle(&mut self, message: ClientMessage) -> Option<ServerMessage> {
+        // A transport that did not publish after the last reply: now, in order.
+        self.publish();
         let id = message.id().cloned();
         if (message.edits_scene() || message.changes_view()) && self.role != Role::Controller {
             // The one view is shared by every client: a viewer watches it as the
@@ -399,22 +427,18 @@ impl Connection {
                 ops, base_revision, ..
             } => {
                 let (store, origin) = (self.store.clone(), self.client.clone());
-                let result =
-                    tokio::task::spawn_blocking(move || store.edit(&origin, &ops, base_revision))
-                        .await;
+                let result = tokio::task::spawn_blocking(move || {
+                    store.edit_unpublished(&origin, &ops, base_revision)
+                })
+                .await;
+                let result = self.hold(result);
                 reply(id, result)
             }
             ClientMessage::Undo { .. } | ClientMessage::Redo { .. } => {
                 let undo = matches!(message, ClientMessage::Undo { .. });
                 let (store, origin) = (self.store.clone(), self.client.clone());
-                let result = tokio::task::spawn_blocking(move || {
-                    if undo {
-                        store.undo(&origin)
-                    } else {
-                        store.redo(&origin)
-                    }
-                })
-                .await;
+                let result = tokio::task::spawn_blocking(move || store.step(&origin, undo)).await;
+                let result = self.hold(result);
                 reply(id, result)
             }
             ClientMessage::GetScene { full_meshes, .. } => {
@@ -531,6 +555,23 @@ impl Connection {
         }
     }
 
+    /// [`Connection::store_event`] as JSON text, shared with every other connection
+    /// that hears it: a transaction's `changed` is the same for all of them, so the
+    /// first serialises it and the others reuse its bytes.
+    pub fn store_event_json(&self, event: &StoreEvent) -> Option<bytes::Bytes> {
+        let StoreEvent::Changed {
+            origin, encoded, ..
+        } = event;
+        if origin == &self.client {
+            return None;
+        }
+        if let Some(bytes) = encoded.get() {
+            return Some(bytes.clone());
+        }
+        let text = self.store_event(event)?.to_json();
+        Some(encoded.get_or_init(|| text.into()).clone())
+    }
+
     /// What this client hears of a store event: other clients' transactions, each
     /// named by its public client id (never a session id).
     pub fn store_event(&self, event: &StoreEvent) -> Option<ServerMessage> {
@@ -539,6 +580,7 @@ impl Connection {
                 revision,
                 origin,
                 changes,
+                ..
             } => (origin != &self.client).then(|| ServerMessage::Changed {
                 revision: *revision,
                 client: origin.clone(),

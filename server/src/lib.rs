@@ -20,6 +20,7 @@
 
 pub mod api;
 pub mod config;
+pub mod conns;
 pub mod control;
 mod filter;
 pub mod journal;
@@ -130,15 +131,21 @@ pub async fn run(
         limiter.clone(),
         shutdown_rx.clone(),
     ));
+    let connections = conns::Connections::new(config.conn_limits(), policy.access.clone());
     let metrics = {
-        let (sessions, views, store) = (sessions.clone(), views.clone(), store.clone());
+        let (sessions, views, store, connections) = (
+            sessions.clone(),
+            views.clone(),
+            store.clone(),
+            connections.clone(),
+        );
         axum::routing::get(move || async move {
             (
                 [(
                     axum::http::header::CONTENT_TYPE,
                     "text/plain; version=0.0.4",
                 )],
-                metrics::render(&sessions, &views, &store),
+                metrics::render(&sessions, &views, &store) + &connections.metrics(),
             )
         })
     };
@@ -149,19 +156,23 @@ pub async fn run(
         limiter,
         shutdown: shutdown_rx.clone(),
         snapshots: snapshot::Snapshots::default(),
+        connections: connections.clone(),
     });
-    // The sessions and their states: a controller's view of who is connected.
+    // The sessions and their states, and the WebSockets: a controller's view of who
+    // is connected.
     let sessions_route = {
-        let (sessions, access) = (sessions.clone(), policy.access.clone());
+        let (sessions, access, connections) =
+            (sessions.clone(), policy.access.clone(), connections.clone());
         axum::routing::get(
             move |headers: axum::http::HeaderMap,
                   axum::extract::RawQuery(query): axum::extract::RawQuery| async move {
                 use axum::response::IntoResponse;
                 match access.role_of(&headers, query.as_deref()) {
-                    Ok(signaling::Role::Controller) => {
-                        axum::Json(serde_json::json!({ "sessions": sessions.list() }))
-                            .into_response()
-                    }
+                    Ok(signaling::Role::Controller) => axum::Json(serde_json::json!({
+                        "sessions": sessions.list(),
+                        "websockets": connections.list_websockets(),
+                    }))
+                    .into_response(),
                     Ok(signaling::Role::Viewer) => {
                         signaling::AccessError::Forbidden.into_response()
                     }
@@ -209,14 +220,7 @@ pub async fn run(
         tracing::info!("shutting down");
         let _ = shutdown_tx.send(true);
     };
-    // With each connection's address, which the API and WHEP routes read to tell
-    // clients apart on a server without tokens.
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal)
-    .await?;
+    conns::serve(listener, app, connections, signal, SHUTDOWN_LIMIT).await?;
     // Every long-lived task ends on the one shutdown signal, and the server waits for
     // them: sessions close their peer connections, then the view joins its threads.
     sessions.shutdown(SHUTDOWN_LIMIT).await;

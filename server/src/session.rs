@@ -1236,6 +1236,8 @@ async fn run_control(
                     if let Some(reply) = reply {
                         send(connection.encode(&reply)).await;
                     }
+                    // The reply is on its way: now the others may hear of its change.
+                    connection.publish();
                 }
                 Some(DataChannelEvent::OnClose) | None => return,
                 Some(_) => {}

@@ -4,9 +4,12 @@
 //!
 //! Every change goes through [`SceneStore`] under one lock, in this order: apply to
 //! the document (atomic: all ops or none), write the journal record and sync it, then
-//! publish: the views get the new scene, every connection hears `changed`. The caller
-//! acknowledges only after that, so an acknowledged transaction is on disk and will be
-//! on screen. A failed journal write undoes the change in memory and is reported.
+//! publish: the views get the new scene, and `changed` is queued for every other
+//! connection. The caller acknowledges only after that, so an acknowledged transaction
+//! is on disk and will be on screen. A connection sends its acknowledgement before the
+//! queued `changed` goes out (when the [`Unpublished`] it holds is dropped), so that
+//! the ack does not wait behind telling every other client, however many there are.
+//! A failed journal write undoes the change in memory and is reported.
 //!
 //! Revisions come from one counter shared with the views' camera moves, so a frame can
 //! name the single revision it shows. Scene revisions (those of transactions) survive
@@ -30,9 +33,10 @@ use render_core::accel::Accel;
 use render_core::edit::{Applied, Document, Key, Kind, Op, Resolved, Settings};
 use render_core::Scene;
 use serde_json::Value;
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use tokio::sync::broadcast;
 
 /// Transactions kept for undo.
@@ -54,7 +58,40 @@ pub enum StoreEvent {
         revision: Revision,
         origin: String,
         changes: Arc<Vec<Value>>,
+        /// The `changed` message as JSON, the same for every connection that hears
+        /// it: the first to need it serialises it, the others share the bytes.
+        encoded: Arc<OnceLock<bytes::Bytes>>,
     },
+}
+
+/// The store's events on their way out: queued in the order of their revisions
+/// (under the store's lock), sent to every connection by [`Outbox::publish`].
+struct Outbox {
+    queue: Mutex<VecDeque<StoreEvent>>,
+    events: broadcast::Sender<StoreEvent>,
+}
+
+impl Outbox {
+    /// Sends every queued event, oldest first.
+    fn publish(&self) {
+        let mut queue = lock(&self.queue);
+        for event in queue.drain(..) {
+            let _ = self.events.send(event);
+        }
+    }
+}
+
+/// A transaction whose `changed` the other connections have not been sent yet: sent
+/// when this is dropped (with any earlier one still queued). A connection holds it
+/// until its own acknowledgement is on its way, so that the ack does not wait behind
+/// the work of telling every other client (see `Connection::publish`).
+#[must_use = "dropping it publishes the change at once"]
+pub struct Unpublished(Arc<Outbox>);
+
+impl Drop for Unpublished {
+    fn drop(&mut self) {
+        self.0.publish();
+    }
 }
 
 /// Why the scene could not be restored from the state directory.
@@ -104,7 +141,7 @@ pub struct SceneStore {
     counter: AtomicU64,
     /// Transactions applied since the server started.
     transactions: AtomicU64,
-    events: broadcast::Sender<StoreEvent>,
+    outbox: Arc<Outbox>,
     /// The acceleration structure of the last scene version a `pick` needed, shared
     /// by every connection (see [`SceneStore::pick_accel`]).
     pick_accel: Mutex<Option<(Arc<SceneVersion>, Arc<Accel>)>>,
@@ -214,7 +251,10 @@ impl SceneStore {
             }),
             counter: AtomicU64::new(revision.0),
             transactions: AtomicU64::new(0),
-            events,
+            outbox: Arc::new(Outbox {
+                queue: Mutex::new(VecDeque::new()),
+                events,
+            }),
             pick_accel: Mutex::new(None),
             #[cfg(test)]
             pause_read: Mutex::new(None),
@@ -292,7 +332,7 @@ impl SceneStore {
     }
 
     pub fn events(&self) -> broadcast::Receiver<StoreEvent> {
-        self.events.subscribe()
+        self.outbox.events.subscribe()
     }
 
     /// Makes `view` follow the scene from now on: it gets the current version now and
@@ -385,6 +425,18 @@ impl SceneStore {
         ops: &[Op],
         base_revision: Option<Revision>,
     ) -> Result<Revision, ProtocolError> {
+        self.edit_unpublished(origin, ops, base_revision)
+            .map(|(revision, _)| revision)
+    }
+
+    /// [`SceneStore::edit`], the views updated but the other connections told only
+    /// when the returned [`Unpublished`] is dropped.
+    pub fn edit_unpublished(
+        &self,
+        origin: &str,
+        ops: &[Op],
+        base_revision: Option<Revision>,
+    ) -> Result<(Revision, Unpublished), ProtocolError> {
         let mut st = lock(&self.state);
         if let Some(base) = base_revision {
             // Any revision the client read (a camera move's included) is a valid base:
@@ -426,20 +478,22 @@ impl SceneStore {
             st.undo.remove(0);
         }
         st.redo.clear();
-        Ok(revision)
+        Ok((revision, Unpublished(self.outbox.clone())))
     }
 
     /// Reverts the most recent transaction not yet undone, as a new transaction.
     pub fn undo(&self, origin: &str) -> Result<Revision, ProtocolError> {
-        self.step(origin, true)
+        self.step(origin, true).map(|(revision, _)| revision)
     }
 
     /// Applies again the most recently undone transaction.
     pub fn redo(&self, origin: &str) -> Result<Revision, ProtocolError> {
-        self.step(origin, false)
+        self.step(origin, false).map(|(revision, _)| revision)
     }
 
-    fn step(&self, origin: &str, undo: bool) -> Result<Revision, ProtocolError> {
+    /// An undo (`undo`) or redo, the other connections told only when the returned
+    /// [`Unpublished`] is dropped.
+    pub fn step(&self, origin: &str, undo: bool) -> Result<(Revision, Unpublished), ProtocolError> {
         let mut st = lock(&self.state);
         let Some(entry) = (if undo { st.undo.pop() } else { st.redo.pop() }) else {
             return Err(ProtocolError::new(
@@ -469,7 +523,7 @@ impl SceneStore {
                 } else {
                     st.undo.push(entry);
                 }
-                Ok(revision)
+                Ok((revision, Unpublished(self.outbox.clone())))
             }
             Err(e) => {
                 if undo {
@@ -526,15 +580,17 @@ impl SceneStore {
             settings: st.doc.settings(),
         });
         // Still under the lock, so that views and connections hear of changes in the
-        // order they were made.
+        // order they were made (the connections' events are queued in that order).
         st.views.retain(|v| v.strong_count() > 0);
         for view in st.views.iter().filter_map(Weak::upgrade) {
             view.set_scene(st.version.clone());
         }
-        let _ = self.events.send(StoreEvent::Changed {
+        // Queued in order; sent when the caller's `Unpublished` is dropped.
+        lock(&self.outbox.queue).push_back(StoreEvent::Changed {
             revision,
             origin: origin.to_owned(),
             changes: Arc::new(applied.changes.clone()),
+            encoded: Arc::default(),
         });
         Ok(revision)
     }
