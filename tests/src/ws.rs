@@ -80,8 +80,11 @@ impl ControlSocket {
     }
 
     async fn receive(&mut self, timeout: Duration) -> anyhow::Result<Value> {
+        // One deadline for the whole wait: the server's pings (every third of its idle
+        // timeout) are skipped here, and must not restart the wait each time.
+        let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let m = tokio::time::timeout(timeout, self.socket.next())
+            let m = tokio::time::timeout_at(deadline, self.socket.next())
                 .await
                 .context("no message in time")?
                 .ok_or_else(|| anyhow!("WebSocket closed"))??;
@@ -172,11 +175,17 @@ impl ControlSocket {
     /// Reads whatever arrives within `window`, keeping it.
     pub async fn drain_for(&mut self, window: Duration) {
         let deadline = tokio::time::Instant::now() + window;
-        while let Ok(m) = self
-            .receive(deadline.saturating_duration_since(tokio::time::Instant::now()))
-            .await
-        {
-            self.pending.push_back(m);
+        // The deadline is checked on every turn: a server that keeps sending would
+        // otherwise keep a zero timeout from ever expiring (each poll finds a message).
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match self.receive(left).await {
+                Ok(m) => self.pending.push_back(m),
+                Err(_) => break,
+            }
         }
     }
 

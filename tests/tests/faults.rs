@@ -383,10 +383,12 @@ mod connections {
             tokio_tungstenite::MaybeTlsStream::Plain(s) => s,
             _ => anyhow::bail!("not a plain socket"),
         };
-        let (silent_closed, ()) = tokio::join!(
-            closed_within(stream, Duration::from_secs(20)),
-            live.drain_for(Duration::from_secs(4))
-        );
+        let reading = tokio::spawn(async move {
+            live.drain_for(Duration::from_secs(4)).await;
+            live
+        });
+        let silent_closed = closed_within(stream, Duration::from_secs(20)).await;
+        let mut live = reading.await?;
         assert!(silent_closed, "a silent WebSocket stayed open");
         let reply = live
             .request(serde_json::json!({"type": "get", "kind": "settings"}))
