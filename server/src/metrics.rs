@@ -2,7 +2,7 @@
 
 use crate::session::Sessions;
 use crate::store::SceneStore;
-use crate::view::ViewStats;
+use crate::view::{View, ViewStats};
 use crate::views::Views;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -156,53 +156,39 @@ pub fn render(sessions: &Sessions, views: &Views, store: &SceneStore) -> String 
             code.sent()
         );
     }
-    let _ = writeln!(
-        out,
-        "# HELP streamtracer_viewers Viewers streaming each view (connected WebRTC sessions).\n\
-         # TYPE streamtracer_viewers gauge"
-    );
-    for (name, view) in &all {
-        let _ = writeln!(
-            out,
-            "streamtracer_viewers{{view=\"{name}\"}} {}",
-            view.viewers()
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP streamtracer_view_lowest_link_estimate_bits The lowest congestion-control estimate among each view's streaming viewers (0 without viewers).\n\
-         # TYPE streamtracer_view_lowest_link_estimate_bits gauge"
-    );
-    for (name, view) in &all {
-        let _ = writeln!(
-            out,
-            "streamtracer_view_lowest_link_estimate_bits{{view=\"{name}\"}} {}",
-            load(&view.stats().lowest_link)
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP streamtracer_view_render_passes_total Render passes completed by each view.\n\
-         # TYPE streamtracer_view_render_passes_total counter"
-    );
-    for (name, view) in &all {
-        let _ = writeln!(
-            out,
-            "streamtracer_view_render_passes_total{{view=\"{name}\"}} {}",
-            load(&view.stats().passes_rendered)
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP streamtracer_view_render_seconds_total Time each view spent in completed render passes.\n\
-         # TYPE streamtracer_view_render_seconds_total counter"
-    );
-    for (name, view) in &all {
-        let _ = writeln!(
-            out,
-            "streamtracer_view_render_seconds_total{{view=\"{name}\"}} {}",
-            load(&view.stats().render_micros) / 1e6
-        );
+    // One line per view for each of these.
+    type PerView = fn(&View) -> f64;
+    let per_view: [(&str, &str, &str, PerView); 4] = [
+        (
+            "streamtracer_viewers",
+            "gauge",
+            "Viewers streaming each view (connected WebRTC sessions).",
+            |view| view.viewers() as f64,
+        ),
+        (
+            "streamtracer_view_lowest_link_estimate_bits",
+            "gauge",
+            "The lowest congestion-control estimate among each view's streaming viewers (0 without viewers).",
+            |view| view.stats().lowest_link.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "streamtracer_view_render_passes_total",
+            "counter",
+            "Render passes completed by each view.",
+            |view| view.stats().passes_rendered.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "streamtracer_view_render_seconds_total",
+            "counter",
+            "Time each view spent in completed render passes.",
+            |view| view.stats().render_micros.load(Ordering::Relaxed) as f64 / 1e6,
+        ),
+    ];
+    for (metric, kind, help, value) in per_view {
+        let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} {kind}");
+        for (name, view) in &all {
+            let _ = writeln!(out, "{metric}{{view=\"{name}\"}} {}", value(view));
+        }
     }
     let _ = writeln!(
         out,
