@@ -399,10 +399,11 @@ impl Connection {
                 // Off the runtime: the store's lock may be held by a transaction
                 // whose journal record is being synced.
                 let moved = tokio::task::spawn_blocking(move || {
-                    store.move_camera(|revision| view.set_camera(camera, revision))
+                    Ok(store.move_camera(|revision| view.set_camera(camera, revision)))
                 })
                 .await;
-                reply(id, moved.map(Ok))
+                let moved = self.hold(moved);
+                reply(id, moved)
             }
             ClientMessage::Resize { width, height, .. } => {
                 let s = self.view.settings();
@@ -604,7 +605,6 @@ impl Connection {
                 bitrate: q.bitrate,
                 fps: q.fps,
             }),
-            ViewEvent::SceneChanged => None,
         }
     }
 

@@ -28,6 +28,7 @@ mod keyframe;
 pub mod metrics;
 mod nack;
 pub mod offline;
+mod outbox;
 pub mod protocol;
 pub mod ratelimit;
 pub mod scenes;

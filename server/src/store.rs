@@ -27,13 +27,14 @@
 //! lock is taken before the scene lock, never after.
 
 use crate::journal::{Journal, JournalError};
+use crate::outbox::Outbox;
+pub use crate::outbox::Unpublished;
 use crate::protocol::{ErrorCode, ProtocolError, Revision};
 use crate::view::View;
 use render_core::accel::Accel;
 use render_core::edit::{Applied, Document, Key, Kind, Op, Resolved, Settings};
 use render_core::Scene;
 use serde_json::Value;
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -62,36 +63,6 @@ pub enum StoreEvent {
         /// it: the first to need it serialises it, the others share the bytes.
         encoded: Arc<OnceLock<bytes::Bytes>>,
     },
-}
-
-/// The store's events on their way out: queued in the order of their revisions
-/// (under the store's lock), sent to every connection by [`Outbox::publish`].
-struct Outbox {
-    queue: Mutex<VecDeque<StoreEvent>>,
-    events: broadcast::Sender<StoreEvent>,
-}
-
-impl Outbox {
-    /// Sends every queued event, oldest first.
-    fn publish(&self) {
-        let mut queue = lock(&self.queue);
-        for event in queue.drain(..) {
-            let _ = self.events.send(event);
-        }
-    }
-}
-
-/// A transaction whose `changed` the other connections have not been sent yet: sent
-/// when this is dropped (with any earlier one still queued). A connection holds it
-/// until its own acknowledgement is on its way, so that the ack does not wait behind
-/// the work of telling every other client (see `Connection::publish`).
-#[must_use = "dropping it publishes the change at once"]
-pub struct Unpublished(Arc<Outbox>);
-
-impl Drop for Unpublished {
-    fn drop(&mut self) {
-        self.0.publish();
-    }
 }
 
 /// Why the scene could not be restored from the state directory.
@@ -141,7 +112,8 @@ pub struct SceneStore {
     counter: AtomicU64,
     /// Transactions applied since the server started.
     transactions: AtomicU64,
-    outbox: Arc<Outbox>,
+    /// `changed` of each transaction, held until its author's ack is sent.
+    outbox: Arc<Outbox<StoreEvent>>,
     /// The acceleration structure of the last scene version a `pick` needed, shared
     /// by every connection (see [`SceneStore::pick_accel`]).
     pick_accel: Mutex<Option<(Arc<SceneVersion>, Arc<Accel>)>>,
@@ -237,7 +209,6 @@ impl SceneStore {
             scene: Arc::new(doc.to_scene()),
             settings: doc.settings(),
         });
-        let (events, _) = broadcast::channel(256);
         Ok(SceneStore {
             state: Mutex::new(State {
                 doc,
@@ -251,10 +222,7 @@ impl SceneStore {
             }),
             counter: AtomicU64::new(revision.0),
             transactions: AtomicU64::new(0),
-            outbox: Arc::new(Outbox {
-                queue: Mutex::new(VecDeque::new()),
-                events,
-            }),
+            outbox: Outbox::new(256),
             pick_accel: Mutex::new(None),
             #[cfg(test)]
             pause_read: Mutex::new(None),
@@ -324,15 +292,15 @@ impl SceneStore {
     /// never overtakes a transaction that views have not seen yet (a frame tagged
     /// with it would claim to show that transaction). Blocks while a transaction is
     /// being synced: call it off the async runtime when a journal may be syncing.
-    pub fn move_camera(&self, publish: impl FnOnce(Revision)) -> Revision {
+    pub fn move_camera<T>(&self, publish: impl FnOnce(Revision) -> T) -> (Revision, T) {
         let _st = lock(&self.state);
         let revision = self.next_revision();
-        publish(revision);
-        revision
+        let out = publish(revision);
+        (revision, out)
     }
 
     pub fn events(&self) -> broadcast::Receiver<StoreEvent> {
-        self.outbox.events.subscribe()
+        self.outbox.subscribe()
     }
 
     /// Makes `view` follow the scene from now on: it gets the current version now and
@@ -478,7 +446,7 @@ impl SceneStore {
             st.undo.remove(0);
         }
         st.redo.clear();
-        Ok((revision, Unpublished(self.outbox.clone())))
+        Ok((revision, self.outbox.hold()))
     }
 
     /// Reverts the most recent transaction not yet undone, as a new transaction.
@@ -523,7 +491,7 @@ impl SceneStore {
                 } else {
                     st.undo.push(entry);
                 }
-                Ok((revision, Unpublished(self.outbox.clone())))
+                Ok((revision, self.outbox.hold()))
             }
             Err(e) => {
                 if undo {
@@ -586,7 +554,7 @@ impl SceneStore {
             view.set_scene(st.version.clone());
         }
         // Queued in order; sent when the caller's `Unpublished` is dropped.
-        lock(&self.outbox.queue).push_back(StoreEvent::Changed {
+        self.outbox.push(StoreEvent::Changed {
             revision,
             origin: origin.to_owned(),
             changes: Arc::new(applied.changes.clone()),
@@ -746,7 +714,7 @@ mod tests {
             r#"{"type":"edit","ops":[{"op":"update","kind":"settings","value":{"exposure":2}}]}"#;
         let a = store.edit("test", &ops(edit), None).unwrap();
         let mut seen = None;
-        let b = store.move_camera(|r| seen = Some(r));
+        let (b, ()) = store.move_camera(|r| seen = Some(r));
         let c = store.edit("test", &ops(edit), Some(b)).unwrap();
         assert_eq!(seen, Some(b));
         assert!(a < b && b < c, "{a:?} {b:?} {c:?}");

@@ -56,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
         let eye = glam::Quat::from_rotation_y(angle) * (base.eye - base.target) + base.target;
         let edited = Instant::now();
         let revision = streamtracer::protocol::Revision(i as u64 + 1);
-        view.set_camera(render_core::Camera { eye, ..base }, revision);
+        drop(view.set_camera(render_core::Camera { eye, ..base }, revision));
         loop {
             let f = next(&mut frames).await?;
             if f.revision >= revision {
