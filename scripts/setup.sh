@@ -3,8 +3,10 @@
 #   nasm                       OpenH264's SIMD assembly (about 3x faster encoding);
 #                              without it the build silently falls back to C.
 #   chromium, chromium-driver  the browser end-to-end tests.
+# and then Open Image Denoise's CPU runtime, from PyPI, into .deps/oidn (scripts/oidn.sh).
 # Idempotent: does nothing when everything is already there. Needs root (or sudo).
 set -euo pipefail
+here="$(dirname "$0")"
 
 need=()
 command -v nasm >/dev/null 2>&1 || need+=(nasm)
@@ -18,7 +20,7 @@ packages=()
 for p in "${need[@]}"; do [ -n "$p" ] && packages+=("$p"); done
 if [ ${#packages[@]} -eq 0 ]; then
   echo "setup: system packages already installed"
-  exit 0
+  exec bash "$here/oidn.sh"
 fi
 
 sudo=""
@@ -30,3 +32,4 @@ echo "setup: installing ${packages[*]}"
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 echo "setup: done"
+exec bash "$here/oidn.sh"
