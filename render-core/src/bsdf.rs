@@ -144,6 +144,17 @@ fn sample_ggx_visible(wo: Vec3, alpha: f32, u1: f32, u2: f32) -> Vec3 {
 
 impl Bsdf {
     /// Whether every lobe is a delta (no light sampling is useful).
+    /// The surface's colour as a denoiser's albedo guide wants it (0..=1): the diffuse
+    /// albedo, a metal's reflectance at normal incidence, a dielectric's tint.
+    pub fn albedo(&self) -> Vec3 {
+        match *self {
+            Bsdf::Diffuse { albedo } => albedo,
+            Bsdf::Conductor { f0, .. } => f0,
+            Bsdf::Dielectric { tint, .. } => tint,
+        }
+        .clamp(Vec3::ZERO, Vec3::ONE)
+    }
+
     pub fn is_delta(&self) -> bool {
         match *self {
             Bsdf::Diffuse { .. } => false,

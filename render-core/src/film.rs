@@ -4,14 +4,25 @@ use crate::cpu::Simd;
 use glam::Vec3;
 use rayon::prelude::*;
 
-/// Accumulated radiance for an image, one sum per pixel. Every pass adds one sample
-/// to every pixel, so one pass count serves the whole image.
+/// Accumulated radiance for an image, one sum per pixel, with the sums of the
+/// denoiser's guides (first-hit albedo and normal) next to it. Every pass adds one
+/// sample to every pixel, so one pass count serves the whole image.
 #[derive(Clone)]
 pub struct Film {
     pub width: u32,
     pub height: u32,
     sums: Vec<Vec3>,
+    albedo_sums: Vec<Vec3>,
+    normal_sums: Vec<Vec3>,
     passes: u32,
+}
+
+/// The film's averages, as a denoiser takes them.
+pub struct FilmAverages {
+    /// Radiance, times the scale asked for.
+    pub color: Vec<Vec3>,
+    pub albedo: Vec<Vec3>,
+    pub normal: Vec<Vec3>,
 }
 
 impl Film {
@@ -20,12 +31,16 @@ impl Film {
             width,
             height,
             sums: vec![Vec3::ZERO; (width * height) as usize],
+            albedo_sums: vec![Vec3::ZERO; (width * height) as usize],
+            normal_sums: vec![Vec3::ZERO; (width * height) as usize],
             passes: 0,
         }
     }
 
     pub fn clear(&mut self) {
         self.sums.fill(Vec3::ZERO);
+        self.albedo_sums.fill(Vec3::ZERO);
+        self.normal_sums.fill(Vec3::ZERO);
         self.passes = 0;
     }
 
@@ -34,23 +49,41 @@ impl Film {
         self.passes
     }
 
-    /// Adds one pass (one sample per pixel, in row-major order).
-    pub fn add_pass(&mut self, pass: &[Vec3]) {
-        assert_eq!(
-            pass.len(),
-            self.sums.len(),
+    /// Adds one pass (one sample per pixel, in row-major order): radiance, albedo
+    /// and normal.
+    pub fn add_pass(&mut self, pass: &[Vec3], albedo: &[Vec3], normal: &[Vec3]) {
+        assert!(
+            [pass.len(), albedo.len(), normal.len()] == [self.sums.len(); 3],
             "a pass must cover the whole film"
         );
         // Every full pass comes through here: split it over the cores.
-        self.sums
-            .par_chunks_mut(16 * 1024)
-            .zip(pass.par_chunks(16 * 1024))
-            .for_each(|(sums, pass)| {
-                for (s, p) in sums.iter_mut().zip(pass) {
-                    *s += *p;
-                }
-            });
+        const CHUNK: usize = 16 * 1024;
+        for (sums, pass) in [
+            (&mut self.sums, pass),
+            (&mut self.albedo_sums, albedo),
+            (&mut self.normal_sums, normal),
+        ] {
+            sums.par_chunks_mut(CHUNK)
+                .zip(pass.par_chunks(CHUNK))
+                .for_each(|(sums, pass)| {
+                    for (s, p) in sums.iter_mut().zip(pass) {
+                        *s += *p;
+                    }
+                });
+        }
         self.passes += 1;
+    }
+
+    /// The averages of radiance (times `scale`), albedo and normal per pixel.
+    pub fn averages(&self, scale: f32) -> FilmAverages {
+        let n = 1.0 / self.passes.max(1) as f32;
+        let average =
+            |sums: &[Vec3], k: f32| -> Vec<Vec3> { sums.par_iter().map(|s| *s * k).collect() };
+        FilmAverages {
+            color: average(&self.sums, scale * n),
+            albedo: average(&self.albedo_sums, n),
+            normal: average(&self.normal_sums, n),
+        }
     }
 
     /// The current estimate of the radiance of pixel (x, y).
@@ -89,6 +122,26 @@ impl Film {
             .zip(self.sums.par_chunks(CHUNK))
             .for_each(|(out, sums)| write_rgb8(sums, scale, out));
     }
+}
+
+/// Tone-maps one row of radiance (times `scale`) into separate red, green and blue
+/// bytes: what [`Film::tone_map_row`] does for the film's own rows.
+pub fn tone_map_radiance_row(
+    radiance: &[Vec3],
+    scale: f32,
+    r: &mut [u8],
+    g: &mut [u8],
+    b: &mut [u8],
+) {
+    let w = radiance.len();
+    tone_map_row_with(
+        crate::cpu::simd(),
+        radiance,
+        scale,
+        &mut r[..w],
+        &mut g[..w],
+        &mut b[..w],
+    );
 }
 
 // Tone mapping computes the sRGB code value of each channel value directly, in a form
@@ -445,7 +498,7 @@ mod tests {
             .map(|c| Vec3::new(c[0], c[1], c[2]))
             .collect();
         let mut film = Film::new(pixels.len() as u32, 1);
-        film.add_pass(&pixels);
+        film.add_pass(&pixels, &pixels, &pixels);
         let n = pixels.len();
         let (mut r, mut g, mut b) = (vec![0u8; n], vec![0u8; n], vec![0u8; n]);
         film.tone_map_row(1.0, 0, &mut r, &mut g, &mut b);
@@ -666,8 +719,13 @@ mod tests {
         let (w, h) = (70u32, 3u32);
         let values = random_values((3 * w * h) as usize, 99);
         let mut film = Film::new(w, h);
-        film.add_pass(bytemuck::cast_slice(&values));
-        film.add_pass(bytemuck::cast_slice(&random_values(values.len(), 7)));
+        let zeros = vec![Vec3::ZERO; values.len() / 3];
+        film.add_pass(bytemuck::cast_slice(&values), &zeros, &zeros);
+        film.add_pass(
+            bytemuck::cast_slice(&random_values(values.len(), 7)),
+            &zeros,
+            &zeros,
+        );
         let mut packed = vec![0u8; values.len()];
         film.write_rgb8(0.8, &mut packed);
         let w = w as usize;
@@ -684,8 +742,12 @@ mod tests {
     #[test]
     fn film_averages_passes() {
         let mut film = Film::new(2, 1);
-        film.add_pass(&[Vec3::ONE, Vec3::ZERO]);
-        film.add_pass(&[Vec3::ZERO, Vec3::ZERO]);
+        film.add_pass(&[Vec3::ONE, Vec3::ZERO], &[Vec3::ZERO; 2], &[Vec3::ZERO; 2]);
+        film.add_pass(
+            &[Vec3::ZERO, Vec3::ZERO],
+            &[Vec3::ZERO; 2],
+            &[Vec3::ZERO; 2],
+        );
         assert_eq!(film.samples_per_pixel(), 2);
         assert_eq!(film.pixel(0, 0), Vec3::splat(0.5));
         assert_eq!(film.mean(), Vec3::splat(0.25));

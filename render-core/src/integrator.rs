@@ -23,6 +23,31 @@ use std::sync::Arc;
 /// Relative distance new rays start from the surface they leave.
 const EPS: f32 = 1e-4;
 
+/// Perfectly specular bounces followed, at most, to find the surface whose albedo and
+/// normal guide the denoiser (what a mirror or a pane of glass shows).
+const MAX_GUIDE_BOUNCES: u32 = 4;
+
+/// One path's estimate, with the denoiser's guides for its pixel.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PathSample {
+    /// The radiance estimate.
+    pub radiance: Vec3,
+    /// The albedo (0..=1) of the first surface that is not perfectly specular, tinted
+    /// by the specular bounces before it; an emitter's or the environment's colour,
+    /// scaled into 0..=1, where the path ends on one; zero where it ends otherwise.
+    pub albedo: Vec3,
+    /// That surface's shading normal, facing the ray; zero where nothing was hit.
+    pub normal: Vec3,
+    /// Rays traced (camera, bounce and shadow rays), for throughput figures.
+    pub rays: u32,
+}
+
+/// A colour scaled into 0..=1 with its hue kept, as the albedo guide of a light.
+fn light_guide(radiance: Vec3) -> Vec3 {
+    let radiance = radiance.max(Vec3::ZERO);
+    radiance / radiance.max_element().max(1.0)
+}
+
 /// Everything the integrator needs that does not depend on the camera.
 pub struct SceneData {
     pub accel: Accel,
@@ -119,10 +144,15 @@ impl SceneData {
     }
 
     /// Estimates the radiance arriving along `ray` over paths of at most `max_bounces`
-    /// (further capped by the scene's own limit). Returns it with the number of rays
-    /// traced (camera, bounce and shadow rays), for throughput figures.
-    pub fn li(&self, mut ray: Ray, rng: &mut SampleRng, max_bounces: u32) -> (Vec3, u32) {
+    /// (further capped by the scene's own limit), with the denoiser's guides.
+    pub fn li(&self, mut ray: Ray, rng: &mut SampleRng, max_bounces: u32) -> PathSample {
         let mut l = Vec3::ZERO;
+        // The guides: open until the path reaches a surface that is not perfectly
+        // specular (or ends), carrying the tint of the specular bounces before it.
+        let mut guide_open = true;
+        let mut guide_tint = Vec3::ONE;
+        let mut albedo = Vec3::ZERO;
+        let mut normal = Vec3::ZERO;
         let mut beta = Vec3::ONE;
         // Whether the last bounce was a delta lobe (or this is the camera ray), and the
         // solid-angle density of the BSDF sample that produced `ray` otherwise.
@@ -138,6 +168,9 @@ impl SceneData {
             rays += 1;
             let Some(hit) = self.accel.intersect(&ray, 0.0, f32::INFINITY) else {
                 let le = self.lights.environment(ray.d.normalize());
+                if guide_open {
+                    albedo = guide_tint * light_guide(le);
+                }
                 let w = if delta {
                     1.0
                 } else {
@@ -147,7 +180,21 @@ impl SceneData {
                 break;
             };
             let material = self.materials[hit.material as usize];
+            if guide_open {
+                normal = if hit.ns.dot(ray.d) > 0.0 {
+                    -hit.ns
+                } else {
+                    hit.ns
+                };
+            }
             if let Material::Emissive { radiance } = material {
+                if guide_open {
+                    albedo = if hit.front {
+                        guide_tint * light_guide(radiance)
+                    } else {
+                        Vec3::ZERO
+                    };
+                }
                 if hit.front {
                     let w = if delta {
                         1.0
@@ -159,11 +206,20 @@ impl SceneData {
                 break;
             }
             if depth == limit {
+                if guide_open {
+                    if let Some(bsdf) = self.bsdf(&material, &hit) {
+                        albedo = guide_tint * bsdf.albedo();
+                    }
+                }
                 break;
             }
             let Some(bsdf) = self.bsdf(&material, &hit) else {
                 break;
             };
+            if guide_open && (!bsdf.is_delta() || depth + 1 >= MAX_GUIDE_BOUNCES) {
+                albedo = guide_tint * bsdf.albedo();
+                guide_open = false;
+            }
             // The frame's +z is the front side; dielectrics need to know which side
             // is which, the others are two-sided.
             let frame = Frame::new(hit.ns);
@@ -205,6 +261,9 @@ impl SceneData {
                 break;
             }
             beta *= s.weight;
+            if guide_open {
+                guide_tint *= s.weight.clamp(Vec3::ZERO, Vec3::ONE);
+            }
             delta = s.delta;
             bsdf_pdf = s.pdf;
             ray = spawn(hit.p, hit.ng, wi);
@@ -216,6 +275,11 @@ impl SceneData {
                 beta /= survive;
             }
         }
-        (l, rays)
+        PathSample {
+            radiance: l,
+            albedo,
+            normal,
+            rays,
+        }
     }
 }

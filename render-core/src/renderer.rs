@@ -88,8 +88,11 @@ pub struct Renderer {
     /// Pixel samples per second of the latest preview pass, to plan the next ones.
     preview_rate: Option<f64>,
     preview: Option<Preview>,
-    /// The pass buffer, kept to avoid a large allocation per pass.
+    /// The pass buffers (radiance, albedo, normal), kept to avoid large
+    /// allocations per pass.
     pass: Vec<Vec3>,
+    pass_albedo: Vec<Vec3>,
+    pass_normal: Vec<Vec3>,
     pub exposure: f32,
 }
 
@@ -116,6 +119,8 @@ impl Renderer {
             preview_rate: None,
             preview: None,
             pass: Vec::new(),
+            pass_albedo: Vec::new(),
+            pass_normal: Vec::new(),
             exposure: 1.0,
         })
     }
@@ -238,23 +243,35 @@ impl Renderer {
         };
         let rays_gen = CameraRays::new(&self.camera, self.width, self.height);
         let mut pass = std::mem::take(&mut self.pass);
-        pass.clear();
-        pass.resize((w * h) as usize, Vec3::ZERO);
+        let mut pass_albedo = std::mem::take(&mut self.pass_albedo);
+        let mut pass_normal = std::mem::take(&mut self.pass_normal);
+        for buffer in [&mut pass, &mut pass_albedo, &mut pass_normal] {
+            buffer.clear();
+            buffer.resize((w * h) as usize, Vec3::ZERO);
+        }
         let rays = AtomicU64::new(0);
         let abandoned = AtomicBool::new(false);
         let data = &self.data;
         let seed = self.seed;
         let (full_w, full_h) = (self.width as f32, self.height as f32);
-        pass.par_chunks_mut(w as usize * ROWS_PER_TASK)
+        let rows_per_task = w as usize * ROWS_PER_TASK;
+        pass.par_chunks_mut(rows_per_task)
+            .zip(pass_albedo.par_chunks_mut(rows_per_task))
+            .zip(pass_normal.par_chunks_mut(rows_per_task))
             .enumerate()
-            .for_each(|(chunk, rows)| {
+            .for_each(|(chunk, ((rows, albedo), normal))| {
                 if abandoned.load(Ordering::Relaxed) || cancelled() {
                     abandoned.store(true, Ordering::Relaxed);
                     return;
                 }
                 let mut local_rays = 0u64;
                 let y0 = (chunk * ROWS_PER_TASK) as u32;
-                for (i, out) in rows.iter_mut().enumerate() {
+                for (i, ((out, albedo), normal)) in rows
+                    .iter_mut()
+                    .zip(albedo.iter_mut())
+                    .zip(normal.iter_mut())
+                    .enumerate()
+                {
                     let x = i as u32 % w;
                     let y = y0 + i as u32 / w;
                     let mut rng = SampleRng::for_sample(x, y, sample, seed);
@@ -263,15 +280,18 @@ impl Renderer {
                     let px = ((x as f32 + rng.uniform()) * scale_f).min(full_w);
                     let py = ((y as f32 + rng.uniform()) * scale_f).min(full_h);
                     let (o, d) = rays_gen.ray(px, py);
-                    let (li, n) = data.li(Ray { o, d }, &mut rng, bounces);
+                    let sample = data.li(Ray { o, d }, &mut rng, bounces);
                     // A non-finite estimate would poison the pixel forever; drop it.
-                    *out = if li.is_finite() { li } else { Vec3::ZERO };
-                    local_rays += n as u64;
+                    let finite = |v: Vec3| if v.is_finite() { v } else { Vec3::ZERO };
+                    *out = finite(sample.radiance);
+                    *albedo = finite(sample.albedo);
+                    *normal = finite(sample.normal);
+                    local_rays += sample.rays as u64;
                 }
                 rays.fetch_add(local_rays, Ordering::Relaxed);
             });
         if abandoned.load(Ordering::Relaxed) {
-            self.pass = pass;
+            (self.pass, self.pass_albedo, self.pass_normal) = (pass, pass_albedo, pass_normal);
             return None;
         }
         match kind {
@@ -286,11 +306,11 @@ impl Renderer {
                 self.preview_rate = Some((w * h) as f64 / start.elapsed().as_secs_f64().max(1e-6));
             }
             PassKind::Full => {
-                self.film.add_pass(&pass);
+                self.film.add_pass(&pass, &pass_albedo, &pass_normal);
                 self.preview = None;
             }
         }
-        self.pass = pass;
+        (self.pass, self.pass_albedo, self.pass_normal) = (pass, pass_albedo, pass_normal);
         Some(PassReport {
             kind,
             samples_per_pixel: self.film.samples_per_pixel(),

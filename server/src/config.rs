@@ -331,9 +331,13 @@ pub struct RenderArgs {
     /// Samples per pixel.
     #[arg(long, default_value_t = 64)]
     pub spp: u32,
-    /// Stop early after this many seconds (0: no limit).
+    /// Stop early after this many seconds (0: no limit), rendering and denoising
+    /// together: the picture written is the best that fits.
     #[arg(long, default_value_t = 0.0, value_parser = seconds)]
     pub max_seconds: f64,
+    /// Denoise the picture with Open Image Denoise (when its runtime is there).
+    #[arg(long, env = "STREAMTRACER_DENOISE", value_enum, default_value_t = crate::denoising::Mode::On)]
+    pub denoise: crate::denoising::Mode,
     #[arg(long, default_value_t = 1280)]
     pub width: u32,
     #[arg(long, default_value_t = 720)]

@@ -22,6 +22,7 @@ pub mod api;
 pub mod config;
 pub mod conns;
 pub mod control;
+pub mod denoising;
 mod filter;
 pub mod journal;
 mod keyframe;

@@ -47,8 +47,13 @@ async fn serve_or_render() -> anyhow::Result<()> {
         .await?;
         let (report, args) = report;
         let report = report?;
+        let denoised = match report.denoised {
+            Some(spp) if spp == report.samples_per_pixel => ", denoised".to_string(),
+            Some(spp) => format!(", denoised at {spp} spp"),
+            None => String::new(),
+        };
         println!(
-            "wrote {} ({}x{}, {} spp in {:.2} s, {:.2} M rays/s)",
+            "wrote {} ({}x{}, {} spp in {:.2} s, {:.2} M rays/s{denoised})",
             args.out.display(),
             args.width,
             args.height,

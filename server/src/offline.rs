@@ -1,7 +1,15 @@
 //! `streamtracer render`: one image to a PNG file, for batch use and for comparing
 //! against other renderers.
+//!
+//! With denoising on (and its runtime there) the picture is denoised once rendering
+//! ends, with OIDN's best quality when there is no time limit. Under `--max-seconds`
+//! the denoise must fit in the limit too: the first sample is denoised at once, in
+//! OIDN's fast mode, which both gives a picture to fall back on and measures what a
+//! denoise costs at this size; rendering then stops while there is still time for
+//! one more.
 
 use crate::config::RenderArgs;
+use crate::denoising::{self, Mode, Options, Quality};
 use render_core::{Renderer, Scene};
 use std::time::{Duration, Instant};
 
@@ -11,7 +19,12 @@ pub struct OfflineReport {
     pub samples_per_pixel: u32,
     pub elapsed: Duration,
     pub rays: u64,
+    /// The samples per pixel of the denoised picture written, if it was denoised.
+    pub denoised: Option<u32>,
 }
+
+/// Margin on the measured cost of a denoise when deciding whether one more fits.
+const DENOISE_MARGIN: f64 = 1.25;
 
 /// Why an offline render failed.
 #[derive(Debug, thiserror::Error)]
@@ -29,17 +42,68 @@ pub fn render(scene: &Scene, args: &RenderArgs) -> Result<OfflineReport, Offline
     let start = Instant::now();
     let limit = (args.max_seconds > 0.0 && args.max_seconds.is_finite())
         .then(|| Duration::from_secs_f64(args.max_seconds));
+    let mut denoiser = match args.denoise {
+        Mode::On => denoising::open(),
+        Mode::Off => None,
+    };
+    let fast = Options {
+        quality: Quality::Fast,
+        prefilter: false,
+    };
+    // The latest denoised picture and its samples per pixel.
+    let mut denoised: Option<(Vec<glam::Vec3>, u32)> = None;
+    let mut denoise_cost: Option<Duration> = None;
     let mut rays = 0;
     while r.samples_per_pixel() < args.spp.max(1) {
-        if limit.is_some_and(|l| start.elapsed() >= l) {
-            break;
+        if let Some(l) = limit {
+            let reserve = match (&denoiser, denoise_cost) {
+                (Some(_), Some(cost)) => cost.mul_f64(DENOISE_MARGIN),
+                _ => Duration::ZERO,
+            };
+            if r.samples_per_pixel() > 0 && start.elapsed() + reserve >= l {
+                break;
+            }
         }
         if let Some(report) = r.render_next(&|| false) {
             rays += report.rays;
         }
+        if let (Some(d), Some(_), None) = (denoiser.as_mut(), limit, denoise_cost) {
+            let t = Instant::now();
+            match denoising::denoise_film(d, r.film(), r.exposure, fast) {
+                Ok(p) => denoised = Some((p, r.samples_per_pixel())),
+                Err(e) => {
+                    tracing::warn!("denoising failed, the picture is written undenoised: {e}");
+                    denoiser = None;
+                }
+            }
+            denoise_cost = Some(t.elapsed());
+        }
+    }
+    if let Some(d) = denoiser.as_mut() {
+        let spp = r.samples_per_pixel();
+        if denoised.as_ref().is_none_or(|(_, s)| *s != spp) {
+            // Without a limit, the best OIDN does; within one, what was measured.
+            let options = match limit {
+                None => Options {
+                    quality: Quality::High,
+                    prefilter: true,
+                },
+                Some(_) => fast,
+            };
+            match denoising::denoise_film(d, r.film(), r.exposure, options) {
+                Ok(p) => denoised = Some((p, spp)),
+                Err(e) => {
+                    tracing::warn!("denoising failed, the picture is written undenoised: {e}");
+                    denoised = None;
+                }
+            }
+        }
     }
     let mut rgb = vec![0u8; (args.width * args.height * 3) as usize];
-    r.write_rgb8(&mut rgb);
+    match &denoised {
+        Some((radiance, _)) => render_core::film::write_rgb8(radiance, 1.0, &mut rgb),
+        None => r.write_rgb8(&mut rgb),
+    }
     image::save_buffer(
         &args.out,
         &rgb,
@@ -55,6 +119,7 @@ pub fn render(scene: &Scene, args: &RenderArgs) -> Result<OfflineReport, Offline
         samples_per_pixel: r.samples_per_pixel(),
         elapsed: start.elapsed(),
         rays,
+        denoised: denoised.map(|(_, spp)| spp),
     })
 }
 
@@ -71,6 +136,7 @@ mod tests {
             scene: "builtin:cornell".into(),
             spp: 4,
             max_seconds: 0.0,
+            denoise: Mode::Off,
             width: 64,
             height: 48,
             out: out.clone(),
