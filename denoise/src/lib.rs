@@ -18,6 +18,20 @@
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+/// A cancellation test, called from OIDN's threads while a filter runs.
+type CancelFn<'a> = &'a (dyn Fn() -> bool + Sync);
+
+/// OIDN's progress callback: asks the running call's cancellation test.
+unsafe extern "C" fn progress(user: *mut c_void, _done: f64) -> bool {
+    // SAFETY: `user` is the address of a `Denoiser`'s `cancel` slot, which outlives
+    // its filters; the slot holds null or a pointer to a `CancelFn` that lives for
+    // the whole `execute` call during which OIDN calls this.
+    let slot = unsafe { &*(user as *const AtomicPtr<c_void>) };
+    let f = slot.load(Ordering::Acquire) as *const CancelFn<'_>;
+    f.is_null() || !unsafe { (*f)() }
+}
 
 /// The environment variable naming the runtime's directory.
 pub const DIR_VARIABLE: &str = "STREAMTRACER_OIDN_DIR";
@@ -35,6 +49,8 @@ pub enum Error {
     Device(String),
     #[error("denoise: {0}")]
     Input(String),
+    #[error("the denoise was cancelled")]
+    Cancelled,
 }
 
 fn list(paths: &[PathBuf]) -> String {
@@ -48,6 +64,10 @@ type Filter = *mut c_void;
 const DEVICE_TYPE_CPU: c_int = 1;
 const FORMAT_FLOAT3: c_int = 3;
 const ERROR_NONE: c_int = 0;
+const ERROR_CANCELLED: c_int = 6;
+
+/// OIDN's progress callback: `false` cancels the filter's execution.
+type Progress = unsafe extern "C" fn(*mut c_void, f64) -> bool;
 
 /// The C functions used, from the loaded library (OIDN 2.x API).
 struct Api {
@@ -73,6 +93,7 @@ struct Api {
     ),
     set_filter_bool: unsafe extern "C" fn(Filter, *const c_char, bool),
     set_filter_int: unsafe extern "C" fn(Filter, *const c_char, c_int),
+    set_filter_progress: unsafe extern "C" fn(Filter, Option<Progress>, *mut c_void),
     commit_filter: unsafe extern "C" fn(Filter),
     execute_filter: unsafe extern "C" fn(Filter),
     release_filter: unsafe extern "C" fn(Filter),
@@ -109,6 +130,7 @@ impl Api {
             set_shared_filter_image: symbol!("oidnSetSharedFilterImage"),
             set_filter_bool: symbol!("oidnSetFilterBool"),
             set_filter_int: symbol!("oidnSetFilterInt"),
+            set_filter_progress: symbol!("oidnSetFilterProgressMonitorFunction"),
             commit_filter: symbol!("oidnCommitFilter"),
             execute_filter: symbol!("oidnExecuteFilter"),
             release_filter: symbol!("oidnReleaseFilter"),
@@ -177,6 +199,10 @@ struct Prepared {
 pub struct Denoiser {
     api: Api,
     device: Device,
+    /// What the filters' progress callback asks whether to stop: a pointer to the
+    /// `&dyn Fn` of the running [`Denoiser::denoise_cancellable`] call, null between
+    /// calls. Boxed, so that its address, given to OIDN, never moves.
+    cancel: Box<AtomicPtr<c_void>>,
     prepared: Option<Prepared>,
     version: String,
     path: PathBuf,
@@ -232,6 +258,7 @@ impl Denoiser {
             let mut denoiser = Denoiser {
                 api,
                 device,
+                cancel: Box::new(AtomicPtr::new(std::ptr::null_mut())),
                 prepared: None,
                 version: String::new(),
                 path: path.to_owned(),
@@ -267,6 +294,9 @@ impl Denoiser {
         if code == ERROR_NONE {
             return Ok(());
         }
+        if code == ERROR_CANCELLED {
+            return Err(Error::Cancelled);
+        }
         Err(Error::Device(
             // SAFETY: as above.
             unsafe { text(message) }.unwrap_or_else(|| format!("error {code}")),
@@ -279,6 +309,19 @@ impl Denoiser {
         images: &Images<'_>,
         options: Options,
         output: &mut [f32],
+    ) -> Result<(), Error> {
+        self.denoise_cancellable(images, options, output, &|| false)
+    }
+
+    /// [`Denoiser::denoise`], stopped early with [`Error::Cancelled`] (and `output`
+    /// untouched) once `cancel` returns true; it is asked from OIDN's threads as the
+    /// filter progresses.
+    pub fn denoise_cancellable(
+        &mut self,
+        images: &Images<'_>,
+        options: Options,
+        output: &mut [f32],
+        cancel: CancelFn<'_>,
     ) -> Result<(), Error> {
         let n = images.width * images.height * 3;
         if n == 0 {
@@ -316,6 +359,13 @@ impl Denoiser {
         if let Some(nrm) = images.normal {
             p.normal.copy_from_slice(nrm);
         }
+        // The progress callback reads `cancel` through the slot for as long as the
+        // filters run, and no longer.
+        let cancel_ref: CancelFn<'_> = cancel;
+        self.cancel.store(
+            &cancel_ref as *const CancelFn<'_> as *mut c_void,
+            Ordering::Release,
+        );
         // SAFETY: the filters were committed with this `Prepared`'s buffers, which
         // have not moved since (their lengths never change).
         unsafe {
@@ -324,6 +374,7 @@ impl Denoiser {
             }
             (self.api.execute_filter)(p.main);
         }
+        self.cancel.store(std::ptr::null_mut(), Ordering::Release);
         self.check()?;
         let p = self.prepared.as_ref().expect("prepared above");
         output.copy_from_slice(&p.output);
@@ -376,6 +427,7 @@ impl Denoiser {
                     image(f, name, buffer);
                     image(f, c"output", buffer);
                     (api.set_filter_int)(f, c"quality".as_ptr(), options.quality.code());
+                    (api.set_filter_progress)(f, Some(progress), self.cancel_slot());
                     (api.commit_filter)(f);
                 }
             }
@@ -396,6 +448,7 @@ impl Denoiser {
             (api.set_filter_bool)(f, c"hdr".as_ptr(), true);
             (api.set_filter_bool)(f, c"cleanAux".as_ptr(), prefilter);
             (api.set_filter_int)(f, c"quality".as_ptr(), options.quality.code());
+            (api.set_filter_progress)(f, Some(progress), self.cancel_slot());
             (api.commit_filter)(f);
         }
         if let Err(e) = self.check() {
@@ -403,6 +456,11 @@ impl Denoiser {
             return Err(e);
         }
         Ok(p)
+    }
+
+    /// The address of the cancellation slot, for OIDN's progress callback.
+    fn cancel_slot(&self) -> *mut c_void {
+        &*self.cancel as *const AtomicPtr<c_void> as *mut c_void
     }
 
     fn release(&self, p: &Prepared) {
@@ -506,6 +564,30 @@ mod tests {
             d.denoise(&short, options, &mut out),
             Err(Error::Input(_))
         ));
+    }
+
+    #[test]
+    fn a_cancelled_denoise_stops_and_the_next_one_works() {
+        let mut d = Denoiser::open(0).expect("scripts/oidn.sh installs the runtime");
+        let (w, h) = (256, 256);
+        let color = vec![0.5f32; w * h * 3];
+        let images = Images {
+            width: w,
+            height: h,
+            color: &color,
+            albedo: None,
+            normal: None,
+        };
+        let options = Options {
+            quality: Quality::High,
+            prefilter: false,
+        };
+        let mut out = vec![-1.0; color.len()];
+        let r = d.denoise_cancellable(&images, options, &mut out, &|| true);
+        assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
+        assert!(out.iter().all(|&v| v == -1.0), "a cancelled denoise wrote its output");
+        d.denoise(&images, options, &mut out).unwrap();
+        assert!(out.iter().all(|v| (v - 0.5).abs() < 0.05), "a flat picture stays flat");
     }
 
     #[test]

@@ -138,6 +138,13 @@ struct ViewQuery {
     view: Option<String>,
 }
 
+/// `GET /api/snapshot.png`'s query: the view, and `denoise=0` for the raw film.
+#[derive(serde::Deserialize)]
+struct SnapshotQuery {
+    view: Option<String>,
+    denoise: Option<String>,
+}
+
 /// Who made a request: the role of its token and the credential its rate is counted
 /// against (the token, or the client's address on a server without tokens).
 #[derive(Clone, Copy, Debug)]
@@ -547,15 +554,26 @@ async fn stats(State(api): State<Arc<Api>>, Query(q): Query<ViewQuery>) -> Respo
     ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
 }
 
-/// `GET /api/snapshot.png`: the picture as rendered, not as encoded (`?view=NAME` for
-/// another view than main). Encoded once per picture state (see `snapshot.rs`); when
+/// `GET /api/snapshot.png`: the picture the stream shows, as rendered (and denoised),
+/// not as encoded (`?view=NAME` for another view than main; `?denoise=0` for the raw
+/// film without denoising). Encoded once per picture state (see `snapshot.rs`); when
 /// too many encodes are running and waiting, `503` with `Retry-After`.
-async fn snapshot(State(api): State<Arc<Api>>, Query(q): Query<ViewQuery>) -> Response {
-    let (name, view) = match api.view_of(&q).await {
+async fn snapshot(State(api): State<Arc<Api>>, Query(q): Query<SnapshotQuery>) -> Response {
+    let raw = match q.denoise.as_deref() {
+        None | Some("1") | Some("on") | Some("true") => false,
+        Some("0") | Some("off") | Some("false") => true,
+        Some(other) => {
+            return error(
+                ErrorCode::InvalidValue,
+                format!("denoise must be 0 or 1 (off or on), not {other:?}"),
+            )
+        }
+    };
+    let (name, view) = match api.view_of(&ViewQuery { view: q.view }).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    match api.snapshots.png(&name, &view).await {
+    match api.snapshots.png(&name, &view, raw).await {
         Ok(png) => (
             [
                 (header::CONTENT_TYPE, "image/png".to_owned()),
@@ -567,6 +585,10 @@ async fn snapshot(State(api): State<Arc<Api>>, Query(q): Query<ViewQuery>) -> Re
                 (
                     header::HeaderName::from_static("x-streamtracer-samples"),
                     png.state.samples_per_pixel.to_string(),
+                ),
+                (
+                    header::HeaderName::from_static("x-streamtracer-denoised"),
+                    u8::from(png.state.denoised).to_string(),
                 ),
             ],
             Body::from(png.bytes.clone()),

@@ -67,6 +67,12 @@ pub struct Config {
     #[arg(long, env = "STREAMTRACER_IDLE_INTERVAL", default_value_t = 1.0, value_parser = seconds)]
     pub idle_interval: f64,
 
+    /// Denoise the live pictures with Open Image Denoise (when its runtime is there):
+    /// the raw preview of a change goes out first, denoised pictures replace it as
+    /// they are ready.
+    #[arg(long, env = "STREAMTRACER_DENOISE", value_enum, default_value_t = crate::denoising::Mode::On)]
+    pub denoise: crate::denoising::Mode,
+
     /// Samples per pixel after which rendering pauses until the next change.
     #[arg(long, env = "STREAMTRACER_MAX_SPP", default_value_t = 1024)]
     pub max_spp: u32,
@@ -425,6 +431,7 @@ impl Config {
             max_spp: self.max_spp,
             max_time: self.max_time(),
             idle_interval: self.idle_interval(),
+            denoise: self.denoise == crate::denoising::Mode::On,
         }
     }
 

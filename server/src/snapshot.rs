@@ -34,6 +34,8 @@ pub struct PictureState {
     pub samples_per_pixel: u32,
     /// The render pass that finished the picture (see `RenderedFrame::serial`).
     pub serial: u64,
+    /// The denoised picture the stream shows, rather than the raw film.
+    pub denoised: bool,
 }
 
 /// An encoded picture.
@@ -61,8 +63,11 @@ struct Slot {
 }
 
 impl Slot {
+    /// Whether the slot has (or is making) the picture of `state`; an unknown state
+    /// is never served from a slot.
     fn serves(&self, state: Option<PictureState>) -> bool {
-        self.expected == state || self.png.get().is_some_and(|p| Some(p.state) == state)
+        state.is_some()
+            && (self.expected == state || self.png.get().is_some_and(|p| Some(p.state) == state))
     }
 }
 
@@ -112,18 +117,32 @@ impl Snapshots {
         }
     }
 
-    /// The PNG of `view`'s current picture (`name` is the view's name).
-    pub async fn png(&self, name: &str, view: &Arc<View>) -> Result<Arc<Png>, SnapshotError> {
-        let expected = view.latest_frame().map(|f| PictureState {
+    /// The PNG of `view`'s current picture (`name` is the view's name): the one the
+    /// stream shows, or with `raw` the film as rendered, without denoising.
+    pub async fn png(
+        &self,
+        name: &str,
+        view: &Arc<View>,
+        raw: bool,
+    ) -> Result<Arc<Png>, SnapshotError> {
+        // The raw film is not what the stream shows once a denoised picture is: its
+        // state is not known before it is taken, and it has a slot of its own.
+        let expected = view.latest_frame().filter(|f| !raw || !f.denoised).map(|f| PictureState {
             width: f.i420.width as u32,
             height: f.i420.height as u32,
             revision: f.revision,
             samples_per_pixel: f.samples_per_pixel,
             serial: f.serial,
+            denoised: f.denoised,
         });
         let owner: Arc<dyn Any + Send + Sync> = view.clone();
         let view = view.clone();
-        self.get(name, &owner, expected, move || encode(&view))
+        let key = if raw {
+            format!("{name}\0raw")
+        } else {
+            name.to_owned()
+        };
+        self.get(&key, &owner, expected, move || encode(&view, raw))
             .await
     }
 
@@ -198,8 +217,8 @@ impl Snapshots {
 
 /// Takes `view`'s picture (waiting for the render thread to be between passes) and
 /// encodes it as PNG. Blocks: run it on the blocking pool.
-fn encode(view: &View) -> Option<Png> {
-    let shot = view.snapshot()?;
+fn encode(view: &View, raw: bool) -> Option<Png> {
+    let shot = view.snapshot(raw)?;
     let mut png = Vec::new();
     let encoder = image::codecs::png::PngEncoder::new_with_quality(
         &mut png,
@@ -225,6 +244,7 @@ fn encode(view: &View) -> Option<Png> {
             revision: shot.revision,
             samples_per_pixel: shot.samples_per_pixel,
             serial: shot.serial,
+            denoised: shot.denoised,
         },
     })
 }
@@ -242,6 +262,7 @@ mod tests {
             revision: Revision(1),
             samples_per_pixel: serial as u32,
             serial,
+            denoised: false,
         }
     }
 

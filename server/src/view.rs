@@ -13,12 +13,13 @@
 //! preview of the change. Every frame carries the revision it shows: the newest of its
 //! scene's and its camera's.
 
+use crate::denoising;
 use crate::outbox::{Outbox, Unpublished};
 use crate::protocol::Revision;
 use crate::store::SceneVersion;
 use bytes::Bytes;
 use encoder::{rows_to_i420, AccessUnit, EncoderSettings, H264Encoder, I420Frame, RgbRows};
-use render_core::{Camera, Renderer, Scene};
+use render_core::{Camera, PassKind, Renderer, Scene};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -37,6 +38,10 @@ pub struct RenderedFrame {
     pub converged: bool,
     /// Samples per pixel in the picture (0 while it is a preview).
     pub samples_per_pixel: u32,
+    /// Denoised (see [`denoise_loop`]) rather than the raw film.
+    pub denoised: bool,
+    /// The view's change generation the picture shows.
+    pub generation: u64,
 }
 
 /// The renderer's picture as rows for the converter.
@@ -45,6 +50,19 @@ struct PictureRows<'a>(render_core::Picture<'a>);
 impl RgbRows for PictureRows<'_> {
     fn row(&self, y: usize, r: &mut [u8], g: &mut [u8], b: &mut [u8]) {
         self.0.row(y, r, g, b);
+    }
+}
+
+/// A denoised picture (radiance, exposure applied) as rows for the converter.
+struct RadianceRows<'a> {
+    radiance: &'a [glam::Vec3],
+    width: usize,
+}
+
+impl RgbRows for RadianceRows<'_> {
+    fn row(&self, y: usize, r: &mut [u8], g: &mut [u8], b: &mut [u8]) {
+        let row = &self.radiance[y * self.width..(y + 1) * self.width];
+        render_core::film::tone_map_radiance_row(row, 1.0, r, g, b);
     }
 }
 
@@ -124,6 +142,11 @@ pub struct ViewStats {
     /// Pictures encoded as PNG for `GET /api/snapshot.png` (one per picture state
     /// asked for, however many asked: see `snapshot.rs`).
     pub snapshots_encoded: AtomicU64,
+    /// Total time spent denoising finished pictures, in microseconds (cancelled
+    /// denoises not counted).
+    pub denoise_micros: AtomicU64,
+    /// Denoised pictures put on the stream.
+    pub pictures_denoised: AtomicU64,
 }
 
 struct Control {
@@ -136,18 +159,24 @@ struct Control {
     /// Bumped on every change; the render thread compares it to what it rendered.
     generation: u64,
     /// Waiting for the current picture as RGB (see [`View::snapshot`]).
-    snapshots: Vec<std::sync::mpsc::Sender<Snapshot>>,
+    /// Each with whether it wants the picture the stream shows (denoised, when it
+    /// is) or the raw film.
+    snapshots: Vec<(std::sync::mpsc::Sender<Snapshot>, bool)>,
 }
 
 /// The current picture, tone-mapped, as packed 8-bit RGB.
+#[derive(Clone)]
 pub struct Snapshot {
     pub width: u32,
     pub height: u32,
     pub rgb: Vec<u8>,
     pub revision: Revision,
     pub samples_per_pixel: u32,
-    /// The render pass that finished it (the `serial` of its [`RenderedFrame`]).
+    /// The picture the stream showed when it was taken (the `serial` of its
+    /// [`RenderedFrame`]).
     pub serial: u64,
+    /// Denoised, rather than the raw film.
+    pub denoised: bool,
 }
 
 struct Shared {
@@ -173,6 +202,47 @@ struct Shared {
     next_link: AtomicU64,
     /// The live bitrate and frame rate, which the encode thread reads every tick.
     quality: Mutex<Quality>,
+    /// The denoise thread's mailbox, when the view denoises.
+    denoise: Option<DenoiseShared>,
+    /// Serials of pictures, from the render and the denoise threads.
+    next_serial: AtomicU64,
+}
+
+/// What the render thread and the denoise thread share (see [`denoise_loop`]).
+struct DenoiseShared {
+    /// The next picture to denoise; a newer one replaces one not yet started.
+    job: Mutex<Option<DenoiseJob>>,
+    wake: Condvar,
+    /// A denoise is running.
+    busy: AtomicBool,
+    /// Until the runtime turns out to be missing or broken.
+    available: AtomicBool,
+    /// The last denoise's duration in microseconds, and the size it was for.
+    cost: Mutex<Option<(Duration, (u32, u32))>>,
+    /// When the last denoise ended.
+    finished: Mutex<Instant>,
+    /// The latest denoised picture, for snapshots.
+    picture: Mutex<Option<Arc<DenoisedPicture>>>,
+}
+
+/// A denoised picture: radiance with the exposure applied.
+struct DenoisedPicture {
+    generation: u64,
+    samples_per_pixel: u32,
+    radiance: Vec<glam::Vec3>,
+}
+
+/// A picture for the denoise thread: the film's averages at one moment.
+struct DenoiseJob {
+    generation: u64,
+    revision: Revision,
+    samples_per_pixel: u32,
+    width: u32,
+    height: u32,
+    averages: render_core::film::FilmAverages,
+    options: denoising::Options,
+    /// The last picture of this change (the render converged): sent as converged.
+    last: bool,
 }
 
 impl Shared {
@@ -227,6 +297,8 @@ pub struct ViewSettings {
     /// Once the picture has not changed for [`STILL_AFTER`], a frame at most this
     /// often (keeping the stream alive); `None` sends every tick.
     pub idle_interval: Option<Duration>,
+    /// Denoise the pictures with Open Image Denoise (when its runtime is there).
+    pub denoise: bool,
 }
 
 /// Why a view could not start.
@@ -326,6 +398,16 @@ impl View {
                 bitrate: settings.bitrate,
                 fps: settings.fps,
             }),
+            denoise: settings.denoise.then(|| DenoiseShared {
+                job: Mutex::new(None),
+                wake: Condvar::new(),
+                busy: AtomicBool::new(false),
+                available: AtomicBool::new(true),
+                cost: Mutex::new(None),
+                finished: Mutex::new(Instant::now()),
+                picture: Mutex::new(None),
+            }),
+            next_serial: AtomicU64::new(1),
         });
         let render = {
             let shared = shared.clone();
@@ -339,10 +421,19 @@ impl View {
                 .name("encode".into())
                 .spawn(move || encode_loop(&shared, encoder, settings))?
         };
+        let mut threads = vec![render, encode];
+        if settings.denoise {
+            let shared = shared.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("denoise".into())
+                    .spawn(move || denoise_loop(&shared))?,
+            );
+        }
         Ok(View {
             shared,
             settings,
-            threads: Mutex::new(vec![render, encode]),
+            threads: Mutex::new(threads),
         })
     }
 
@@ -394,11 +485,13 @@ impl View {
         });
     }
 
-    /// The current picture at full resolution as RGB, once the renderer has one.
-    /// Blocks until the render thread is between passes; `None` if the view stops.
-    pub fn snapshot(&self) -> Option<Snapshot> {
+    /// The current picture at full resolution as RGB, once the renderer has one: the
+    /// one the stream shows (denoised, when it is) or, with `raw`, the film as
+    /// rendered. Blocks until the render thread is between passes; `None` if the
+    /// view stops.
+    pub fn snapshot(&self, raw: bool) -> Option<Snapshot> {
         let (tx, rx) = std::sync::mpsc::channel();
-        lock(&self.shared.control).snapshots.push(tx);
+        lock(&self.shared.control).snapshots.push((tx, !raw));
         self.shared.changed.notify_all();
         rx.recv().ok()
     }
@@ -535,6 +628,11 @@ impl View {
         }
         self.shared.changed.notify_all();
         self.shared.latest_changed.notify_all();
+        if let Some(d) = &self.shared.denoise {
+            // Under the mailbox's lock, which the denoise thread waits with.
+            drop(lock(&d.job));
+            d.wake.notify_all();
+        }
         let threads = std::mem::take(&mut *lock(&self.threads));
         for t in threads {
             let _ = t.join();
@@ -565,6 +663,10 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Option<Duratio
     let mut serial = 0u64;
     // When the picture last changed, for the time limit.
     let mut since = Instant::now();
+    // This change's denoising: the samples per pixel of the last picture handed to
+    // the denoise thread, and whether the final one was.
+    let mut denoise_posted: Option<u32> = None;
+    let mut final_posted = false;
     loop {
         {
             let mut c = lock(&shared.control);
@@ -577,17 +679,42 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Option<Duratio
                     let revision = revision;
                     drop(c);
                     let (width, height) = (renderer.width(), renderer.height());
-                    let mut rgb = vec![0u8; width as usize * height as usize * 3];
-                    renderer.write_rgb8(&mut rgb);
-                    for tx in waiting {
-                        let _ = tx.send(Snapshot {
-                            width,
-                            height,
-                            rgb: rgb.clone(),
-                            revision,
-                            samples_per_pixel: renderer.samples_per_pixel(),
-                            serial,
+                    // The denoised picture of the change being rendered, if any.
+                    let denoised = shared
+                        .denoise
+                        .as_ref()
+                        .and_then(|d| lock(&d.picture).clone())
+                        .filter(|p| {
+                            p.generation == rendered_generation
+                                && p.radiance.len() == width as usize * height as usize
                         });
+                    let shown = lock(&shared.latest).as_ref().map_or(serial, |f| f.serial);
+                    let mut pictures: [Option<Snapshot>; 2] = [None, None];
+                    for (tx, want_denoised) in waiting {
+                        let which = usize::from(want_denoised && denoised.is_some());
+                        let shot = pictures[which].get_or_insert_with(|| {
+                            let mut rgb = vec![0u8; width as usize * height as usize * 3];
+                            let (samples_per_pixel, denoised) = match (which, &denoised) {
+                                (1, Some(p)) => {
+                                    render_core::film::write_rgb8(&p.radiance, 1.0, &mut rgb);
+                                    (p.samples_per_pixel, true)
+                                }
+                                _ => {
+                                    renderer.write_rgb8(&mut rgb);
+                                    (renderer.samples_per_pixel(), false)
+                                }
+                            };
+                            Snapshot {
+                                width,
+                                height,
+                                rgb,
+                                revision,
+                                samples_per_pixel,
+                                serial: shown,
+                                denoised,
+                            }
+                        });
+                        let _ = tx.send(shot.clone());
                     }
                     c = lock(&shared.control);
                     continue;
@@ -613,6 +740,8 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Option<Duratio
                     rendered_generation = c.generation;
                     revision = c.revision;
                     since = Instant::now();
+                    denoise_posted = None;
+                    final_posted = false;
                     break;
                 }
                 let in_time = max_time.is_none_or(|limit| since.elapsed() < limit);
@@ -647,6 +776,34 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Option<Duratio
         s.rays_traced.fetch_add(report.rays, Ordering::Relaxed);
         s.render_micros
             .fetch_add(report.duration.as_micros() as u64, Ordering::Relaxed);
+        let converged = renderer.samples_per_pixel() >= max_spp
+            || max_time.is_some_and(|limit| since.elapsed() >= limit);
+        if report.kind == PassKind::Full {
+            // The render stops here for now: converged, or at the sample budget of a
+            // view nobody watches (see the wait above).
+            let pausing = converged
+                || (shared.frames.receiver_count() == 0
+                    && renderer.samples_per_pixel() >= max_spp.min(UNWATCHED_SPP));
+            post_denoise(
+                shared,
+                &renderer,
+                generation,
+                revision,
+                pausing,
+                &mut denoise_posted,
+                &mut final_posted,
+            );
+        }
+        // Once this change has a denoised picture, raw passes only feed the next
+        // denoise: the denoised picture stays on screen until a better one comes.
+        let denoised_shown = |latest: &Option<Arc<RenderedFrame>>| {
+            latest
+                .as_ref()
+                .is_some_and(|f| f.denoised && f.generation == generation)
+        };
+        if denoised_shown(&lock(&shared.latest)) {
+            continue;
+        }
         let convert_start = Instant::now();
         let mut i420 = I420Frame::new(renderer.width() as usize, renderer.height() as usize);
         rows_to_i420(&PictureRows(renderer.picture()), &mut i420);
@@ -654,18 +811,188 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Option<Duratio
             convert_start.elapsed().as_micros() as u64,
             Ordering::Relaxed,
         );
-        serial += 1;
-        let converged = renderer.samples_per_pixel() >= max_spp
-            || max_time.is_some_and(|limit| since.elapsed() >= limit);
+        serial = shared.next_serial.fetch_add(1, Ordering::Relaxed);
         let frame = RenderedFrame {
             i420,
             revision,
             serial,
             converged,
             samples_per_pixel: renderer.samples_per_pixel(),
+            denoised: false,
+            generation,
         };
-        *lock(&shared.latest) = Some(Arc::new(frame));
-        shared.latest_changed.notify_all();
+        let mut latest = lock(&shared.latest);
+        if !denoised_shown(&latest) {
+            *latest = Some(Arc::new(frame));
+            drop(latest);
+            shared.latest_changed.notify_all();
+        }
+    }
+}
+
+/// How much more often than it costs a denoise may run while samples accumulate: with
+/// 2, denoising takes at most a third of the time.
+const DENOISE_SPACING: u32 = 2;
+
+/// Hands the film to the denoise thread when this change's next denoised picture is
+/// due: at its first full sample, then each time the samples have doubled and the
+/// time since the last denoise is at least [`DENOISE_SPACING`] times what it cost,
+/// and once more, at OIDN's best quality, when the render pauses (`converged`).
+fn post_denoise(
+    shared: &Shared,
+    renderer: &Renderer,
+    generation: u64,
+    revision: Revision,
+    converged: bool,
+    posted: &mut Option<u32>,
+    final_posted: &mut bool,
+) {
+    let Some(d) = shared
+        .denoise
+        .as_ref()
+        .filter(|d| d.available.load(Ordering::Relaxed))
+    else {
+        return;
+    };
+    let spp = renderer.samples_per_pixel();
+    let size = (renderer.width(), renderer.height());
+    let due = if converged {
+        !*final_posted
+    } else {
+        match *posted {
+            None => true,
+            Some(last) => {
+                let cost = (*lock(&d.cost))
+                    .filter(|(_, s)| *s == size)
+                    .map_or(Duration::ZERO, |(c, _)| c);
+                spp >= 2 * last
+                    && !d.busy.load(Ordering::Acquire)
+                    && lock(&d.finished).elapsed() >= cost * DENOISE_SPACING
+            }
+        }
+    };
+    if !due {
+        return;
+    }
+    let options = if converged {
+        denoising::Options {
+            quality: denoising::Quality::High,
+            prefilter: true,
+        }
+    } else {
+        denoising::Options {
+            quality: denoising::Quality::Fast,
+            prefilter: false,
+        }
+    };
+    let job = DenoiseJob {
+        generation,
+        revision,
+        samples_per_pixel: spp,
+        width: size.0,
+        height: size.1,
+        averages: renderer.film().averages(renderer.exposure),
+        options,
+        last: converged,
+    };
+    *lock(&d.job) = Some(job);
+    d.wake.notify_all();
+    *posted = Some(spp);
+    *final_posted |= converged;
+}
+
+/// The denoise thread: denoises the pictures the render thread hands it and puts each
+/// result in place of the raw picture, while the change it shows is still the view's
+/// latest. A denoise whose change is overtaken (an edit, a camera move) is cancelled
+/// mid-way, so that the next change's preview does not share the cores with it. If
+/// the runtime cannot be opened or fails, the view streams raw pictures from then on.
+fn denoise_loop(shared: &Shared) {
+    let Some(d) = shared.denoise.as_ref() else {
+        return;
+    };
+    let Some(mut denoiser) = denoising::open() else {
+        d.available.store(false, Ordering::Relaxed);
+        return;
+    };
+    loop {
+        let job = {
+            let mut job = lock(&d.job);
+            loop {
+                if shared.shutdown.load(Ordering::Acquire) {
+                    return;
+                }
+                if let Some(j) = job.take() {
+                    d.busy.store(true, Ordering::Release);
+                    break j;
+                }
+                job = d.wake.wait(job).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        let stale = || {
+            shared.generation.load(Ordering::Acquire) != job.generation
+                || shared.shutdown.load(Ordering::Relaxed)
+        };
+        let (width, height) = (job.width as usize, job.height as usize);
+        let mut radiance = vec![glam::Vec3::ZERO; width * height];
+        let start = Instant::now();
+        let result = if stale() {
+            Err(denoising::Error::Cancelled)
+        } else {
+            let images = denoise::Images {
+                width,
+                height,
+                color: bytemuck::cast_slice(&job.averages.color),
+                albedo: Some(bytemuck::cast_slice(&job.averages.albedo)),
+                normal: Some(bytemuck::cast_slice(&job.averages.normal)),
+            };
+            denoiser.denoise_cancellable(
+                &images,
+                job.options,
+                bytemuck::cast_slice_mut(&mut radiance),
+                &stale,
+            )
+        };
+        match result {
+            Ok(()) => {
+                let cost = start.elapsed();
+                *lock(&d.cost) = Some((cost, (job.width, job.height)));
+                let s = &shared.stats;
+                s.denoise_micros
+                    .fetch_add(cost.as_micros() as u64, Ordering::Relaxed);
+                let mut i420 = I420Frame::new(width, height);
+                rows_to_i420(&RadianceRows { radiance: &radiance, width }, &mut i420);
+                let frame = RenderedFrame {
+                    i420,
+                    revision: job.revision,
+                    serial: shared.next_serial.fetch_add(1, Ordering::Relaxed),
+                    converged: job.last,
+                    samples_per_pixel: job.samples_per_pixel,
+                    denoised: true,
+                    generation: job.generation,
+                };
+                let mut latest = lock(&shared.latest);
+                if !stale() {
+                    *latest = Some(Arc::new(frame));
+                    s.pictures_denoised.fetch_add(1, Ordering::Relaxed);
+                    *lock(&d.picture) = Some(Arc::new(DenoisedPicture {
+                        generation: job.generation,
+                        samples_per_pixel: job.samples_per_pixel,
+                        radiance,
+                    }));
+                }
+                drop(latest);
+                shared.latest_changed.notify_all();
+            }
+            Err(denoising::Error::Cancelled) => {}
+            Err(e) => {
+                tracing::warn!("denoising stopped; the view streams raw pictures: {e}");
+                d.available.store(false, Ordering::Relaxed);
+                d.busy.store(false, Ordering::Release);
+                return;
+            }
+        }
+        *lock(&d.finished) = Instant::now();
+        d.busy.store(false, Ordering::Release);
     }
 }
 
@@ -1051,6 +1378,7 @@ mod tests {
             max_spp: 4,
             max_time: None,
             idle_interval: None,
+            denoise: false,
         }
     }
 

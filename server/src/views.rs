@@ -170,6 +170,7 @@ mod tests {
             max_spp: 1,
             max_time: None,
             idle_interval: None,
+            denoise: false,
         }
     }
 

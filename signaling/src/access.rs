@@ -431,7 +431,7 @@ impl Origins {
             // What a page of another origin may read: a session's URL, when to retry,
             // and which picture a snapshot is.
             HeaderValue::from_static(
-                "Location, Retry-After, X-Streamtracer-Revision, X-Streamtracer-Samples",
+                "Location, Retry-After, X-Streamtracer-Revision, X-Streamtracer-Samples, X-Streamtracer-Denoised",
             ),
         );
     }

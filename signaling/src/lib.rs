@@ -439,6 +439,7 @@ mod tests {
             "Retry-After",
             "X-Streamtracer-Revision",
             "X-Streamtracer-Samples",
+            "X-Streamtracer-Denoised",
         ] {
             assert!(exposed.contains(name), "{name} not in {exposed}");
         }
