@@ -14,3 +14,7 @@ cargo bench -p streamtracer-tests --bench stream
 cargo bench -p streamtracer-tests --bench latency
 cargo bench -p streamtracer-tests --bench edits
 cargo bench -p streamtracer-tests --bench fanout
+cargo bench -p streamtracer-tests --bench snapshots
+cargo bench -p streamtracer-tests --bench websockets
+# Long the first time: it renders and caches 4096-spp references (target/time-to-quality).
+cargo bench -p streamtracer-tests --bench time_to_quality
