@@ -585,9 +585,15 @@ mod tests {
         let mut out = vec![-1.0; color.len()];
         let r = d.denoise_cancellable(&images, options, &mut out, &|| true);
         assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
-        assert!(out.iter().all(|&v| v == -1.0), "a cancelled denoise wrote its output");
+        assert!(
+            out.iter().all(|&v| v == -1.0),
+            "a cancelled denoise wrote its output"
+        );
         d.denoise(&images, options, &mut out).unwrap();
-        assert!(out.iter().all(|v| (v - 0.5).abs() < 0.05), "a flat picture stays flat");
+        assert!(
+            out.iter().all(|v| (v - 0.5).abs() < 0.05),
+            "a flat picture stays flat"
+        );
     }
 
     #[test]

@@ -27,6 +27,18 @@ const EPS: f32 = 1e-4;
 /// normal guide the denoiser (what a mirror or a pane of glass shows).
 const MAX_GUIDE_BOUNCES: u32 = 4;
 
+/// Caps the contribution of one sample of indirect light (light that reached the
+/// first surface seen by way of another surface) at `limit` per channel-maximum,
+/// keeping its hue. `f32::INFINITY` leaves it alone.
+fn clamp_indirect(c: Vec3, limit: f32) -> Vec3 {
+    let m = c.max_element();
+    if m > limit {
+        c * (limit / m)
+    } else {
+        c
+    }
+}
+
 /// One path's estimate, with the denoiser's guides for its pixel.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PathSample {
@@ -145,7 +157,19 @@ impl SceneData {
 
     /// Estimates the radiance arriving along `ray` over paths of at most `max_bounces`
     /// (further capped by the scene's own limit), with the denoiser's guides.
-    pub fn li(&self, mut ray: Ray, rng: &mut SampleRng, max_bounces: u32) -> PathSample {
+    ///
+    /// `indirect_clamp` caps each sample of indirect light (see [`clamp_indirect`]):
+    /// the rare paths that find a bright light through glass or a mirror from a
+    /// diffuse surface are what makes lone bright pixels ("fireflies") that take
+    /// thousands of samples to average out. Capping them is biased (such light comes
+    /// out darker); `f32::INFINITY` keeps the estimate unbiased.
+    pub fn li(
+        &self,
+        mut ray: Ray,
+        rng: &mut SampleRng,
+        max_bounces: u32,
+        indirect_clamp: f32,
+    ) -> PathSample {
         let mut l = Vec3::ZERO;
         // The guides: open until the path reaches a surface that is not perfectly
         // specular (or ends), carrying the tint of the specular bounces before it.
@@ -176,7 +200,12 @@ impl SceneData {
                 } else {
                     mis(bsdf_pdf, self.lights.environment_pdf(ray.d.normalize()))
                 };
-                l += beta * le * w;
+                let c = beta * le * w;
+                l += if depth >= 2 {
+                    clamp_indirect(c, indirect_clamp)
+                } else {
+                    c
+                };
                 break;
             };
             let material = self.materials[hit.material as usize];
@@ -201,7 +230,12 @@ impl SceneData {
                     } else {
                         mis(bsdf_pdf, self.lights.emitter_pdf(&hit, ray.o))
                     };
-                    l += beta * radiance * w;
+                    let c = beta * radiance * w;
+                    l += if depth >= 2 {
+                        clamp_indirect(c, indirect_clamp)
+                    } else {
+                        c
+                    };
                 }
                 break;
             }
@@ -244,7 +278,12 @@ impl SceneData {
                         };
                         if !self.accel.occluded(&shadow, 0.0, t_max) {
                             let w = if ls.delta { 1.0 } else { mis(ls.pdf, pdf_b) };
-                            l += beta * f * ls.li * (w / ls.pdf);
+                            let c = beta * f * ls.li * (w / ls.pdf);
+                            l += if depth >= 1 {
+                                clamp_indirect(c, indirect_clamp)
+                            } else {
+                                c
+                            };
                         }
                     }
                 }

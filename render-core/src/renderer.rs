@@ -94,6 +94,9 @@ pub struct Renderer {
     pass_albedo: Vec<Vec3>,
     pass_normal: Vec<Vec3>,
     pub exposure: f32,
+    /// The cap on each sample of indirect light (see `SceneData::li`); infinite:
+    /// unbiased.
+    indirect_clamp: f32,
 }
 
 impl Renderer {
@@ -122,6 +125,7 @@ impl Renderer {
             pass_albedo: Vec::new(),
             pass_normal: Vec::new(),
             exposure: 1.0,
+            indirect_clamp: f32::INFINITY,
         })
     }
 
@@ -150,6 +154,18 @@ impl Renderer {
     pub fn set_preview_scales(&mut self, scales: &[u32]) {
         self.preview_scales = scales.iter().copied().filter(|&s| s > 1).collect();
         self.reset();
+    }
+
+    /// Caps each sample of indirect light at `limit` (`None`, the default: unbiased),
+    /// and restarts accumulation when that changes. See `SceneData::li`.
+    pub fn set_indirect_clamp(&mut self, limit: Option<f32>) {
+        let limit = limit
+            .filter(|l| *l > 0.0 && l.is_finite())
+            .unwrap_or(f32::INFINITY);
+        if limit != self.indirect_clamp {
+            self.indirect_clamp = limit;
+            self.reset();
+        }
     }
 
     /// Sets the seed all random numbers derive from, and restarts accumulation.
@@ -253,6 +269,7 @@ impl Renderer {
         let abandoned = AtomicBool::new(false);
         let data = &self.data;
         let seed = self.seed;
+        let indirect_clamp = self.indirect_clamp;
         let (full_w, full_h) = (self.width as f32, self.height as f32);
         let rows_per_task = w as usize * ROWS_PER_TASK;
         pass.par_chunks_mut(rows_per_task)
@@ -280,7 +297,7 @@ impl Renderer {
                     let px = ((x as f32 + rng.uniform()) * scale_f).min(full_w);
                     let py = ((y as f32 + rng.uniform()) * scale_f).min(full_h);
                     let (o, d) = rays_gen.ray(px, py);
-                    let sample = data.li(Ray { o, d }, &mut rng, bounces);
+                    let sample = data.li(Ray { o, d }, &mut rng, bounces, indirect_clamp);
                     // A non-finite estimate would poison the pixel forever; drop it.
                     let finite = |v: Vec3| if v.is_finite() { v } else { Vec3::ZERO };
                     *out = finite(sample.radiance);
@@ -597,6 +614,51 @@ mod tests {
                 "{material:?}: furnace mean {mean}"
             );
         }
+    }
+
+    /// The interactive indirect clamp (10) leaves ordinary light alone: a white furnace
+    /// (every bounce of radiance 1) converges to the environment with it as without.
+    #[test]
+    fn the_indirect_clamp_leaves_ordinary_light_unbiased() {
+        let camera = Camera {
+            eye: Vec3::new(0.0, 0.0, 3.0),
+            target: Vec3::ZERO,
+            up: Vec3::Y,
+            fov: 40.0,
+        };
+        let scene = sphere_scene(
+            Material::Diffuse {
+                albedo: Vec3::ONE,
+                texture: None,
+            },
+            Vec3::ONE,
+            camera,
+        );
+        let mut r = Renderer::new(&scene, 24, 24).unwrap();
+        r.set_preview_scales(&[]);
+        r.set_indirect_clamp(Some(10.0));
+        for _ in 0..64 {
+            r.render_next(&never()).unwrap();
+        }
+        let mean = r.film().mean();
+        assert!((mean - Vec3::ONE).abs().max_element() < 0.01, "{mean}");
+        assert_eq!(r.samples_per_pixel(), 64);
+        r.set_indirect_clamp(Some(10.0));
+        assert_eq!(r.samples_per_pixel(), 64, "the same cap changes nothing");
+        // (A convex object under an environment gets direct light only.) In a closed
+        // room, where much of the light has bounced, a cap far below it darkens the
+        // picture, and setting it starts the picture over.
+        let room = |clamp| {
+            let mut r = Renderer::new(&Scene::cornell_box(), 32, 24).unwrap();
+            r.set_preview_scales(&[]);
+            r.set_indirect_clamp(clamp);
+            for _ in 0..8 {
+                r.render_next(&never()).unwrap();
+            }
+            r.film().mean().element_sum()
+        };
+        let (free, capped) = (room(None), room(Some(0.01)));
+        assert!(capped < 0.9 * free, "capped {capped}, unbiased {free}");
     }
 
     /// An emitter seen directly: every pixel covered by it shows its radiance exactly,

@@ -73,6 +73,13 @@ pub struct Config {
     #[arg(long, env = "STREAMTRACER_DENOISE", value_enum, default_value_t = crate::denoising::Mode::On)]
     pub denoise: crate::denoising::Mode,
 
+    /// The cap on each sample of indirect light (light reaching the first surface
+    /// seen by way of another one), as a radiance per channel at exposure 1: it
+    /// removes most fireflies (bright pixels from light found through glass or a
+    /// mirror by chance) at the cost of some bias in such light. 0: no cap, unbiased.
+    #[arg(long, env = "STREAMTRACER_INDIRECT_CLAMP", default_value_t = DEFAULT_INDIRECT_CLAMP, value_parser = clamp)]
+    pub indirect_clamp: f32,
+
     /// Samples per pixel after which rendering pauses until the next change.
     #[arg(long, env = "STREAMTRACER_MAX_SPP", default_value_t = 1024)]
     pub max_spp: u32,
@@ -344,6 +351,12 @@ pub struct RenderArgs {
     /// Denoise the picture with Open Image Denoise (when its runtime is there).
     #[arg(long, env = "STREAMTRACER_DENOISE", value_enum, default_value_t = crate::denoising::Mode::On)]
     pub denoise: crate::denoising::Mode,
+    /// The cap on each sample of indirect light (light reaching the first surface
+    /// seen by way of another one), as a radiance per channel at exposure 1: it
+    /// removes most fireflies (bright pixels from light found through glass or a
+    /// mirror by chance) at the cost of some bias in such light. 0: no cap, unbiased.
+    #[arg(long, env = "STREAMTRACER_INDIRECT_CLAMP", default_value_t = DEFAULT_INDIRECT_CLAMP, value_parser = clamp)]
+    pub indirect_clamp: f32,
     #[arg(long, default_value_t = 1280)]
     pub width: u32,
     #[arg(long, default_value_t = 720)]
@@ -351,6 +364,24 @@ pub struct RenderArgs {
     /// Where to write the PNG.
     #[arg(long)]
     pub out: std::path::PathBuf,
+}
+
+/// The interactive default of `--indirect-clamp` (Cycles' viewport uses the same).
+pub const DEFAULT_INDIRECT_CLAMP: f32 = 10.0;
+
+/// `--indirect-clamp`: a radiance from 0 (no cap) to a million.
+fn clamp(text: &str) -> Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(v) if v.is_finite() && (0.0..=1e6).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "{text:?} is not a radiance from 0 (no cap) to 1000000"
+        )),
+    }
+}
+
+/// `--indirect-clamp`'s value for the renderer: `None` for 0 (unbiased).
+pub fn indirect_clamp(value: f32) -> Option<f32> {
+    (value > 0.0).then_some(value)
 }
 
 /// A number of seconds from 0 to a million; anything else (negative, NaN, infinite)
@@ -432,6 +463,7 @@ impl Config {
             max_time: self.max_time(),
             idle_interval: self.idle_interval(),
             denoise: self.denoise == crate::denoising::Mode::On,
+            indirect_clamp: indirect_clamp(self.indirect_clamp),
         }
     }
 

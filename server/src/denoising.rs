@@ -122,7 +122,8 @@ mod tests {
         // of useful size hardly shows.
         let albedo = r.film().averages(1.0).albedo;
         let class = |x: i64, y: i64| -> Option<u8> {
-            let a = albedo[(y.clamp(0, h as i64 - 1) * w as i64 + x.clamp(0, w as i64 - 1)) as usize].x;
+            let a =
+                albedo[(y.clamp(0, h as i64 - 1) * w as i64 + x.clamp(0, w as i64 - 1)) as usize].x;
             if (a - 0.5).abs() < 1e-4 {
                 Some(0)
             } else if (a - 1.0).abs() < 1e-4 {
@@ -143,8 +144,16 @@ mod tests {
                 }
             }
         }
-        assert!(sphere.len() > 500 && background.len() > 2000, "{} {}", sphere.len(), background.len());
-        for (name, pixels, expected) in [("sphere", &sphere, 0.5f32), ("background", &background, 1.0)] {
+        assert!(
+            sphere.len() > 500 && background.len() > 2000,
+            "{} {}",
+            sphere.len(),
+            background.len()
+        );
+        for (name, pixels, expected) in [
+            ("sphere", &sphere, 0.5f32),
+            ("background", &background, 1.0),
+        ] {
             let mean = pixels.iter().copied().sum::<Vec3>() / pixels.len() as f32;
             assert!(
                 (mean - Vec3::splat(expected)).abs().max_element() < 0.01 * expected,

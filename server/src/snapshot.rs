@@ -127,14 +127,17 @@ impl Snapshots {
     ) -> Result<Arc<Png>, SnapshotError> {
         // The raw film is not what the stream shows once a denoised picture is: its
         // state is not known before it is taken, and it has a slot of its own.
-        let expected = view.latest_frame().filter(|f| !raw || !f.denoised).map(|f| PictureState {
-            width: f.i420.width as u32,
-            height: f.i420.height as u32,
-            revision: f.revision,
-            samples_per_pixel: f.samples_per_pixel,
-            serial: f.serial,
-            denoised: f.denoised,
-        });
+        let expected = view
+            .latest_frame()
+            .filter(|f| !raw || !f.denoised)
+            .map(|f| PictureState {
+                width: f.i420.width as u32,
+                height: f.i420.height as u32,
+                revision: f.revision,
+                samples_per_pixel: f.samples_per_pixel,
+                serial: f.serial,
+                denoised: f.denoised,
+            });
         let owner: Arc<dyn Any + Send + Sync> = view.clone();
         let view = view.clone();
         let key = if raw {

@@ -299,6 +299,9 @@ pub struct ViewSettings {
     pub idle_interval: Option<Duration>,
     /// Denoise the pictures with Open Image Denoise (when its runtime is there).
     pub denoise: bool,
+    /// The cap on each sample of indirect light (`None`: unbiased); see
+    /// `Renderer::set_indirect_clamp`.
+    pub indirect_clamp: Option<f32>,
 }
 
 /// Why a view could not start.
@@ -353,6 +356,7 @@ impl View {
         let mut renderer = Renderer::new(&version.scene, settings.width, settings.height)?;
         renderer.set_camera(camera)?;
         renderer.exposure = version.settings.exposure;
+        renderer.set_indirect_clamp(settings.indirect_clamp);
         let encoder_settings = EncoderSettings {
             width: settings.width,
             height: settings.height,
@@ -960,7 +964,13 @@ fn denoise_loop(shared: &Shared) {
                 s.denoise_micros
                     .fetch_add(cost.as_micros() as u64, Ordering::Relaxed);
                 let mut i420 = I420Frame::new(width, height);
-                rows_to_i420(&RadianceRows { radiance: &radiance, width }, &mut i420);
+                rows_to_i420(
+                    &RadianceRows {
+                        radiance: &radiance,
+                        width,
+                    },
+                    &mut i420,
+                );
                 let frame = RenderedFrame {
                     i420,
                     revision: job.revision,
@@ -1379,6 +1389,7 @@ mod tests {
             max_time: None,
             idle_interval: None,
             denoise: false,
+            indirect_clamp: None,
         }
     }
 

@@ -33,15 +33,21 @@ impl Drop for Dir {
 fn broken_runtimes() -> [(&'static str, Dir); 2] {
     let missing = Dir::new("missing");
     let broken = Dir::new("broken");
-    std::fs::write(broken.0.join("lib/libOpenImageDenoise.so.2"), b"not a library").unwrap();
+    std::fs::write(
+        broken.0.join("lib/libOpenImageDenoise.so.2"),
+        b"not a library",
+    )
+    .unwrap();
     [("missing", missing), ("broken", broken)]
 }
 
 fn render(runtime: Option<&Path>, out: &Path) -> (String, String) {
     let mut c = streamtracer();
-    c.args(["render", "--width", "64", "--height", "48", "--spp", "4", "--out"])
-        .arg(out)
-        .env("RUST_LOG", "info");
+    c.args([
+        "render", "--width", "64", "--height", "48", "--spp", "4", "--out",
+    ])
+    .arg(out)
+    .env("RUST_LOG", "info");
     if let Some(dir) = runtime {
         c.env("STREAMTRACER_OIDN_DIR", dir);
     }
@@ -64,14 +70,23 @@ fn render_without_a_working_runtime_says_so_once_and_writes_the_raw_picture() {
         assert_eq!(log.matches("denoising is off").count(), 1, "{what}: {log}");
         assert!(log.contains("Open Image Denoise"), "{what}: {log}");
         assert!(!log.contains("panicked"), "{what}: {log}");
-        let wrote = stdout.lines().find(|l| l.starts_with("wrote")).unwrap_or_default();
-        assert!(!wrote.is_empty() && !wrote.contains("denoised"), "{what}: {stdout}");
+        let wrote = stdout
+            .lines()
+            .find(|l| l.starts_with("wrote"))
+            .unwrap_or_default();
+        assert!(
+            !wrote.is_empty() && !wrote.contains("denoised"),
+            "{what}: {stdout}"
+        );
         assert_eq!(image::open(&out).unwrap().to_rgb8().dimensions(), (64, 48));
     }
     // And with the project's runtime (scripts/oidn.sh), the picture is denoised.
     let dir = Dir::new("ok");
     let (stdout, stderr) = render(None, &dir.0.join("out.png"));
-    let wrote = stdout.lines().find(|l| l.starts_with("wrote")).unwrap_or_default();
+    let wrote = stdout
+        .lines()
+        .find(|l| l.starts_with("wrote"))
+        .unwrap_or_default();
     assert!(wrote.contains("denoised"), "{stdout}{stderr}");
 }
 
@@ -79,7 +94,11 @@ fn render_without_a_working_runtime_says_so_once_and_writes_the_raw_picture() {
 fn get_headers(port: u16, path: &str) -> Option<String> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut response = Vec::new();
     s.read_to_end(&mut response).ok()?;
     let end = response.windows(4).position(|w| w == b"\r\n\r\n")?;
@@ -120,7 +139,12 @@ fn serve(runtime: Option<&Path>) -> (String, String) {
     }
     child.kill().unwrap();
     let mut log = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut log).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
     child.wait().unwrap();
     (headers, log)
 }
@@ -130,12 +154,24 @@ fn a_server_without_a_working_runtime_says_so_once_and_streams_raw_pictures() {
     for (what, dir) in broken_runtimes() {
         let (headers, log) = serve(Some(&dir.0));
         assert!(headers.starts_with("http/1.1 200"), "{what}: {headers}");
-        assert!(headers.contains("x-streamtracer-samples: 16"), "{what}: {headers}");
-        assert!(headers.contains("x-streamtracer-denoised: 0"), "{what}: {headers}");
+        assert!(
+            headers.contains("x-streamtracer-samples: 16"),
+            "{what}: {headers}"
+        );
+        assert!(
+            headers.contains("x-streamtracer-denoised: 0"),
+            "{what}: {headers}"
+        );
         assert_eq!(log.matches("denoising is off").count(), 1, "{what}: {log}");
         assert!(!log.contains("panicked"), "{what}: {log}");
     }
     let (headers, log) = serve(None);
-    assert!(headers.contains("x-streamtracer-denoised: 1"), "{headers}\n{log}");
-    assert!(headers.contains("x-streamtracer-samples: 16"), "{headers}\n{log}");
+    assert!(
+        headers.contains("x-streamtracer-denoised: 1"),
+        "{headers}\n{log}"
+    );
+    assert!(
+        headers.contains("x-streamtracer-samples: 16"),
+        "{headers}\n{log}"
+    );
 }

@@ -6,7 +6,7 @@
 //! to the same camera starts the picture over; at each time after it the bench takes
 //! the picture the view streams (before encoding) and the encoded frames are kept
 //! and decoded afterwards, so decoding takes nothing from the render. Each is compared
-//! with an unbiased reference of `TTQ_REFERENCE_SPP` samples per pixel (default 4096,
+//! with a reference of `TTQ_REFERENCE_SPP` samples per pixel (default 4096,
 //! without denoising), rendered once and cached in `target/time-to-quality/`: PSNR of
 //! the 8-bit sRGB pictures (the reference through the same 4:2:0 conversion, so chroma
 //! subsampling is not counted as error) and the relative MSE in linear light against
@@ -14,7 +14,7 @@
 //! picture, and samples per second with and without denoising.
 //!
 //! `TTQ_SIZES` (default `640x360,1280x720`) and `TTQ_SCENES` (default
-//! `builtin:cornell,builtin:dense`) choose what runs. References take a while the
+//! `builtin:cornell,builtin:dense`) choose what runs. the
 //! first time: at 4096 spp about 5 minutes for the built-in scene at 640x360 on two
 //! cores, four times that at 1280x720.
 //!
@@ -48,7 +48,10 @@ fn reference(spec: &str, scene: &Scene, w: u32, h: u32, spp: u32) -> anyhow::Res
             bytemuck::pod_collect_to_vec::<u8, Vec3>(&bytes)
         }
         _ => {
-            eprintln!("rendering the reference of {spec} at {w}x{h}, {spp} spp (cached in {})", path.display());
+            eprintln!(
+                "rendering the reference of {spec} at {w}x{h}, {spp} spp (cached in {})",
+                path.display()
+            );
             let start = Instant::now();
             let mut r = Renderer::new(scene, w, h)?;
             r.set_preview_scales(&[]);
@@ -100,7 +103,14 @@ struct Run {
     worst_fall: f64,
 }
 
-async fn run(scene: &Scene, w: u32, h: u32, denoise: bool, reference: &Reference) -> anyhow::Result<Run> {
+/// One run: the server's defaults, with or without denoising and the indirect clamp.
+async fn run(
+    scene: &Scene,
+    (w, h): (u32, u32),
+    denoise: bool,
+    clamp: bool,
+    reference: &Reference,
+) -> anyhow::Result<Run> {
     let mut settings = Config {
         width: w,
         height: h,
@@ -109,6 +119,9 @@ async fn run(scene: &Scene, w: u32, h: u32, denoise: bool, reference: &Reference
     }
     .view_settings();
     settings.denoise = denoise;
+    if !clamp {
+        settings.indirect_clamp = None;
+    }
     let view = View::start(scene, settings)?;
     let mut frames = view.subscribe();
     // Encoded frames with the time they left the encoder, from the start: decoded
@@ -156,7 +169,12 @@ async fn run(scene: &Scene, w: u32, h: u32, denoise: bool, reference: &Reference
         }
         last_psnr = Some(p);
         if TIMES.contains(&t) {
-            streamed.push((p, rel_mse(&rgb, reference), frame.samples_per_pixel, frame.denoised));
+            streamed.push((
+                p,
+                rel_mse(&rgb, reference),
+                frame.samples_per_pixel,
+                frame.denoised,
+            ));
             check_times.push(edited + Duration::from_secs_f64(t));
         }
     }
@@ -221,7 +239,9 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(4096);
     let runtime = denoise::Denoiser::open(0).map(|d| d.version().to_owned());
     match &runtime {
-        Ok(v) => println!("time to quality (Open Image Denoise {v}; reference {reference_spp} spp)"),
+        Ok(v) => {
+            println!("time to quality (Open Image Denoise {v}; reference {reference_spp} spp)")
+        }
         Err(e) => anyhow::bail!("the denoised figures need the runtime: {e}"),
     }
     for spec in list("TTQ_SCENES", "builtin:cornell,builtin:dense") {
@@ -232,12 +252,19 @@ async fn main() -> anyhow::Result<()> {
                 .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
                 .ok_or_else(|| anyhow::anyhow!("TTQ_SIZES: {size} is not WIDTHxHEIGHT"))?;
             let reference = reference(&spec, &scene, w, h, reference_spp)?;
-            let raw = run(&scene, w, h, false, &reference).await?;
-            let denoised = run(&scene, w, h, true, &reference).await?;
+            // Before this work (no clamp, no denoising), the clamp alone, and both.
+            let unbiased = run(&scene, (w, h), false, false, &reference).await?;
+            let raw = run(&scene, (w, h), false, true, &reference).await?;
+            let denoised = run(&scene, (w, h), true, true, &reference).await?;
             println!("\n{spec} at {w}x{h}: PSNR dB (relMSE) after an edit");
             println!(
-                "  {:>6} | {:>22} | {:>22} | {:>15} | {:>15}",
-                "time", "raw, streamed", "denoised, streamed", "raw, decoded", "denoised, decoded"
+                "  {:>6} | {:>22} | {:>22} | {:>22} | {:>15} | {:>15}",
+                "time",
+                "unclamped raw, stream",
+                "clamped raw, stream",
+                "denoised, stream",
+                "raw, decoded",
+                "denoised, decoded"
             );
             for (i, t) in TIMES.iter().enumerate() {
                 let cell = |r: &Run| {
@@ -245,10 +272,15 @@ async fn main() -> anyhow::Result<()> {
                         format!("{p:5.1} ({m:.4}) {spp:>4}{}", if *d { "d" } else { " " })
                     })
                 };
-                let dec = |r: &Run| r.decoded.get(i).map_or("-".to_owned(), |(p, m)| format!("{p:5.1} ({m:.4})"));
+                let dec = |r: &Run| {
+                    r.decoded
+                        .get(i)
+                        .map_or("-".to_owned(), |(p, m)| format!("{p:5.1} ({m:.4})"))
+                };
                 println!(
-                    "  {:>5.2}s | {:>22} | {:>22} | {:>15} | {:>15}",
+                    "  {:>5.2}s | {:>22} | {:>22} | {:>22} | {:>15} | {:>15}",
                     t,
+                    cell(&unbiased),
                     cell(&raw),
                     cell(&denoised),
                     dec(&raw),
@@ -256,7 +288,8 @@ async fn main() -> anyhow::Result<()> {
                 );
             }
             println!(
-                "  samples per second: {:.2} M raw, {:.2} M while denoising ({:.0}%); denoise per picture: {}; largest PSNR fall while still: raw {:.2} dB, denoised {:.2} dB",
+                "  samples per second: {:.2} M unclamped, {:.2} M raw, {:.2} M while denoising ({:.0}% of raw); denoise per picture: {}; largest PSNR fall while still: raw {:.2} dB, denoised {:.2} dB",
+                unbiased.samples_per_second / 1e6,
                 raw.samples_per_second / 1e6,
                 denoised.samples_per_second / 1e6,
                 100.0 * denoised.samples_per_second / raw.samples_per_second,

@@ -348,8 +348,10 @@ def render_ours(binary, scene_json, path_png, spp, width, height, threads):
     env = dict(os.environ)
     if threads:
         env["RAYON_NUM_THREADS"] = str(threads)
+    # Unbiased: no cap on indirect light, no denoising.
     cmd = [str(binary), "render", "--scene", str(path_json), "--spp", str(spp),
-           "--width", str(width), "--height", str(height), "--out", str(path_png)]
+           "--width", str(width), "--height", str(height), "--out", str(path_png),
+           "--indirect-clamp", "0", "--denoise", "off"]
     start = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - start
