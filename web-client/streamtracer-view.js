@@ -224,7 +224,7 @@ export class StreamtracerView extends HTMLElement {
       quality: null, // { bitrate, fps, min_bitrate, max_bitrate, max_fps } from hello
       stats: {
         fps: 0, bitrateKbps: null, rttMs: null, packetsLost: null, jitterBufferMs: null,
-        samplesPerPixel: null, sceneRevision: null, editToFrameMs: null,
+        samplesPerPixel: null, denoised: null, sceneRevision: null, editToFrameMs: null,
       },
     });
     this.pc = null;
@@ -676,7 +676,7 @@ export class StreamtracerView extends HTMLElement {
         st.height = msg.height;
         break;
       case 'quality_changed':
-        if (st.quality) Object.assign(st.quality, { bitrate: msg.bitrate, fps: msg.fps });
+        if (st.quality) Object.assign(st.quality, { bitrate: msg.bitrate, fps: msg.fps, denoise: msg.denoise });
         this.renderQuality();
         break;
       case 'ack':
@@ -1098,6 +1098,7 @@ export class StreamtracerView extends HTMLElement {
       if (res.ok) {
         const v = await res.json();
         s.samplesPerPixel = v.samples_per_pixel ?? null;
+        s.denoised = v.denoise === false ? 'off' : (v.denoised === true ? 'yes' : (v.denoised === false ? 'not yet' : null));
       }
     } catch (err) {
       console.warn('streamtracer: statistics unavailable:', err);
@@ -1110,6 +1111,7 @@ export class StreamtracerView extends HTMLElement {
       `packets lost ${show(s.packetsLost)}`,
       `jitter buf.  ${show(s.jitterBufferMs, ' ms')}`,
       `samples/px   ${show(s.samplesPerPixel)}`,
+      `denoised     ${show(s.denoised)}`,
       `revision     ${show(s.sceneRevision ?? st.revision)}`,
       `edit→frame   ${show(s.editToFrameMs, ' ms')}`,
       `size         ${show(st.width)}×${show(st.height)}`,
@@ -1328,6 +1330,12 @@ export class StreamtracerView extends HTMLElement {
         el('label', {}, 'Frame rate', this.numberInput(q.fps, (v) => {
           this.request({ type: 'quality', fps: clamp(v, 1, q.max_fps) });
         }, { step: 1, min: 1, max: q.max_fps })),
+        el('label', {}, 'Denoise', el('input', {
+          type: 'checkbox',
+          class: 'stv-denoise',
+          checked: q.denoise === true,
+          onchange: (e) => this.request({ type: 'quality', denoise: e.target.checked }),
+        })),
         el('p', { class: 'stv-note' }, 'The bitrate is a ceiling: a viewer\'s slower link holds the stream lower.'));
     }
     this.qualityForm.replaceChildren(...parts);

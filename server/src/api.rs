@@ -545,6 +545,12 @@ async fn stats(State(api): State<Arc<Api>>, Query(q): Query<ViewQuery>) -> Respo
         "revision": latest.as_ref().map(|f| f.revision),
         "samples_per_pixel": latest.as_ref().map(|f| f.samples_per_pixel),
         "converged": latest.as_ref().is_some_and(|f| f.converged),
+        "denoised": latest.as_ref().is_some_and(|f| f.denoised),
+        "denoise": view.quality().denoise,
+        "pictures_denoised": view
+            .stats()
+            .pictures_denoised
+            .load(std::sync::atomic::Ordering::Relaxed),
         "viewers": view.viewers(),
         "snapshots_encoded": view
             .stats()

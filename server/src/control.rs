@@ -237,6 +237,7 @@ impl Connection {
             min_bitrate: s.min_bitrate,
             max_bitrate: s.max_bitrate,
             max_fps: s.fps,
+            denoise: q.denoise,
         }
     }
 
@@ -499,11 +500,17 @@ impl Connection {
                     .into_message(),
                 }
             }
-            ClientMessage::Quality { bitrate, fps, .. } => {
+            ClientMessage::Quality {
+                bitrate,
+                fps,
+                denoise,
+                ..
+            } => {
                 let s = self.view.settings();
                 let current = self.view.quality();
                 let bitrate = bitrate.unwrap_or(current.bitrate);
                 let fps = fps.unwrap_or(current.fps);
+                let denoise = denoise.unwrap_or(current.denoise);
                 let refuse = |field: &str, message: String| ProtocolError {
                     field: Some(field.to_owned()),
                     ..ProtocolError::new(id.as_ref(), ErrorCode::InvalidValue, message)
@@ -528,7 +535,18 @@ impl Connection {
                     )
                     .into_message();
                 }
-                self.view.set_quality(Quality { bitrate, fps });
+                if denoise && !self.view.can_denoise() {
+                    return refuse(
+                        "denoise",
+                        "this server does not denoise (started with --denoise off, or the Open Image Denoise runtime is missing: see its log)".to_owned(),
+                    )
+                    .into_message();
+                }
+                self.view.set_quality(Quality {
+                    bitrate,
+                    fps,
+                    denoise,
+                });
                 ServerMessage::Ack {
                     id,
                     revision: self.store.revision(),
@@ -604,6 +622,7 @@ impl Connection {
             ViewEvent::QualityChanged(q) => Some(ServerMessage::QualityChanged {
                 bitrate: q.bitrate,
                 fps: q.fps,
+                denoise: q.denoise,
             }),
         }
     }
@@ -619,6 +638,7 @@ impl Connection {
             ServerMessage::QualityChanged {
                 bitrate: q.bitrate,
                 fps: q.fps,
+                denoise: q.denoise,
             },
         ]
     }

@@ -118,11 +118,13 @@ pub enum ClientMessage {
         kind: Kind,
         key: Option<Key>,
     },
-    /// The view's live bitrate cap (bit/s) and frame rate; either may be left out.
+    /// The view's live bitrate cap (bit/s), frame rate and denoising; any may be left
+    /// out.
     Quality {
         id: Option<Value>,
         bitrate: Option<u32>,
         fps: Option<f32>,
+        denoise: Option<bool>,
     },
     /// What is under the point (`x`, `y`) of this view's picture, in fractions of its
     /// width and height from the top-left corner (a read: any role may ask).
@@ -217,6 +219,8 @@ pub struct QualityInfo {
     pub min_bitrate: u32,
     pub max_bitrate: u32,
     pub max_fps: f32,
+    /// Whether the view's pictures are denoised.
+    pub denoise: bool,
 }
 
 /// A message to a client.
@@ -280,6 +284,7 @@ pub enum ServerMessage {
     QualityChanged {
         bitrate: u32,
         fps: f32,
+        denoise: bool,
     },
     Scene {
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -786,7 +791,7 @@ pub fn parse_value(value: &Value) -> Result<ClientMessage, ProtocolError> {
             Ok(ClientMessage::Get { id, kind, key })
         }
         "quality" => {
-            f.only(&["bitrate", "fps"])?;
+            f.only(&["bitrate", "fps", "denoise"])?;
             let bitrate = match obj.get("bitrate") {
                 None => None,
                 Some(v) => Some(
@@ -809,14 +814,26 @@ pub fn parse_value(value: &Value) -> Result<ClientMessage, ProtocolError> {
                         as f32,
                 ),
             };
-            if bitrate.is_none() && fps.is_none() {
+            let denoise = match obj.get("denoise") {
+                None => None,
+                Some(v) => Some(
+                    v.as_bool()
+                        .ok_or_else(|| f.invalid("denoise", "true or false"))?,
+                ),
+            };
+            if bitrate.is_none() && fps.is_none() && denoise.is_none() {
                 return Err(f.error(
                     ErrorCode::MissingField,
                     "bitrate",
-                    "a quality request needs \"bitrate\", \"fps\" or both",
+                    "a quality request needs \"bitrate\", \"fps\", \"denoise\" or some of them",
                 ));
             }
-            Ok(ClientMessage::Quality { id, bitrate, fps })
+            Ok(ClientMessage::Quality {
+                id,
+                bitrate,
+                fps,
+                denoise,
+            })
         }
         "pick" => {
             f.only(&["x", "y"])?;
@@ -995,6 +1012,7 @@ mod tests {
                 id: Some(Value::from(1)),
                 bitrate: Some(2_000_000),
                 fps: Some(15.0),
+                denoise: None,
             })
         );
         assert_eq!(
@@ -1003,6 +1021,16 @@ mod tests {
                 id: None,
                 bitrate: None,
                 fps: Some(24.5),
+                denoise: None,
+            })
+        );
+        assert_eq!(
+            parse(r#"{"type":"quality","denoise":false}"#),
+            Ok(ClientMessage::Quality {
+                id: None,
+                bitrate: None,
+                fps: None,
+                denoise: Some(false),
             })
         );
         for (text, code, field) in [
@@ -1031,6 +1059,16 @@ mod tests {
                 r#"{"type":"quality","fps":30,"gop":2}"#,
                 ErrorCode::UnknownField,
                 "gop",
+            ),
+            (
+                r#"{"type":"quality","denoise":"on"}"#,
+                ErrorCode::InvalidValue,
+                "denoise",
+            ),
+            (
+                r#"{"type":"quality","denoise":1}"#,
+                ErrorCode::InvalidValue,
+                "denoise",
             ),
         ] {
             let e = err(text);

@@ -110,6 +110,9 @@ pub enum ViewEvent {
 pub struct Quality {
     pub bitrate: u32,
     pub fps: f32,
+    /// Denoise the pictures; only ever true on a view started with denoising (see
+    /// [`View::can_denoise`]).
+    pub denoise: bool,
 }
 
 /// Counters for metrics and benchmarks.
@@ -401,6 +404,7 @@ impl View {
             quality: Mutex::new(Quality {
                 bitrate: settings.bitrate,
                 fps: settings.fps,
+                denoise: settings.denoise,
             }),
             denoise: settings.denoise.then(|| DenoiseShared {
                 job: Mutex::new(None),
@@ -530,23 +534,38 @@ impl View {
         lock(&self.shared.control).size
     }
 
-    /// The live bitrate and frame rate.
+    /// Whether the view can denoise: started with denoising, and its runtime has not
+    /// turned out to be missing or broken.
+    pub fn can_denoise(&self) -> bool {
+        self.shared
+            .denoise
+            .as_ref()
+            .is_some_and(|d| d.available.load(Ordering::Relaxed))
+    }
+
+    /// The live bitrate, frame rate and denoising.
     pub fn quality(&self) -> Quality {
         *lock(&self.shared.quality)
     }
 
-    /// Changes the live bitrate and frame rate (already validated against the
-    /// settings: see [`Quality`]). The encoder follows from its next tick; a new frame
-    /// rate restarts it, with a keyframe. The picture is not rendered again. Every
-    /// session hears of it through [`View::events`].
+    /// Changes the live bitrate, frame rate and denoising (already validated against
+    /// the settings: see [`Quality`]). The encoder follows from its next tick; a new
+    /// frame rate restarts it, with a keyframe. The picture is not rendered again,
+    /// unless denoising is turned on or off: then it starts over, so that the raw
+    /// preview and the denoised pictures follow as after any change. Every session
+    /// hears of it through [`View::events`].
     pub fn set_quality(&self, quality: Quality) {
         let mut q = lock(&self.shared.quality);
+        let denoise_changed = q.denoise != quality.denoise;
         if *q != quality {
             *q = quality;
             self.shared.outbox.push(ViewEvent::QualityChanged(quality));
             self.shared.outbox.publish();
         }
         drop(q);
+        if denoise_changed {
+            self.change(|_| Some((None, ())));
+        }
         self.shared.latest_changed.notify_all();
     }
 
@@ -858,6 +877,9 @@ fn post_denoise(
     else {
         return;
     };
+    if !lock(&shared.quality).denoise {
+        return;
+    }
     let spp = renderer.samples_per_pixel();
     let size = (renderer.width(), renderer.height());
     let due = if converged {
@@ -916,6 +938,13 @@ fn denoise_loop(shared: &Shared) {
     };
     let Some(mut denoiser) = denoising::open() else {
         d.available.store(false, Ordering::Relaxed);
+        // The view's clients hear that it does not denoise after all.
+        let mut q = lock(&shared.quality);
+        if q.denoise {
+            q.denoise = false;
+            shared.outbox.push(ViewEvent::QualityChanged(*q));
+            shared.outbox.publish();
+        }
         return;
     };
     loop {

@@ -1204,6 +1204,7 @@ fn server_messages() -> Vec<ServerMessage> {
                 min_bitrate: 300_000,
                 max_bitrate: 8_000_000,
                 max_fps: 30.0,
+                denoise: true,
             },
             limits: Limits::default(),
             resume_token: None,
@@ -1226,6 +1227,7 @@ fn server_messages() -> Vec<ServerMessage> {
                 min_bitrate: 50_000,
                 max_bitrate: 100_000_000,
                 max_fps: 120.0,
+                denoise: false,
             },
             limits: Limits::default(),
             resume_token: Some("Xk29dLq0vB7rT1sWm4Hc8pZa5NfJ3uYe".into()),
@@ -1298,6 +1300,7 @@ fn server_messages() -> Vec<ServerMessage> {
         ServerMessage::QualityChanged {
             bitrate: 2_000_000,
             fps: 24.5,
+            denoise: false,
         },
     ];
 

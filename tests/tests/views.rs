@@ -231,7 +231,7 @@ async fn quality_changes_the_frame_rate_and_bitrate_of_a_view() -> anyhow::Resul
     assert_eq!(
         hello["quality"],
         json!({"bitrate": 2_000_000, "fps": 30.0, "min_bitrate": 300_000,
-               "max_bitrate": 4_000_000, "max_fps": 30.0}),
+               "max_bitrate": 4_000_000, "max_fps": 30.0, "denoise": true}),
         "{hello}"
     );
     viewer.next_frame(WAIT).await?;
@@ -244,6 +244,28 @@ async fn quality_changes_the_frame_rate_and_bitrate_of_a_view() -> anyhow::Resul
     let heard = viewer.next_message("quality_changed", WAIT).await?;
     assert_eq!(heard["fps"], 10.0, "{heard}");
     assert_eq!(heard["bitrate"], 2_000_000, "{heard}");
+    assert_eq!(heard["denoise"], true, "{heard}");
+    // Denoising off and on again, each heard by the viewer; a bad value refused.
+    for on in [false, true] {
+        let reply = ws
+            .request(json!({"type": "quality", "denoise": on}))
+            .await?;
+        assert_eq!(reply["type"], "ack", "{reply}");
+        let heard = viewer.next_message("quality_changed", WAIT).await?;
+        assert_eq!(
+            (heard["denoise"].clone(), heard["fps"].clone()),
+            (json!(on), json!(10.0)),
+            "{heard}"
+        );
+    }
+    let refused = ws
+        .request(json!({"type": "quality", "denoise": "yes"}))
+        .await?;
+    assert_eq!(
+        (refused["code"].as_str(), refused["field"].as_str()),
+        (Some("invalid_value"), Some("denoise")),
+        "{refused}"
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = received_fps(std::slice::from_ref(&viewer), Duration::from_secs(3)).await[0];
     // A ceiling, not a window: a loaded machine may stream slower than asked, never
