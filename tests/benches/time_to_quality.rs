@@ -91,6 +91,9 @@ fn rel_mse(rgb: &[u8], reference: &Reference) -> f64 {
     sum / (rgb.len() as f64)
 }
 
+/// Encoded frames with the time each left the encoder.
+type Kept = Vec<(Instant, Arc<EncodedFrame>)>;
+
 /// One run's figures.
 struct Run {
     /// At each of [`TIMES`]: the streamed picture's and the decoded frame's (PSNR,
@@ -126,7 +129,7 @@ async fn run(
     let mut frames = view.subscribe();
     // Encoded frames with the time they left the encoder, from the start: decoded
     // afterwards, in order, so that every reference frame is there.
-    let kept: Arc<std::sync::Mutex<Vec<(Instant, Arc<EncodedFrame>)>>> = Arc::default();
+    let kept: Arc<std::sync::Mutex<Kept>> = Arc::default();
     let keeper = {
         let kept = kept.clone();
         tokio::spawn(async move {
