@@ -558,20 +558,7 @@ mod tests {
     }
 
     fn sphere_scene(material: Material, environment: Vec3, camera: Camera) -> Scene {
-        let mut scene = Scene::empty(camera);
-        scene.materials.push(material);
-        scene.objects.push(Object {
-            name: "ball".into(),
-            material: 0,
-            shape: Shape::Sphere {
-                center: Vec3::ZERO,
-                radius: 1.0,
-            },
-            transform: Transform::default(),
-        });
-        scene.environment = Environment::Constant {
-            radiance: environment,
-        };
+        let mut scene = Scene::sphere_in_environment(material, environment, camera);
         scene.max_bounces = 64;
         scene
     }

@@ -1014,6 +1014,25 @@ impl Scene {
             images: Vec::new(),
         }
     }
+
+    /// A unit sphere of `material` at the origin in a uniform environment of
+    /// `radiance`, seen by `camera`: the furnace of tests whose answer is known in
+    /// closed form (a convex object only ever reflects the environment).
+    pub fn sphere_in_environment(material: Material, radiance: Vec3, camera: Camera) -> Scene {
+        let mut scene = Scene::empty(camera);
+        scene.materials.push(material);
+        scene.objects.push(Object {
+            name: "ball".into(),
+            material: 0,
+            shape: Shape::Sphere {
+                center: Vec3::ZERO,
+                radius: 1.0,
+            },
+            transform: Transform::default(),
+        });
+        scene.environment = Environment::Constant { radiance };
+        scene
+    }
 }
 
 /// A planar quad from four corners in counter-clockwise order seen from its front.

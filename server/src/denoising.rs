@@ -70,7 +70,7 @@ pub fn denoise_film(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use render_core::scene::{Environment, Material, Object, Shape, Transform};
+    use render_core::scene::Material;
     use render_core::{Camera, Renderer, Scene};
 
     /// A furnace: a grey diffuse sphere (albedo 0.5) in a uniform environment of
@@ -81,28 +81,19 @@ mod tests {
     #[test]
     fn a_denoised_converged_furnace_stays_within_one_percent_of_the_closed_form() {
         let mut denoiser = Denoiser::open(0).expect("scripts/oidn.sh installs the runtime");
-        let mut scene = Scene::empty(Camera {
-            eye: Vec3::new(0.0, 0.0, 5.0),
-            target: Vec3::ZERO,
-            up: Vec3::Y,
-            fov: 40.0,
-        });
-        scene.materials.push(Material::Diffuse {
-            albedo: Vec3::splat(0.5),
-            texture: None,
-        });
-        scene.objects.push(Object {
-            name: "ball".into(),
-            material: 0,
-            shape: Shape::Sphere {
-                center: Vec3::ZERO,
-                radius: 1.0,
+        let scene = Scene::sphere_in_environment(
+            Material::Diffuse {
+                albedo: Vec3::splat(0.5),
+                texture: None,
             },
-            transform: Transform::default(),
-        });
-        scene.environment = Environment::Constant {
-            radiance: Vec3::ONE,
-        };
+            Vec3::ONE,
+            Camera {
+                eye: Vec3::new(0.0, 0.0, 5.0),
+                target: Vec3::ZERO,
+                up: Vec3::Y,
+                fov: 40.0,
+            },
+        );
         let (w, h) = (96u32, 64u32);
         let mut r = Renderer::new(&scene, w, h).unwrap();
         r.set_preview_scales(&[]);

@@ -1548,17 +1548,7 @@ mod tests {
             settings: current.settings,
         }));
         assert_eq!(view.scene().revision, revision);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let f = tokio::time::timeout(Duration::from_secs(10), rx.recv())
-                .await
-                .unwrap()
-                .unwrap();
-            if f.revision == revision {
-                break;
-            }
-            assert!(Instant::now() < deadline, "no frame of the new revision");
-        }
+        frame_of(&mut rx, revision).await;
         assert!(
             matches!(
                 events.try_recv(),
@@ -1591,13 +1581,18 @@ mod tests {
             panic!("expected the camera change")
         };
         assert_eq!((revision, camera), (new_rev, moved));
+        frame_of(&mut rx, new_rev).await;
+    }
+
+    /// Waits (at most ten seconds) for an encoded frame of `revision`.
+    async fn frame_of(rx: &mut broadcast::Receiver<Arc<EncodedFrame>>, revision: Revision) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let f = tokio::time::timeout(Duration::from_secs(10), rx.recv())
                 .await
                 .unwrap()
                 .unwrap();
-            if f.revision == new_rev {
+            if f.revision == revision {
                 break;
             }
             assert!(Instant::now() < deadline, "no frame of the new revision");
