@@ -378,7 +378,8 @@ async fn viewer_page_plays_steers_by_mouse_touch_keys_and_double_click_shows_sta
         .wait_for(
             "(() => { const s = window.streamtracer.stats; \
                return s.fps > 0 && s.bitrateKbps > 0 && s.rttMs != null && s.packetsLost != null \
-                 && s.jitterBufferMs != null && s.samplesPerPixel != null && s.sceneRevision > 0 \
+                 && s.jitterBufferMs != null && s.samplesPerPixel != null && s.denoised != null \
+                 && s.sceneRevision > 0 \
                  && s.editToFrameMs > 0; })()",
             WAIT,
         )
@@ -394,6 +395,7 @@ async fn viewer_page_plays_steers_by_mouse_touch_keys_and_double_click_shows_sta
         "packets lost",
         "jitter",
         "samples/px",
+        "denoised",
         "revision",
         "edit→frame",
     ] {
