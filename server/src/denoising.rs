@@ -7,7 +7,7 @@
 //! pictures go out undenoised.
 
 use glam::Vec3;
-use render_core::film::Film;
+use render_core::film::{Film, FilmAverages};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use denoise::{Denoiser, Error, Options, Quality};
@@ -55,15 +55,28 @@ pub fn denoise_film(
     options: Options,
 ) -> Result<Vec<Vec3>, Error> {
     let averages = film.averages(exposure);
+    let size = (film.width as usize, film.height as usize);
+    denoise_averages(denoiser, &averages, size, options, &|| false)
+}
+
+/// Denoises a film's averages (see [`Film::averages`]) of `width` by `height`, stopped
+/// with [`Error::Cancelled`] once `cancel` returns true.
+pub fn denoise_averages(
+    denoiser: &mut Denoiser,
+    averages: &FilmAverages,
+    (width, height): (usize, usize),
+    options: Options,
+    cancel: &(dyn Fn() -> bool + Sync),
+) -> Result<Vec<Vec3>, Error> {
     let mut out = vec![Vec3::ZERO; averages.color.len()];
     let images = denoise::Images {
-        width: film.width as usize,
-        height: film.height as usize,
+        width,
+        height,
         color: bytemuck::cast_slice(&averages.color),
         albedo: Some(bytemuck::cast_slice(&averages.albedo)),
         normal: Some(bytemuck::cast_slice(&averages.normal)),
     };
-    denoiser.denoise(&images, options, bytemuck::cast_slice_mut(&mut out))?;
+    denoiser.denoise_cancellable(&images, options, bytemuck::cast_slice_mut(&mut out), cancel)?;
     Ok(out)
 }
 

@@ -966,27 +966,20 @@ fn denoise_loop(shared: &Shared) {
                 || shared.shutdown.load(Ordering::Relaxed)
         };
         let (width, height) = (job.width as usize, job.height as usize);
-        let mut radiance = vec![glam::Vec3::ZERO; width * height];
         let start = Instant::now();
         let result = if stale() {
             Err(denoising::Error::Cancelled)
         } else {
-            let images = denoise::Images {
-                width,
-                height,
-                color: bytemuck::cast_slice(&job.averages.color),
-                albedo: Some(bytemuck::cast_slice(&job.averages.albedo)),
-                normal: Some(bytemuck::cast_slice(&job.averages.normal)),
-            };
-            denoiser.denoise_cancellable(
-                &images,
+            denoising::denoise_averages(
+                &mut denoiser,
+                &job.averages,
+                (width, height),
                 job.options,
-                bytemuck::cast_slice_mut(&mut radiance),
                 &stale,
             )
         };
         match result {
-            Ok(()) => {
+            Ok(radiance) => {
                 let cost = start.elapsed();
                 *lock(&d.cost) = Some((cost, (job.width, job.height)));
                 let s = &shared.stats;
