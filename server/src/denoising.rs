@@ -80,6 +80,50 @@ pub fn denoise_averages(
     Ok(out)
 }
 
+/// Denoises a film's averages as [`denoise_averages`] does, at `1 / downscale` of
+/// the size in each direction: the averages are reduced with a tent filter, and the
+/// result is scaled back up bilinearly. A quarter of the pixels costs about a quarter
+/// of the time, and averaging four pixels into one takes out much of the noise.
+pub fn denoise_averages_reduced(
+    denoiser: &mut Denoiser,
+    averages: &FilmAverages,
+    (width, height): (usize, usize),
+    downscale: u32,
+    options: Options,
+    cancel: &(dyn Fn() -> bool + Sync),
+) -> Result<Vec<Vec3>, Error> {
+    if downscale <= 1 {
+        return denoise_averages(denoiser, averages, (width, height), options, cancel);
+    }
+    let (w, h) = (width as u32, height as u32);
+    let (rw, rh) = (w.div_ceil(downscale), h.div_ceil(downscale));
+    let reduced = FilmAverages {
+        color: resize(&averages.color, (w, h), (rw, rh)),
+        albedo: resize(&averages.albedo, (w, h), (rw, rh)),
+        normal: resize(&averages.normal, (w, h), (rw, rh)),
+    };
+    let small = denoise_averages(
+        denoiser,
+        &reduced,
+        (rw as usize, rh as usize),
+        options,
+        cancel,
+    )?;
+    Ok(resize(&small, (rw, rh), (w, h)))
+}
+
+/// `pixels` of size `from` resampled to `to` with a tent filter (bilinear when
+/// enlarging, a tent as wide as the reduction when reducing).
+fn resize(pixels: &[Vec3], from: (u32, u32), to: (u32, u32)) -> Vec<Vec3> {
+    let floats: Vec<f32> = bytemuck::cast_slice(pixels).to_vec();
+    let Some(image) = image::Rgb32FImage::from_raw(from.0, from.1, floats) else {
+        // Sizes come from the film itself; a mismatch would be a bug.
+        return vec![Vec3::ZERO; (to.0 * to.1) as usize];
+    };
+    let out = image::imageops::resize(&image, to.0, to.1, image::imageops::FilterType::Triangle);
+    bytemuck::pod_collect_to_vec(out.as_raw())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,7 @@ pub mod api;
 pub mod config;
 pub mod conns;
 pub mod control;
+mod denoise_plan;
 pub mod denoising;
 mod filter;
 pub mod journal;

@@ -39,7 +39,6 @@ pub enum OfflineError {
 pub fn render(scene: &Scene, args: &RenderArgs) -> Result<OfflineReport, OfflineError> {
     let mut r = Renderer::new(scene, args.width, args.height)?;
     r.set_preview_scales(&[]);
-    r.set_indirect_clamp(crate::config::indirect_clamp(args.indirect_clamp));
     let start = Instant::now();
     let limit = (args.max_seconds > 0.0 && args.max_seconds.is_finite())
         .then(|| Duration::from_secs_f64(args.max_seconds));
@@ -47,6 +46,7 @@ pub fn render(scene: &Scene, args: &RenderArgs) -> Result<OfflineReport, Offline
         Mode::On => denoising::open(),
         Mode::Off => None,
     };
+    r.set_indirect_clamp(args.indirect_clamp.for_picture(denoiser.is_some()));
     let fast = Options {
         quality: Quality::Fast,
         prefilter: false,
@@ -138,7 +138,7 @@ mod tests {
             spp: 4,
             max_seconds: 0.0,
             denoise: Mode::Off,
-            indirect_clamp: 0.0,
+            indirect_clamp: crate::config::IndirectClamp::Off,
             width: 64,
             height: 48,
             out: out.clone(),

@@ -13,6 +13,8 @@
 //! preview of the change. Every frame carries the revision it shows: the newest of its
 //! scene's and its camera's.
 
+use crate::config::IndirectClamp;
+use crate::denoise_plan;
 use crate::denoising;
 use crate::outbox::{Outbox, Unpublished};
 use crate::protocol::Revision;
@@ -209,6 +211,8 @@ struct Shared {
     denoise: Option<DenoiseShared>,
     /// Serials of pictures, from the render and the denoise threads.
     next_serial: AtomicU64,
+    /// The cap on indirect light, which may depend on whether pictures are denoised.
+    indirect_clamp: IndirectClamp,
 }
 
 /// What the render thread and the denoise thread share (see [`denoise_loop`]).
@@ -220,10 +224,8 @@ struct DenoiseShared {
     busy: AtomicBool,
     /// Until the runtime turns out to be missing or broken.
     available: AtomicBool,
-    /// The last denoise's duration in microseconds, and the size it was for.
-    cost: Mutex<Option<(Duration, (u32, u32))>>,
-    /// When the last denoise ended.
-    finished: Mutex<Instant>,
+    /// What denoising has cost at the sizes it ran at.
+    costs: Mutex<denoise_plan::Costs>,
     /// The latest denoised picture, for snapshots.
     picture: Mutex<Option<Arc<DenoisedPicture>>>,
 }
@@ -242,6 +244,8 @@ struct DenoiseJob {
     samples_per_pixel: u32,
     width: u32,
     height: u32,
+    /// Denoised at this fraction of the size, then scaled back up.
+    downscale: u32,
     averages: render_core::film::FilmAverages,
     options: denoising::Options,
     /// The last picture of this change (the render converged): sent as converged.
@@ -302,9 +306,8 @@ pub struct ViewSettings {
     pub idle_interval: Option<Duration>,
     /// Denoise the pictures with Open Image Denoise (when its runtime is there).
     pub denoise: bool,
-    /// The cap on each sample of indirect light (`None`: unbiased); see
-    /// `Renderer::set_indirect_clamp`.
-    pub indirect_clamp: Option<f32>,
+    /// The cap on each sample of indirect light; see `Renderer::set_indirect_clamp`.
+    pub indirect_clamp: IndirectClamp,
 }
 
 /// Why a view could not start.
@@ -359,7 +362,6 @@ impl View {
         let mut renderer = Renderer::new(&version.scene, settings.width, settings.height)?;
         renderer.set_camera(camera)?;
         renderer.exposure = version.settings.exposure;
-        renderer.set_indirect_clamp(settings.indirect_clamp);
         let encoder_settings = EncoderSettings {
             width: settings.width,
             height: settings.height,
@@ -411,11 +413,11 @@ impl View {
                 wake: Condvar::new(),
                 busy: AtomicBool::new(false),
                 available: AtomicBool::new(true),
-                cost: Mutex::new(None),
-                finished: Mutex::new(Instant::now()),
+                costs: Mutex::new(denoise_plan::Costs::default()),
                 picture: Mutex::new(None),
             }),
             next_serial: AtomicU64::new(1),
+            indirect_clamp: settings.indirect_clamp,
         });
         let render = {
             let shared = shared.clone();
@@ -686,10 +688,11 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Option<Duratio
     let mut serial = 0u64;
     // When the picture last changed, for the time limit.
     let mut since = Instant::now();
-    // This change's denoising: the samples per pixel of the last picture handed to
-    // the denoise thread, and whether the final one was.
-    let mut denoise_posted: Option<u32> = None;
-    let mut final_posted = false;
+    // This change's denoising, the time the render has run since the change or the
+    // last denoise, and whether the render waits for a denoise to end.
+    let mut denoise_plan = denoise_plan::Plan::default();
+    let mut rendering_since = Instant::now();
+    let mut awaiting_denoise = false;
     loop {
         {
             let mut c = lock(&shared.control);
@@ -762,10 +765,27 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Option<Duratio
                     }
                     rendered_generation = c.generation;
                     revision = c.revision;
+                    renderer
+                        .set_indirect_clamp(shared.indirect_clamp.for_picture(denoising(shared)));
                     since = Instant::now();
-                    denoise_posted = None;
-                    final_posted = false;
+                    denoise_plan = denoise_plan::Plan::default();
+                    rendering_since = since;
+                    awaiting_denoise = false;
                     break;
+                }
+                // A denoise of this change is running: the render waits for it, so
+                // that it has the cores to itself (see `denoise_plan`).
+                if awaiting_denoise {
+                    if shared
+                        .denoise
+                        .as_ref()
+                        .is_some_and(|d| d.busy.load(Ordering::Acquire) || lock(&d.job).is_some())
+                    {
+                        c = shared.changed.wait(c).unwrap_or_else(|e| e.into_inner());
+                        continue;
+                    }
+                    awaiting_denoise = false;
+                    rendering_since = Instant::now();
                 }
                 let in_time = max_time.is_none_or(|limit| since.elapsed() < limit);
                 // Nobody watching: render the change up to a modest quality (what a
@@ -807,14 +827,19 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Option<Duratio
             let pausing = converged
                 || (shared.frames.receiver_count() == 0
                     && renderer.samples_per_pixel() >= max_spp.min(UNWATCHED_SPP));
-            post_denoise(
+            let progress = denoise_plan::Progress {
+                samples_per_pixel: renderer.samples_per_pixel(),
+                size: (renderer.width(), renderer.height()),
+                rendering: rendering_since.elapsed(),
+                pausing,
+            };
+            awaiting_denoise |= post_denoise(
                 shared,
                 &renderer,
                 generation,
                 revision,
-                pausing,
-                &mut denoise_posted,
-                &mut final_posted,
+                &progress,
+                &mut denoise_plan,
             );
         }
         // Once this change has a denoised picture, raw passes only feed the next
@@ -853,78 +878,47 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Option<Duratio
     }
 }
 
-/// How much more often than it costs a denoise may run while samples accumulate: with
-/// 2, denoising takes at most a third of the time.
-const DENOISE_SPACING: u32 = 2;
+/// Whether the view's pictures are denoised now: it denoises, its runtime works,
+/// and its quality says so.
+fn denoising(shared: &Shared) -> bool {
+    shared
+        .denoise
+        .as_ref()
+        .is_some_and(|d| d.available.load(Ordering::Relaxed))
+        && lock(&shared.quality).denoise
+}
 
-/// Hands the film to the denoise thread when this change's next denoised picture is
-/// due: at its first full sample, then each time the samples have doubled and the
-/// time since the last denoise is at least [`DENOISE_SPACING`] times what it cost,
-/// and once more, at OIDN's best quality, when the render pauses (`converged`).
+/// Hands the film to the denoise thread when `plan` says a denoise is due (see
+/// [`denoise_plan`]); returns whether it did.
 fn post_denoise(
     shared: &Shared,
     renderer: &Renderer,
     generation: u64,
     revision: Revision,
-    converged: bool,
-    posted: &mut Option<u32>,
-    final_posted: &mut bool,
-) {
-    let Some(d) = shared
-        .denoise
-        .as_ref()
-        .filter(|d| d.available.load(Ordering::Relaxed))
-    else {
-        return;
+    progress: &denoise_plan::Progress,
+    plan: &mut denoise_plan::Plan,
+) -> bool {
+    let Some(d) = shared.denoise.as_ref().filter(|_| denoising(shared)) else {
+        return false;
     };
-    if !lock(&shared.quality).denoise {
-        return;
-    }
-    let spp = renderer.samples_per_pixel();
-    let size = (renderer.width(), renderer.height());
-    let due = if converged {
-        !*final_posted
-    } else {
-        match *posted {
-            None => true,
-            Some(last) => {
-                let cost = (*lock(&d.cost))
-                    .filter(|(_, s)| *s == size)
-                    .map_or(Duration::ZERO, |(c, _)| c);
-                spp >= 2 * last
-                    && !d.busy.load(Ordering::Acquire)
-                    && lock(&d.finished).elapsed() >= cost * DENOISE_SPACING
-            }
-        }
-    };
-    if !due {
-        return;
-    }
-    let options = if converged {
-        denoising::Options {
-            quality: denoising::Quality::High,
-            prefilter: true,
-        }
-    } else {
-        denoising::Options {
-            quality: denoising::Quality::Fast,
-            prefilter: false,
-        }
+    let costs = lock(&d.costs).clone();
+    let Some(next) = plan.next(progress, &costs) else {
+        return false;
     };
     let job = DenoiseJob {
         generation,
         revision,
-        samples_per_pixel: spp,
-        width: size.0,
-        height: size.1,
+        samples_per_pixel: progress.samples_per_pixel,
+        width: progress.size.0,
+        height: progress.size.1,
+        downscale: next.downscale,
         averages: renderer.film().averages(renderer.exposure),
-        options,
-        last: converged,
+        options: next.options,
+        last: next.last,
     };
     *lock(&d.job) = Some(job);
     d.wake.notify_all();
-    *posted = Some(spp);
-    *final_posted |= converged;
+    true
 }
 
 /// The denoise thread: denoises the pictures the render thread hands it and puts each
@@ -937,14 +931,7 @@ fn denoise_loop(shared: &Shared) {
         return;
     };
     let Some(mut denoiser) = denoising::open() else {
-        d.available.store(false, Ordering::Relaxed);
-        // The view's clients hear that it does not denoise after all.
-        let mut q = lock(&shared.quality);
-        if q.denoise {
-            q.denoise = false;
-            shared.outbox.push(ViewEvent::QualityChanged(*q));
-            shared.outbox.publish();
-        }
+        stop_denoising(shared, d);
         return;
     };
     loop {
@@ -970,10 +957,11 @@ fn denoise_loop(shared: &Shared) {
         let result = if stale() {
             Err(denoising::Error::Cancelled)
         } else {
-            denoising::denoise_averages(
+            denoising::denoise_averages_reduced(
                 &mut denoiser,
                 &job.averages,
                 (width, height),
+                job.downscale,
                 job.options,
                 &stale,
             )
@@ -981,7 +969,10 @@ fn denoise_loop(shared: &Shared) {
         match result {
             Ok(radiance) => {
                 let cost = start.elapsed();
-                *lock(&d.cost) = Some((cost, (job.width, job.height)));
+                lock(&d.costs).record(
+                    denoise_plan::reduced((job.width, job.height), job.downscale),
+                    cost,
+                );
                 let s = &shared.stats;
                 s.denoise_micros
                     .fetch_add(cost.as_micros() as u64, Ordering::Relaxed);
@@ -1018,14 +1009,37 @@ fn denoise_loop(shared: &Shared) {
             Err(denoising::Error::Cancelled) => {}
             Err(e) => {
                 tracing::warn!("denoising stopped; the view streams raw pictures: {e}");
-                d.available.store(false, Ordering::Relaxed);
                 d.busy.store(false, Ordering::Release);
+                stop_denoising(shared, d);
                 return;
             }
         }
-        *lock(&d.finished) = Instant::now();
         d.busy.store(false, Ordering::Release);
+        // The render thread waits for the denoise; the control lock, taken and
+        // dropped, orders this wake-up after its check of `busy`.
+        drop(lock(&shared.control));
+        shared.changed.notify_all();
     }
+}
+
+/// The denoiser turned out to be missing or broken: the view's clients hear that it
+/// does not denoise after all, and the picture starts over as a raw one (with the
+/// raw pictures' indirect clamp).
+fn stop_denoising(shared: &Shared, d: &DenoiseShared) {
+    d.available.store(false, Ordering::Relaxed);
+    let mut q = lock(&shared.quality);
+    if q.denoise {
+        q.denoise = false;
+        shared.outbox.push(ViewEvent::QualityChanged(*q));
+        shared.outbox.publish();
+    }
+    drop(q);
+    {
+        let mut c = lock(&shared.control);
+        c.generation += 1;
+        shared.generation.store(c.generation, Ordering::Release);
+    }
+    shared.changed.notify_all();
 }
 
 /// Requested keyframes are at most this frequent, whoever asks: a storm of picture
@@ -1411,7 +1425,7 @@ mod tests {
             max_time: None,
             idle_interval: None,
             denoise: false,
-            indirect_clamp: None,
+            indirect_clamp: IndirectClamp::Off,
         }
     }
 

@@ -27,6 +27,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use streamtracer::config::IndirectClamp;
 use streamtracer::view::{EncodedFrame, View};
 use streamtracer::Config;
 
@@ -106,12 +107,12 @@ struct Run {
     worst_fall: f64,
 }
 
-/// One run: the server's defaults, with or without denoising and the indirect clamp.
+/// One run: the server's defaults, with or without denoising, and an indirect clamp.
 async fn run(
     scene: &Scene,
     (w, h): (u32, u32),
     denoise: bool,
-    clamp: bool,
+    clamp: IndirectClamp,
     reference: &Reference,
 ) -> anyhow::Result<Run> {
     let mut settings = Config {
@@ -122,9 +123,7 @@ async fn run(
     }
     .view_settings();
     settings.denoise = denoise;
-    if !clamp {
-        settings.indirect_clamp = None;
-    }
+    settings.indirect_clamp = clamp;
     let view = View::start(scene, settings)?;
     let mut frames = view.subscribe();
     // Encoded frames with the time they left the encoder, from the start: decoded
@@ -255,17 +254,28 @@ async fn main() -> anyhow::Result<()> {
                 .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
                 .ok_or_else(|| anyhow::anyhow!("TTQ_SIZES: {size} is not WIDTHxHEIGHT"))?;
             let reference = reference(&spec, &scene, w, h, reference_spp)?;
-            // Before this work (no clamp, no denoising), the clamp alone, and both.
-            let unbiased = run(&scene, (w, h), false, false, &reference).await?;
-            let raw = run(&scene, (w, h), false, true, &reference).await?;
-            let denoised = run(&scene, (w, h), true, true, &reference).await?;
+            // Before this work (no clamp, no denoising); the server's default without
+            // denoising (clamped) and with it (unclamped); and denoised with the clamp,
+            // which is why the default drops it when denoising.
+            let unbiased = run(&scene, (w, h), false, IndirectClamp::Off, &reference).await?;
+            let raw = run(&scene, (w, h), false, IndirectClamp::Auto, &reference).await?;
+            let denoised = run(&scene, (w, h), true, IndirectClamp::Auto, &reference).await?;
+            let clamped_denoised = run(
+                &scene,
+                (w, h),
+                true,
+                IndirectClamp::Cap(streamtracer::config::DEFAULT_INDIRECT_CLAMP),
+                &reference,
+            )
+            .await?;
             println!("\n{spec} at {w}x{h}: PSNR dB (relMSE) after an edit");
             println!(
-                "  {:>6} | {:>22} | {:>22} | {:>22} | {:>15} | {:>15}",
+                "  {:>6} | {:>22} | {:>22} | {:>22} | {:>22} | {:>15} | {:>15}",
                 "time",
                 "unclamped raw, stream",
                 "clamped raw, stream",
                 "denoised, stream",
+                "den. + clamp, stream",
                 "raw, decoded",
                 "denoised, decoded"
             );
@@ -281,11 +291,12 @@ async fn main() -> anyhow::Result<()> {
                         .map_or("-".to_owned(), |(p, m)| format!("{p:5.1} ({m:.4})"))
                 };
                 println!(
-                    "  {:>5.2}s | {:>22} | {:>22} | {:>22} | {:>15} | {:>15}",
+                    "  {:>5.2}s | {:>22} | {:>22} | {:>22} | {:>22} | {:>15} | {:>15}",
                     t,
                     cell(&unbiased),
                     cell(&raw),
                     cell(&denoised),
+                    cell(&clamped_denoised),
                     dec(&raw),
                     dec(&denoised)
                 );
