@@ -118,6 +118,18 @@ pub fn render(sessions: &Sessions, views: &Views, store: &SceneStore) -> String 
             seconds(|s| &s.render_micros),
         ),
         (
+            "streamtracer_denoised_pictures_total",
+            "counter",
+            "Denoised pictures put on the stream.",
+            count(|s| &s.pictures_denoised),
+        ),
+        (
+            "streamtracer_denoise_seconds_total",
+            "counter",
+            "Time spent in completed denoises (the render waits meanwhile).",
+            seconds(|s| &s.denoise_micros),
+        ),
+        (
             "streamtracer_snapshot_encodes_total",
             "counter",
             "Pictures encoded as PNG for GET /api/snapshot.png (once per picture state, however many ask).",
@@ -158,7 +170,7 @@ pub fn render(sessions: &Sessions, views: &Views, store: &SceneStore) -> String 
     }
     // One line per view for each of these.
     type PerView = fn(&View) -> f64;
-    let per_view: [(&str, &str, &str, PerView); 4] = [
+    let per_view: [(&str, &str, &str, PerView); 6] = [
         (
             "streamtracer_viewers",
             "gauge",
@@ -182,6 +194,18 @@ pub fn render(sessions: &Sessions, views: &Views, store: &SceneStore) -> String 
             "counter",
             "Time each view spent in completed render passes.",
             |view| view.stats().render_micros.load(Ordering::Relaxed) as f64 / 1e6,
+        ),
+        (
+            "streamtracer_view_denoising",
+            "gauge",
+            "Whether each view denoises its pictures now (1: on, and its denoiser works).",
+            |view| f64::from(u8::from(view.can_denoise() && view.quality().denoise)),
+        ),
+        (
+            "streamtracer_view_denoised_pictures_total",
+            "counter",
+            "Denoised pictures each view put on its stream.",
+            |view| view.stats().pictures_denoised.load(Ordering::Relaxed) as f64,
         ),
     ];
     for (metric, kind, help, value) in per_view {

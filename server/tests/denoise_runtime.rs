@@ -90,8 +90,8 @@ fn render_without_a_working_runtime_says_so_once_and_writes_the_raw_picture() {
     assert!(wrote.contains("denoised"), "{stdout}{stderr}");
 }
 
-/// `GET path` on `port`: the status line and headers, lower-cased.
-fn get_headers(port: u16, path: &str) -> Option<String> {
+/// `GET path` on `port`: the status line and headers, lower-cased, and the body.
+fn get(port: u16, path: &str) -> Option<(String, Vec<u8>)> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
     write!(
@@ -102,12 +102,22 @@ fn get_headers(port: u16, path: &str) -> Option<String> {
     let mut response = Vec::new();
     s.read_to_end(&mut response).ok()?;
     let end = response.windows(4).position(|w| w == b"\r\n\r\n")?;
-    Some(String::from_utf8_lossy(&response[..end]).to_lowercase())
+    Some((
+        String::from_utf8_lossy(&response[..end]).to_lowercase(),
+        response[end + 4..].to_vec(),
+    ))
+}
+
+/// The value of the sample `name` (with its labels) in a `/metrics` page.
+fn metric(page: &str, name: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// Starts the server with `runtime` as its OIDN directory, waits until its (unwatched)
-/// view has rendered its picture, and returns the snapshot's headers and the log.
-fn serve(runtime: Option<&Path>) -> (String, String) {
+/// view has rendered its picture, and returns the snapshot's headers, `/metrics` and
+/// the log.
+fn serve(runtime: Option<&Path>) -> (String, String, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -128,7 +138,7 @@ fn serve(runtime: Option<&Path>) -> (String, String) {
     // The view renders 16 samples per pixel while nobody watches, and with a runtime
     // it ends on a denoised picture of them.
     while Instant::now() < deadline {
-        if let Some(h) = get_headers(port, "/api/snapshot.png") {
+        if let Some((h, _)) = get(port, "/api/snapshot.png") {
             let done = h.contains("x-streamtracer-samples: 16");
             headers = h;
             if done && (runtime.is_some() || headers.contains("x-streamtracer-denoised: 1")) {
@@ -137,6 +147,9 @@ fn serve(runtime: Option<&Path>) -> (String, String) {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    let metrics = get(port, "/metrics")
+        .map(|(_, body)| String::from_utf8_lossy(&body).into_owned())
+        .unwrap_or_default();
     child.kill().unwrap();
     let mut log = String::new();
     child
@@ -146,13 +159,13 @@ fn serve(runtime: Option<&Path>) -> (String, String) {
         .read_to_string(&mut log)
         .unwrap();
     child.wait().unwrap();
-    (headers, log)
+    (headers, metrics, log)
 }
 
 #[test]
 fn a_server_without_a_working_runtime_says_so_once_and_streams_raw_pictures() {
     for (what, dir) in broken_runtimes() {
-        let (headers, log) = serve(Some(&dir.0));
+        let (headers, metrics, log) = serve(Some(&dir.0));
         assert!(headers.starts_with("http/1.1 200"), "{what}: {headers}");
         assert!(
             headers.contains("x-streamtracer-samples: 16"),
@@ -164,8 +177,18 @@ fn a_server_without_a_working_runtime_says_so_once_and_streams_raw_pictures() {
         );
         assert_eq!(log.matches("denoising is off").count(), 1, "{what}: {log}");
         assert!(!log.contains("panicked"), "{what}: {log}");
+        assert_eq!(
+            metric(&metrics, "streamtracer_view_denoising{view=\"main\"}"),
+            Some(0.0),
+            "{what}: {metrics}"
+        );
+        assert_eq!(
+            metric(&metrics, "streamtracer_denoised_pictures_total"),
+            Some(0.0),
+            "{what}: {metrics}"
+        );
     }
-    let (headers, log) = serve(None);
+    let (headers, metrics, log) = serve(None);
     assert!(
         headers.contains("x-streamtracer-denoised: 1"),
         "{headers}\n{log}"
@@ -174,4 +197,19 @@ fn a_server_without_a_working_runtime_says_so_once_and_streams_raw_pictures() {
         headers.contains("x-streamtracer-samples: 16"),
         "{headers}\n{log}"
     );
+    assert_eq!(
+        metric(&metrics, "streamtracer_view_denoising{view=\"main\"}"),
+        Some(1.0),
+        "{metrics}"
+    );
+    for name in [
+        "streamtracer_denoised_pictures_total",
+        "streamtracer_view_denoised_pictures_total{view=\"main\"}",
+        "streamtracer_denoise_seconds_total",
+    ] {
+        assert!(
+            metric(&metrics, name).unwrap_or(0.0) > 0.0,
+            "{name}: {metrics}"
+        );
+    }
 }
