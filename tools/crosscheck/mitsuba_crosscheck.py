@@ -11,9 +11,9 @@ For every test scene this script
    (different seeds) so that the Monte Carlo noise of every statistic can be
    measured;
 3. passes Mitsuba's linear radiance through an exact Python copy of Streamtracer's
-   film transform (render-core/src/film.rs: exposure 1, clamp to [0, 1], a 4096-entry
-   lookup of the sRGB curve rounded to 8 bits), so both images went through the same
-   transform;
+   film transform (render-core/src/film.rs: exposure 1, the sRGB code value computed
+   as `srgb_code` does, from a cubic fit per binary segment, rounded to 8 bits), so
+   both images went through the same transform;
 4. decodes both 8-bit images with the sRGB curve (the same decode for both, so the
    comparison stays valid) and compares per-channel means over the whole image and
    over a grid of tiles, printing the relative difference, its standard error and
@@ -43,44 +43,49 @@ REPO = Path(__file__).resolve().parents[2]
 # Streamtracer's film transform (render-core/src/film.rs), replicated.
 # ---------------------------------------------------------------------------------
 
-LUT_SIZE = 4096  # film.rs: LUT_SIZE
-
-
-def linear_to_srgb(v):
-    """The sRGB encoding curve on [0, 1] (film.rs: linear_to_srgb), in float32."""
-    v = np.asarray(v, dtype=np.float32)
-    low = np.float32(12.92) * v
-    high = np.float32(1.055) * np.power(v, np.float32(1.0 / 2.4)) - np.float32(0.055)
-    return np.where(v <= np.float32(0.0031308), low, high).astype(np.float32)
-
-
 def srgb_to_linear(v):
     """The sRGB decoding curve on [0, 1] (film.rs: srgb_to_linear), in float64."""
     v = np.asarray(v, dtype=np.float64)
     return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
 
 
-def srgb_lut():
-    """film.rs: srgb_lut. `(x * 255 + 0.5) as u8` truncates, as astype does here."""
-    i = np.arange(LUT_SIZE, dtype=np.float32) / np.float32(LUT_SIZE - 1)
-    codes = linear_to_srgb(i) * np.float32(255.0) + np.float32(0.5)
-    return np.clip(codes, 0, 255).astype(np.uint8)
+# film.rs computes each code value arithmetically (srgb_code_unrounded): the linear
+# part below LINEAR_LIMIT plus the power part, 2^(-k/2.4) per binary segment times a
+# cubic fit of m^(1/2.4) on the mantissa. Its constants, as f32:
+LINEAR_LIMIT = np.float32(0.0031308)
+LINEAR_SCALE = np.float32(3294.6)
+POWER_OFFSET = np.float32(14.025) + LINEAR_SCALE * LINEAR_LIMIT
+ROOT_FIT = [np.float32(c) for c in (0.45901588, 0.6929694, -0.17629397, 0.024393195)]
+SEGMENT_SCALE = np.array([269.025, 201.54103, 150.98518, 113.11108, 84.737564, 63.481445,
+                          47.55735, 35.627758, 26.69066, 19.995403], dtype=np.float32)
 
 
-LUT = srgb_lut()
+def fma(a, b, c):
+    """f32 fused multiply-add: the product of two f32 is exact in f64, and the sum
+    rounded to f64 and then to f32 is the fused result but for double-rounding ties."""
+    a, b, c = (np.asarray(x, dtype=np.float32).astype(np.float64) for x in (a, b, c))
+    return (a * b + c).astype(np.float32)
 
 
 def film_transform(radiance, exposure=1.0):
     """Linear radiance (H, W, 3) to the 8-bit sRGB codes Streamtracer's film writes.
 
     film.rs: write_rgb8 scales by exposure (the offline renderer never changes it from
-    1.0), clamps to [0, 1], maps to a LUT index with `x * 4095 + 0.5` truncated (NaN
-    goes to 0) and looks the code up.
+    1.0) and computes the code value of each channel as srgb_code does: the clamped
+    linear and power parts added, rounded to nearest (ties to even), saturated to
+    [0, 255] with NaN going to 0.
     """
-    x = np.asarray(radiance, dtype=np.float32) * np.float32(exposure)
-    x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0)
-    idx = (np.clip(x, 0.0, 1.0) * np.float32(LUT_SIZE - 1) + np.float32(0.5)).astype(np.int64)
-    return LUT[idx]
+    v = np.asarray(radiance, dtype=np.float32) * np.float32(exposure)
+    v = np.nan_to_num(v, nan=0.0, posinf=np.float32(3.0e38), neginf=np.float32(-3.0e38))
+    linear = np.where(LINEAR_LIMIT < v, LINEAR_LIMIT, v).astype(np.float32)
+    power = np.minimum(np.maximum(v, LINEAR_LIMIT), np.float32(1.0)).astype(np.float32)
+    bits = power.view(np.uint32)
+    segment = SEGMENT_SCALE[(127 - (bits >> 23)).astype(np.int64)]
+    m = ((bits & np.uint32(0x007FFFFF)) | np.uint32(0x3F800000)).view(np.float32)
+    c0, c1, c2, c3 = ROOT_FIT
+    p = fma(fma(fma(c3, m, c2), m, c1), m, c0)
+    code = fma(linear, LINEAR_SCALE, fma(segment, p, -POWER_OFFSET))
+    return np.clip(np.rint(code), 0, 255).astype(np.uint8)
 
 
 def decode(codes):
