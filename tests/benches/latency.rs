@@ -137,8 +137,8 @@ async fn main() -> anyhow::Result<()> {
     );
     for (denoise, latency, denoised) in irregular {
         println!(
-            "  edits 0.45-1.25 s apart, denoising {}: p50 {:6.1} ms, p95 {:6.1} ms ({} edits, {denoised} denoised pictures)",
-            if denoise { "on: " } else { "off:" },
+            "  edits 0.45-1.25 s apart, denoising {:>3}: p50 {:6.1} ms, p95 {:6.1} ms ({} edits, {denoised} denoised pictures)",
+            if denoise { "on" } else { "off" },
             percentile(latency.clone(), 0.5),
             percentile(latency.clone(), 0.95),
             latency.len()
