@@ -194,6 +194,10 @@ struct Prepared {
     aux: Vec<Filter>,
 }
 
+/// How many sets of committed filters a [`Denoiser`] keeps (each holds its images'
+/// buffers and the network's scratch memory).
+const PREPARED_KEPT: usize = 2;
+
 /// An OIDN CPU device and its filters. Not shared between threads (each call runs
 /// on all the device's threads anyway); it can move between them.
 pub struct Denoiser {
@@ -203,7 +207,10 @@ pub struct Denoiser {
     /// `&dyn Fn` of the running [`Denoiser::denoise_cancellable`] call, null between
     /// calls. Boxed, so that its address, given to OIDN, never moves.
     cancel: Box<AtomicPtr<c_void>>,
-    prepared: Option<Prepared>,
+    /// Committed filters for the latest sizes and options, most recently used first
+    /// (at most [`PREPARED_KEPT`]): a caller alternating between two sizes, say a
+    /// quick reduced denoise and a full one, does not commit filters every time.
+    prepared: Vec<Prepared>,
     version: String,
     path: PathBuf,
 }
@@ -259,7 +266,7 @@ impl Denoiser {
                 api,
                 device,
                 cancel: Box::new(AtomicPtr::new(std::ptr::null_mut())),
-                prepared: None,
+                prepared: Vec::new(),
                 version: String::new(),
                 path: path.to_owned(),
             };
@@ -347,11 +354,18 @@ impl Denoiser {
             images.albedo.is_some(),
             images.normal.is_some(),
         );
-        if self.prepared.as_ref().is_none_or(|p| p.key != key) {
-            self.release_prepared();
-            self.prepared = Some(self.prepare(key)?);
+        match self.prepared.iter().position(|p| p.key == key) {
+            Some(i) => self.prepared[..=i].rotate_right(1),
+            None => {
+                while self.prepared.len() >= PREPARED_KEPT {
+                    let oldest = self.prepared.pop().expect("not empty");
+                    self.release(&oldest);
+                }
+                let p = self.prepare(key)?;
+                self.prepared.insert(0, p);
+            }
         }
-        let p = self.prepared.as_mut().expect("prepared above");
+        let p = &mut self.prepared[0];
         p.color.copy_from_slice(images.color);
         if let Some(a) = images.albedo {
             p.albedo.copy_from_slice(a);
@@ -376,8 +390,7 @@ impl Denoiser {
         }
         self.cancel.store(std::ptr::null_mut(), Ordering::Release);
         self.check()?;
-        let p = self.prepared.as_ref().expect("prepared above");
-        output.copy_from_slice(&p.output);
+        output.copy_from_slice(&self.prepared[0].output);
         Ok(())
     }
 
@@ -475,7 +488,7 @@ impl Denoiser {
     }
 
     fn release_prepared(&mut self) {
-        if let Some(p) = self.prepared.take() {
+        for p in std::mem::take(&mut self.prepared) {
             self.release(&p);
         }
     }
@@ -594,6 +607,40 @@ mod tests {
             out.iter().all(|v| (v - 0.5).abs() < 0.05),
             "a flat picture stays flat"
         );
+    }
+
+    /// Filters are kept for the two latest sizes: going back to a size denoises with
+    /// its own buffers again, giving exactly what it gave the first time, and a third
+    /// size in between (which drops the oldest) changes nothing either.
+    #[test]
+    fn alternating_sizes_give_the_same_pictures_as_the_first_time() {
+        let mut d = Denoiser::open(0).expect("scripts/oidn.sh installs the runtime");
+        let options = Options {
+            quality: Quality::Fast,
+            prefilter: false,
+        };
+        let run = |d: &mut Denoiser, w: usize, h: usize| {
+            let color: Vec<f32> = (0..w * h * 3)
+                .map(|i| ((i as u32).wrapping_mul(2654435761) >> 20) as f32 / 4096.0)
+                .collect();
+            let images = Images {
+                width: w,
+                height: h,
+                color: &color,
+                albedo: None,
+                normal: None,
+            };
+            let mut out = vec![0.0; color.len()];
+            d.denoise(&images, options, &mut out).unwrap();
+            out
+        };
+        let a = run(&mut d, 64, 48);
+        let b = run(&mut d, 32, 24);
+        assert_eq!(run(&mut d, 64, 48), a);
+        assert_eq!(run(&mut d, 32, 24), b);
+        run(&mut d, 40, 40);
+        assert_eq!(run(&mut d, 64, 48), a);
+        assert_eq!(d.prepared.len(), PREPARED_KEPT);
     }
 
     #[test]
