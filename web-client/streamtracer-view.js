@@ -41,6 +41,8 @@ const KEY_PAN = 0.05; // of the distance to the target
 const KEY_ZOOM = 1.1;
 // Presented frames remembered for the edit-to-frame time (about two seconds' worth).
 const PRESENTED_KEPT = 64;
+// `frame` messages kept to tell whether the frame on screen is denoised.
+const PICTURE_NOTES_KEPT = 16;
 
 const STYLE = `
 streamtracer-view { display: block; position: relative; overflow: hidden; background: #111;
@@ -242,6 +244,8 @@ export class StreamtracerView extends HTMLElement {
     this.scene = null;
     this.selected = null; // { kind, key }
     this.latency = null; // { revision, sentAt, rtp } for the edit-to-frame measurement
+    this.pictureNotes = []; // see startFrameCounter
+    this.shownDenoised = null;
     this.cameraRevision = null; // the newest camera move heard of (camera_changed, camera acks)
     this.closedByUs = false;
     this.fatal = false;
@@ -450,6 +454,8 @@ export class StreamtracerView extends HTMLElement {
     pc.ontrack = (e) => {
       if (pc !== this.pc) return;
       this.presented = []; // another stream's RTP timestamps
+      this.pictureNotes = [];
+      this.shownDenoised = null;
       this.video.srcObject = e.streams[0] || new MediaStream([e.track]);
       this.video.play().catch((err) => console.warn('streamtracer: play() failed:', err));
       // The smallest jitter buffer: latency over smoothness.
@@ -704,6 +710,13 @@ export class StreamtracerView extends HTMLElement {
         if (!this.pointers.size && !this.sendPending && isValidCamera(msg.camera)) this.adoptCamera(msg.camera);
         break;
       case 'frame':
+        if (Number.isFinite(msg.rtp_timestamp) && typeof msg.denoised === 'boolean') {
+          // From this RTP timestamp on, the pictures are (or are not) denoised.
+          this.pictureNotes.push({ rtp: msg.rtp_timestamp, denoised: msg.denoised });
+          if (this.pictureNotes.length > PICTURE_NOTES_KEPT) this.pictureNotes.shift();
+          const last = this.presented[this.presented.length - 1];
+          if (last) this.noteShown(last.rtp);
+        }
         if (Number.isFinite(msg.revision)) {
           st.shownRevision = Math.max(st.shownRevision ?? 0, msg.revision);
           st.stats.sceneRevision = st.shownRevision;
@@ -1009,6 +1022,10 @@ export class StreamtracerView extends HTMLElement {
   startFrameCounter() {
     this.hasRVFC = 'requestVideoFrameCallback' in HTMLVideoElement.prototype;
     this.presented = []; // the last frames on screen: { rtp, at }, oldest first
+    // What the `frame` messages said of the pictures from their RTP timestamps on:
+    // { rtp, denoised }, oldest first; and whether the frame on screen is denoised.
+    this.pictureNotes = [];
+    this.shownDenoised = null;
     if (this.hasRVFC) {
       // Frames actually presented, not just decoded. The loop belongs to this video
       // element: it ends when the element is torn down or rebuilt.
@@ -1020,6 +1037,7 @@ export class StreamtracerView extends HTMLElement {
           const at = meta.expectedDisplayTime ?? now;
           this.presented.push({ rtp: meta.rtpTimestamp, at });
           if (this.presented.length > PRESENTED_KEPT) this.presented.shift();
+          this.noteShown(meta.rtpTimestamp);
           const l = this.latency;
           // RTP timestamps grow (modulo 2^32): this frame or a later one shows the change.
           if (l && l.rtp != null && rtpNotBefore(meta.rtpTimestamp, l.rtp)) this.finishLatency(at);
@@ -1030,6 +1048,14 @@ export class StreamtracerView extends HTMLElement {
     }
     this.lastFrames = 0;
     this.lastTime = performance.now();
+  }
+
+  /** Whether the frame with RTP timestamp `rtp`, on screen, is denoised: what the last
+   * `frame` message at or before it said (unknown before any). */
+  noteShown(rtp) {
+    let denoised = null;
+    for (const n of this.pictureNotes) if (rtpNotBefore(rtp, n.rtp)) denoised = n.denoised;
+    this.shownDenoised = denoised;
   }
 
   toggleStats() {
@@ -1098,7 +1124,10 @@ export class StreamtracerView extends HTMLElement {
       if (res.ok) {
         const v = await res.json();
         s.samplesPerPixel = v.samples_per_pixel ?? null;
-        s.denoised = v.denoise === false ? 'off' : (v.denoised === true ? 'yes' : (v.denoised === false ? 'not yet' : null));
+        // The frame on screen, when the video track says which it is (WebRTC with
+        // requestVideoFrameCallback); otherwise the picture being streamed.
+        const denoised = this.shownDenoised ?? v.denoised;
+        s.denoised = v.denoise === false ? 'off' : (denoised === true ? 'yes' : (denoised === false ? 'not yet' : null));
       }
     } catch (err) {
       console.warn('streamtracer: statistics unavailable:', err);

@@ -752,6 +752,7 @@ async fn run_websocket(
                     rtp_timestamp: None,
                     width: s.width,
                     height: s.height,
+                    denoised: s.denoised,
                 }))
             }
         };

@@ -310,14 +310,17 @@ pub enum ServerMessage {
         hit: Option<PickHit>,
     },
     /// The first frame showing `revision` (and every change before it) left for this
-    /// client. On WebRTC, `rtp_timestamp` is that frame's RTP timestamp on the video
-    /// track, so a player can tell exactly which picture it is.
+    /// client, or the first whose picture is denoised after raw ones (or raw after
+    /// denoised ones). On WebRTC, `rtp_timestamp` is that frame's RTP timestamp on the
+    /// video track, so a player can tell exactly which picture it is, and whether
+    /// what it shows is `denoised`.
     Frame {
         revision: Revision,
         #[serde(skip_serializing_if = "Option::is_none")]
         rtp_timestamp: Option<u32>,
         width: u32,
         height: u32,
+        denoised: bool,
     },
     Error {
         #[serde(skip_serializing_if = "Option::is_none")]

@@ -882,13 +882,15 @@ impl WhepHandler for Sessions {
     }
 }
 
-/// The first frame of a new revision sent to a viewer (see [`ServerMessage::Frame`]).
+/// The first frame of a new revision sent to a viewer, or of a denoised (or raw)
+/// picture after frames of the other kind (see [`ServerMessage::Frame`]).
 #[derive(Clone, Copy, Debug)]
 struct FrameNote {
     revision: Revision,
     rtp_timestamp: u32,
     width: u32,
     height: u32,
+    denoised: bool,
 }
 
 /// What a session's control channels are allowed, and announce.
@@ -1182,13 +1184,18 @@ async fn stream(
                 continue;
             }
         };
-        if notes.borrow().is_none_or(|n| frame.revision > n.revision) {
+        let news = notes.borrow().is_none_or(|n| {
+            frame.revision > n.revision
+                || (frame.revision == n.revision && frame.denoised != n.denoised)
+        });
+        if news {
             if let Some(p) = packets.first() {
                 notes.send_replace(Some(FrameNote {
                     revision: frame.revision,
                     rtp_timestamp: p.header.timestamp,
                     width: frame.width,
                     height: frame.height,
+                    denoised: frame.denoised,
                 }));
             }
         }
@@ -1288,6 +1295,7 @@ async fn run_control(
                         rtp_timestamp: Some(n.rtp_timestamp),
                         width: n.width,
                         height: n.height,
+                        denoised: n.denoised,
                     }
                     .to_json())
                     .await;

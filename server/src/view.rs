@@ -79,14 +79,18 @@ pub struct EncodedFrame {
     /// The stream's size in this frame.
     pub width: u32,
     pub height: u32,
+    /// Its picture is denoised.
+    pub denoised: bool,
 }
 
-/// The first encoded frame of a revision.
+/// The first encoded frame of a revision, or of a denoised (or raw) picture after
+/// frames of the other kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shown {
     pub revision: Revision,
     pub width: u32,
     pub height: u32,
+    pub denoised: bool,
 }
 
 /// Messages the view sends to every session.
@@ -1412,15 +1416,19 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, mut settings: ViewSett
         s.encode_micros
             .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
         shared.shown.send_if_modified(|shown| {
-            let newer = shown.is_none_or(|s| frame.revision > s.revision);
-            if newer {
+            let news = shown.is_none_or(|s| {
+                frame.revision > s.revision
+                    || (frame.revision == s.revision && frame.denoised != s.denoised)
+            });
+            if news {
                 *shown = Some(Shown {
                     revision: frame.revision,
                     width: size.0,
                     height: size.1,
+                    denoised: frame.denoised,
                 });
             }
-            newer
+            news
         });
         let _ = shared.frames.send(Arc::new(EncodedFrame {
             data: Bytes::from(data),
@@ -1429,6 +1437,7 @@ fn encode_loop(shared: &Shared, mut encoder: H264Encoder, mut settings: ViewSett
             produced: Instant::now(),
             width: size.0,
             height: size.1,
+            denoised: frame.denoised,
         }));
     }
 }

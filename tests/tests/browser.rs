@@ -409,6 +409,16 @@ async fn viewer_page_plays_steers_by_mouse_touch_keys_and_double_click_shows_sta
         "the overlay shows no frame rate:\n{overlay}"
     );
     println!("stats overlay:\n{overlay}");
+    // Of the frame on screen, the page knows whether it is denoised from the `frame`
+    // messages' RTP timestamps: once the still picture's denoised frames arrive, the
+    // overlay says so.
+    browser
+        .wait_for(
+            "document.querySelector('streamtracer-view').shownDenoised === true \
+               && window.streamtracer.stats.denoised === 'yes'",
+            WAIT,
+        )
+        .await?;
 
     // For the README: the page with its statistics and scene panel open.
     if let Some(path) = std::env::var_os("STREAMTRACER_SCREENSHOT") {

@@ -126,6 +126,87 @@ async fn a_remote_ui_edits_and_the_viewer_sees_it_with_the_revision() -> anyhow:
     server.stop().await
 }
 
+/// How much neighbouring pixels differ, on average (noise makes it large).
+fn roughness(frame: &Frame) -> f64 {
+    let p = &frame.picture;
+    let mut sum = 0.0;
+    for y in 0..p.height {
+        for x in 1..p.width {
+            let i = (y * p.width + x) * 3;
+            sum += (0..3)
+                .map(|c| (p.rgb[i + c] as f64 - p.rgb[i + c - 3] as f64).abs())
+                .sum::<f64>();
+        }
+    }
+    sum / (p.height * (p.width - 1) * 3) as f64
+}
+
+/// On a denoising view, a change's first frames are raw, and a second `frame` message
+/// of the same revision names the RTP timestamp from which the picture is denoised:
+/// that frame is much smoother than the raw frame before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frame_messages_say_from_which_frame_the_picture_is_denoised() -> anyhow::Result<()> {
+    let server = TestServer::start(
+        TestServer::small_config(),
+        render_core::Scene::cornell_box(),
+    )
+    .await?;
+    let base = server.url("");
+    let mut viewer = Viewer::connect(&base).await?;
+    viewer.next_message("hello", WAIT).await?;
+    viewer.next_frame(WAIT).await?;
+    let (status, reply) = api::post(
+        &base,
+        "/api/control",
+        &json!({"type": "camera", "eye": [0.1, 1, 3.4], "target": [0, 1, 0], "up": [0, 1, 0], "fov": 40}),
+    )
+    .await?;
+    assert_eq!(status, 200, "{reply}");
+    let revision = reply["revision"].as_u64().unwrap_or(u64::MAX);
+    // The revision's frame messages: raw first, then denoised.
+    let mut notes = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while notes.last().is_none_or(|m: &Value| m["denoised"] != true) {
+        let m = viewer
+            .next_message("frame", deadline - tokio::time::Instant::now())
+            .await?;
+        if m["revision"].as_u64() >= Some(revision) {
+            notes.push(m);
+        }
+    }
+    assert_eq!(notes[0]["denoised"], false, "{notes:?}");
+    let (raw_ts, denoised_ts) = (
+        notes[0]["rtp_timestamp"].as_u64().unwrap_or_default() as u32,
+        notes.last().unwrap()["rtp_timestamp"]
+            .as_u64()
+            .unwrap_or_default() as u32,
+    );
+    assert!(before(raw_ts, denoised_ts), "{notes:?}");
+    // The last raw frame (the film, past the previews) and the first denoised one.
+    let mut last_raw: Option<Frame> = None;
+    let denoised = loop {
+        let f = viewer.next_frame(WAIT).await?;
+        if f.rtp_timestamp == denoised_ts {
+            break f;
+        }
+        anyhow::ensure!(
+            before(f.rtp_timestamp, denoised_ts),
+            "passed RTP timestamp {denoised_ts} without decoding it"
+        );
+        if !before(f.rtp_timestamp, raw_ts) {
+            last_raw = Some(f);
+        }
+    };
+    let last_raw =
+        last_raw.ok_or_else(|| anyhow::anyhow!("no raw frame before the denoised one"))?;
+    let (raw, clean) = (roughness(&last_raw), roughness(&denoised));
+    assert!(
+        clean < 0.6 * raw,
+        "the denoised frame is not smoother: {clean} against {raw} raw"
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_applies_whole_or_not_at_all() -> anyhow::Result<()> {
     let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
