@@ -934,10 +934,6 @@ fn denoise_loop(shared: &Shared) {
     let Some(d) = shared.denoise.as_ref() else {
         return;
     };
-    // The render's and the conversions' worker pool must not inherit the lower
-    // priority: it is started now, if it was not already.
-    rayon::current_num_threads();
-    lower_priority();
     let Some(mut denoiser) = denoising::open() else {
         stop_denoising(shared, d);
         return;
@@ -1027,30 +1023,6 @@ fn denoise_loop(shared: &Shared) {
         // dropped, orders this wake-up after its check of `busy`.
         drop(lock(&shared.control));
         shared.changed.notify_all();
-    }
-}
-
-/// How much less priority the denoise thread has than the others (a `nice` value).
-const DENOISE_NICE: i32 = 10;
-
-/// Lowers the calling thread's priority by [`DENOISE_NICE`]. The render waits while
-/// a denoise runs, so this costs the denoise nothing then; but a change cancels a
-/// denoise only at its next progress check (up to 40 ms into a 1280x720 denoise, as
-/// measured), and meanwhile the change's preview must not share the cores evenly
-/// with it. On Linux the priority is the thread's own, and the threads the denoiser
-/// starts from this one inherit it.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: setpriority with `who` 0 changes only the calling thread; it reads
-        // and writes no memory of ours.
-        let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, DENOISE_NICE) };
-        if r != 0 {
-            tracing::debug!(
-                "the denoise thread keeps its priority: {}",
-                std::io::Error::last_os_error()
-            );
-        }
     }
 }
 
