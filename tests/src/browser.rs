@@ -167,14 +167,22 @@ impl Browser {
         Ok(())
     }
 
-    /// Clicks the element `selector` (CSS) with the mouse.
+    /// Clicks the element `selector` (CSS) with the mouse. A page that re-renders
+    /// the element between finding and clicking it (the scene panel redraws its lists
+    /// when the scene changes) leaves a stale reference: the element is found again.
     pub async fn click(&self, selector: &str) -> anyhow::Result<()> {
-        self.client
-            .find(fantoccini::Locator::Css(selector))
-            .await?
-            .click()
-            .await?;
-        Ok(())
+        let mut attempts = 0;
+        loop {
+            let found = self.client.find(fantoccini::Locator::Css(selector)).await?;
+            match found.click().await {
+                Ok(_) => return Ok(()),
+                Err(e) if attempts < 5 && e.to_string().contains("stale element") => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Runs a Chrome DevTools Protocol command through chromedriver.
