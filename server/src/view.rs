@@ -837,7 +837,7 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Option<Duratio
                 rendering: rendering_since.elapsed(),
                 pausing,
             };
-            awaiting_denoise |= post_denoise(
+            let posted = post_denoise(
                 shared,
                 &renderer,
                 generation,
@@ -845,6 +845,13 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Option<Duratio
                 &progress,
                 &mut denoise_plan,
             );
+            awaiting_denoise |= posted;
+            // This very film comes back denoised as soon as the denoise ends (the
+            // render waits for it): its raw picture would only show for that long,
+            // and the first full sample is noisier than the preview before it.
+            if posted && !pausing {
+                continue;
+            }
         }
         // Once this change has a denoised picture, raw passes only feed the next
         // denoise: the denoised picture stays on screen until a better one comes.
