@@ -912,8 +912,7 @@ fn post_denoise(
     let Some(d) = shared.denoise.as_ref().filter(|_| denoising(shared)) else {
         return false;
     };
-    let costs = lock(&d.costs).clone();
-    let Some(next) = plan.next(progress, &costs) else {
+    let Some(next) = plan.next(progress, &lock(&d.costs)) else {
         return false;
     };
     let job = DenoiseJob {
