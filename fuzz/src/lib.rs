@@ -1,14 +1,9 @@
-//! What the fuzz targets share: the server's two pure parsing modules, compiled from
-//! their own source files (see `Cargo.toml` for why), and the built-in scene document
-//! the edit and journal targets start from.
+//! What the fuzz targets share: the control protocol and the journal (the server's
+//! own crates, re-exported), and the built-in scene document the edit and journal
+//! targets start from.
 
-#![allow(dead_code)]
-
-#[path = "../../server/src/protocol.rs"]
-pub mod protocol;
-
-#[path = "../../server/src/journal.rs"]
-pub mod journal;
+pub use journal;
+pub use protocol;
 
 use render_core::edit::Document;
 use render_core::Scene;

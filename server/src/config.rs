@@ -70,8 +70,8 @@ pub struct Config {
     /// Denoise the live pictures with Open Image Denoise (when its runtime is there):
     /// the raw preview of a change goes out first, denoised pictures replace it as
     /// they are ready.
-    #[arg(long, env = "STREAMTRACER_DENOISE", value_enum, default_value_t = crate::denoising::Mode::On)]
-    pub denoise: crate::denoising::Mode,
+    #[arg(long, env = "STREAMTRACER_DENOISE", value_enum, default_value_t = crate::view::denoising::Mode::On)]
+    pub denoise: crate::view::denoising::Mode,
 
     /// The cap on each sample of indirect light (light reaching the first surface
     /// seen by way of another one), as a radiance per channel at exposure 1: it
@@ -351,8 +351,8 @@ pub struct RenderArgs {
     #[arg(long, default_value_t = 0.0, value_parser = seconds)]
     pub max_seconds: f64,
     /// Denoise the picture with Open Image Denoise (when its runtime is there).
-    #[arg(long, env = "STREAMTRACER_DENOISE", value_enum, default_value_t = crate::denoising::Mode::On)]
-    pub denoise: crate::denoising::Mode,
+    #[arg(long, env = "STREAMTRACER_DENOISE", value_enum, default_value_t = crate::view::denoising::Mode::On)]
+    pub denoise: crate::view::denoising::Mode,
     /// The cap on each sample of indirect light (light reaching the first surface
     /// seen by way of another one), as a radiance per channel at exposure 1: it
     /// removes most fireflies (bright pixels from light found through glass or a
@@ -445,8 +445,8 @@ impl Default for Config {
 
 impl Config {
     /// The bounds on connections these settings give.
-    pub fn conn_limits(&self) -> crate::conns::ConnLimits {
-        crate::conns::ConnLimits {
+    pub fn conn_limits(&self) -> crate::control::conns::ConnLimits {
+        crate::control::conns::ConnLimits {
             max_connections: self.max_connections as usize,
             max_per_client: self.max_connections_per_client as usize,
             max_websockets_per_client: self.max_websockets_per_client as usize,
@@ -500,7 +500,7 @@ impl Config {
             max_spp: self.max_spp,
             max_time: self.max_time(),
             idle_interval: self.idle_interval(),
-            denoise: self.denoise == crate::denoising::Mode::On,
+            denoise: self.denoise == crate::view::denoising::Mode::On,
             indirect_clamp: self.indirect_clamp,
         }
     }

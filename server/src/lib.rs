@@ -10,43 +10,36 @@
 //!
 //! Every client speaks the control protocol ([`protocol`]) through a
 //! [`control::Connection`], whatever carries it: a session's data channel, the
-//! WebSocket or HTTP routes of [`api`]. Scene edits go to the one
-//! [`store::SceneStore`], which applies them atomically to the keyed document, writes
+//! WebSocket or HTTP routes of [`control::api`]. Scene edits go to the one
+//! [`scene::store::SceneStore`], which applies them atomically to the keyed document, writes
 //! them to the [`journal::Journal`] behind `--state-dir` (synced before the ack), and
 //! hands the new scene to the view.
 //!
 //! Core algorithms live in `render-core` (rendering) and `encoder` (video); this crate
 //! only wires them to threads, sockets and clocks.
 
-pub mod api;
 pub mod config;
-pub mod conns;
 pub mod control;
-mod denoise_plan;
-pub mod denoising;
-mod filter;
-pub mod journal;
-mod keyframe;
 pub mod metrics;
-mod nack;
 pub mod offline;
-mod outbox;
-pub mod protocol;
-pub mod ratelimit;
-pub mod scenes;
+pub mod scene;
 pub mod session;
-pub mod snapshot;
-pub mod store;
 pub mod view;
-pub mod views;
 pub mod web;
+
+/// The `--state-dir` journal (its own crate, which the fuzz targets share).
+pub use ::journal;
+/// The control protocol (its own crate, which the fuzz targets share).
+pub use ::protocol;
+/// Scene files and built-in scenes, as `main` and the tests load them.
+pub use scene::files as scenes;
 
 pub use config::{Cli, Command, Config};
 
 use render_core::Scene;
+use scene::store::SceneStore;
 use std::future::Future;
 use std::sync::Arc;
-use store::SceneStore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use view::View;
@@ -60,7 +53,7 @@ pub enum ServerError {
     #[error("could not start the view: {0}")]
     View(#[from] view::ViewError),
     #[error("could not restore the scene: {0}")]
-    Store(#[from] store::StoreError),
+    Store(#[from] scene::store::StoreError),
     #[error("HTTP server: {0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]
@@ -116,8 +109,8 @@ pub async fn run(
     };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     // One allowance per client, whichever transports it uses.
-    let limiter = Arc::new(ratelimit::Limiter::new(config.edit_rate));
-    let views = Arc::new(views::Views::new(
+    let limiter = Arc::new(control::ratelimit::Limiter::new(config.edit_rate));
+    let views = Arc::new(view::registry::Views::new(
         store.clone(),
         view,
         settings,
@@ -134,7 +127,7 @@ pub async fn run(
         limiter.clone(),
         shutdown_rx.clone(),
     ));
-    let connections = conns::Connections::new(config.conn_limits(), policy.access.clone());
+    let connections = control::conns::Connections::new(config.conn_limits(), policy.access.clone());
     let metrics = {
         let (sessions, views, store, connections) = (
             sessions.clone(),
@@ -152,13 +145,13 @@ pub async fn run(
             )
         })
     };
-    let api = Arc::new(api::Api {
+    let api = Arc::new(control::api::Api {
         store: store.clone(),
         views: views.clone(),
         access: policy.access.clone(),
         limiter,
         shutdown: shutdown_rx.clone(),
-        snapshots: snapshot::Snapshots::default(),
+        snapshots: control::snapshot::Snapshots::default(),
         connections: connections.clone(),
     });
     // The sessions and their states, and the WebSockets: a controller's view of who
@@ -187,7 +180,7 @@ pub async fn run(
     let app = web::router()
         .route("/metrics", metrics)
         .route("/api/sessions", sessions_route)
-        .merge(api::router(api))
+        .merge(control::api::router(api))
         .merge(signaling::router(sessions.clone(), policy.access.clone()))
         // After every route: it applies to the routes registered before it.
         .method_not_allowed_fallback(method_not_allowed)
@@ -223,7 +216,7 @@ pub async fn run(
         tracing::info!("shutting down");
         let _ = shutdown_tx.send(true);
     };
-    conns::serve(listener, app, connections, signal, SHUTDOWN_LIMIT).await?;
+    control::conns::serve(listener, app, connections, signal, SHUTDOWN_LIMIT).await?;
     // Every long-lived task ends on the one shutdown signal, and the server waits for
     // them: sessions close their peer connections, then the view joins its threads.
     sessions.shutdown(SHUTDOWN_LIMIT).await;

@@ -1,11 +1,12 @@
 //! `/metrics` in the Prometheus text format.
 
+use crate::scene::store::SceneStore;
 use crate::session::Sessions;
-use crate::store::SceneStore;
+use crate::view::registry::Views;
 use crate::view::{View, ViewStats};
-use crate::views::Views;
+use protocol::{ErrorCode, ServerMessage};
 use std::fmt::Write;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Renders the current figures.
 ///
@@ -160,12 +161,12 @@ pub fn render(sessions: &Sessions, views: &Views, store: &SceneStore) -> String 
         "# HELP streamtracer_errors_total Error messages sent to clients, by code.\n\
          # TYPE streamtracer_errors_total counter"
     );
-    for code in crate::protocol::ErrorCode::ALL {
+    for code in ErrorCode::ALL {
         let _ = writeln!(
             out,
             "streamtracer_errors_total{{code=\"{}\"}} {}",
             code.name(),
-            code.sent()
+            errors_sent(code)
         );
     }
     // One line per view for each of these.
@@ -227,4 +228,39 @@ pub fn render(sessions: &Sessions, views: &Views, store: &SceneStore) -> String 
         );
     }
     out
+}
+
+/// Error messages sent to clients since the process started, by code: counted where
+/// a message becomes text for a client ([`count_sent`]), whatever carries it.
+static ERRORS_SENT: [AtomicU64; ErrorCode::ALL.len()] =
+    [const { AtomicU64::new(0) }; ErrorCode::ALL.len()];
+
+/// Counts `message` if it is an `error`, for `streamtracer_errors_total`.
+pub fn count_sent(message: &ServerMessage) {
+    if let ServerMessage::Error { code, .. } = message {
+        ERRORS_SENT[*code as usize].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// How many `error` messages with `code` were sent.
+pub fn errors_sent(code: ErrorCode) -> u64 {
+    ERRORS_SENT[code as usize].load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::ProtocolError;
+
+    #[test]
+    fn error_messages_are_counted_by_code_when_sent() {
+        let before = errors_sent(ErrorCode::TooDeep);
+        let other = errors_sent(ErrorCode::TooLarge);
+        count_sent(&ProtocolError::new(None, ErrorCode::TooDeep, "x").into_message());
+        count_sent(&ServerMessage::Resync {
+            revision: Default::default(),
+        });
+        assert_eq!(errors_sent(ErrorCode::TooDeep), before + 1);
+        assert_eq!(errors_sent(ErrorCode::TooLarge), other);
+    }
 }

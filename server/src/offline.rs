@@ -9,7 +9,7 @@
 //! one more.
 
 use crate::config::RenderArgs;
-use crate::denoising::{self, Mode, Options, Quality};
+use crate::view::denoising::{self, Mode, Options, Quality};
 use render_core::{Renderer, Scene};
 use std::time::{Duration, Instant};
 

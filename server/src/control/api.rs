@@ -19,17 +19,18 @@
 //!   encoded once per picture state, a bounded number at once (`snapshot.rs`).
 //! - `GET /api/stats`: the view's size and how far its latest picture has refined.
 
-use crate::conns::{Client as ConnectionClient, Connections, WebSocketGuard};
+use crate::control::conns::{Client as ConnectionClient, Connections, WebSocketGuard};
+use crate::control::pump::{self, Frames, Incoming, Transport};
+use crate::control::ratelimit::{self, Action, Limiter};
+use crate::control::snapshot::{SnapshotError, Snapshots};
 use crate::control::Connection;
 use crate::protocol::{
     self, ClientMessage, CloseReason, ErrorCode, MeshFormat, ProtocolError, Role, ServerMessage,
     MAX_MESSAGE_BYTES, MAX_UPLOAD_BYTES,
 };
-use crate::ratelimit::{self, Action, Limiter};
-use crate::snapshot::{SnapshotError, Snapshots};
-use crate::store::SceneStore;
+use crate::scene::store::SceneStore;
+use crate::view::registry::{OpenError, Views};
 use crate::view::View;
-use crate::views::{self, OpenError, Views};
 use axum::body::{Body, Bytes};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Extension, Path, Query, Request, State};
@@ -44,6 +45,7 @@ use serde_json::{json, Value};
 use signaling::{Access, Credential};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::Instant;
 
 /// The largest WebSocket message: a JSON message, or a piece of an upload.
@@ -73,7 +75,12 @@ pub struct Api {
 
 impl Api {
     fn connection(&self, session: String, client: Client) -> Connection {
-        self.connection_to(session, client, views::MAIN.to_owned(), self.views.main())
+        self.connection_to(
+            session,
+            client,
+            crate::view::registry::MAIN.to_owned(),
+            self.views.main(),
+        )
     }
 
     /// A connection for `client`, its edits and picks counted against the allowances
@@ -110,7 +117,10 @@ impl Api {
         query: &ViewQuery,
         opens: bool,
     ) -> Result<(String, Arc<View>), Response> {
-        let name = query.view.clone().unwrap_or_else(|| views::MAIN.to_owned());
+        let name = query
+            .view
+            .clone()
+            .unwrap_or_else(|| crate::view::registry::MAIN.to_owned());
         let views = self.views.clone();
         let opened = if opens {
             let name = name.clone();
@@ -221,6 +231,7 @@ fn status(code: ErrorCode) -> StatusCode {
 
 /// A protocol message as an HTTP response.
 fn respond(message: ServerMessage) -> Response {
+    crate::metrics::count_sent(&message);
     let code = match &message {
         ServerMessage::Error { code, .. } => status(*code),
         _ => StatusCode::OK,
@@ -262,19 +273,6 @@ async fn respond_off_runtime(message: ServerMessage) -> Response {
     tokio::task::spawn_blocking(move || respond(message))
         .await
         .unwrap_or_else(|e| error(ErrorCode::Internal, format!("the reply failed: {e}")))
-}
-
-/// A message as JSON text for the WebSocket; a scene or an entity on the blocking
-/// pool (see [`respond_off_runtime`]).
-async fn text_of(message: ServerMessage) -> String {
-    match message {
-        ServerMessage::Scene { .. } | ServerMessage::Entity { .. } => {
-            tokio::task::spawn_blocking(move || message.to_json())
-                .await
-                .unwrap_or_default()
-        }
-        other => other.to_json(),
-    }
 }
 
 fn error(code: ErrorCode, message: impl Into<String>) -> Response {
@@ -628,7 +626,7 @@ async fn websocket(
         |Extension(c)| c,
     );
     // Counted before any view is opened for it: a refused socket costs nothing.
-    let name = q.view.as_deref().unwrap_or(views::MAIN);
+    let name = q.view.as_deref().unwrap_or(crate::view::registry::MAIN);
     let registered = match api
         .connections
         .open_websocket(connection_client, client.role, name)
@@ -654,116 +652,102 @@ async fn run_websocket(
     name: String,
     view: Arc<View>,
     registered: WebSocketGuard,
-    mut socket: WebSocket,
+    socket: WebSocket,
 ) {
-    let mut connection = api.connection_to(registered.id.clone(), client, name, view.clone());
+    let connection = api.connection_to(registered.id.clone(), client, name, view.clone());
+    let session = connection.session.clone();
     // A client that sends nothing, not even a pong to the pings, for the idle
     // timeout is gone: its socket is closed.
     let idle = api.connections.limits().idle_timeout;
     let mut ping = tokio::time::interval(idle / 3);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.reset();
-    let mut heard = tokio::time::Instant::now();
-    let mut store_events = api.store.events();
-    let mut view_events = view.events();
     let mut shown = view.shown();
     shown.mark_unchanged();
     let mut shutdown = api.shutdown.clone();
-    tracing::info!(session = %connection.session, "WebSocket connected");
-    let send = |m: ServerMessage| Message::Text(m.to_json().into());
-    if socket.send(send(connection.hello())).await.is_err() {
-        return;
-    }
-    loop {
-        let out = tokio::select! {
-            incoming = socket.recv() => match incoming {
-                Some(Ok(message)) => {
-                    heard = tokio::time::Instant::now();
-                    match message {
-                        // A reply can be large (a scene with whole meshes):
-                        // serialised off the runtime.
-                        Message::Text(text) => match connection.text(text.as_str()).await {
-                            Some(reply) => Some(Message::Text(text_of(reply).await.into())),
-                            None => None,
-                        },
-                        Message::Binary(data) => connection.binary(&data).await.map(send),
-                        Message::Close(_) => break,
-                        Message::Ping(_) | Message::Pong(_) => None,
-                    }
-                }
-                None | Some(Err(_)) => break,
-            },
-            _ = ping.tick() => {
-                if heard.elapsed() >= idle {
-                    tracing::info!(session = %connection.session, "WebSocket idle for {} s: closed", idle.as_secs_f64());
-                    let _ = socket
-                        .send(Message::Close(Some(axum::extract::ws::CloseFrame {
-                            code: 1001,
-                            reason: "idle: no message or pong within the idle timeout".into(),
-                        })))
-                        .await;
-                    break;
-                }
-                if socket.send(Message::Ping(Bytes::new())).await.is_err() {
-                    break;
-                }
-                None
-            }
-            event = store_events.recv() => match event {
-                // The text every client hears of this change, serialised once.
-                Ok(event) => connection
-                    .store_event_json(&event)
-                    .and_then(|json| axum::extract::ws::Utf8Bytes::try_from(json).ok())
-                    .map(Message::Text),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => Some(send(connection.missed_changes(n))),
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-            },
-            event = view_events.recv() => match event {
-                Ok(event) => connection.view_event(&event).map(send),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    let [camera, size, quality] = connection.view_catch_up();
-                    if socket.send(send(camera)).await.is_err()
-                        || socket.send(send(size)).await.is_err()
-                    {
-                        break;
-                    }
-                    Some(send(quality))
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-            },
-            _ = async { shutdown.wait_for(|s| *s).await.map(|_| ()) } => {
-                let closing = ServerMessage::Closing { reason: CloseReason::Shutdown };
-                let _ = socket.send(send(closing)).await;
-                let _ = socket
-                    .send(Message::Close(Some(axum::extract::ws::CloseFrame {
-                        code: 1001,
-                        reason: "the server is shutting down".into(),
-                    })))
-                    .await;
-                break;
-            }
-            changed = shown.changed() => {
-                if changed.is_err() {
-                    break;
-                }
-                let s = *shown.borrow_and_update();
-                s.map(|s| send(ServerMessage::Frame {
-                    revision: s.revision,
-                    rtp_timestamp: None,
-                    width: s.width,
-                    height: s.height,
-                    denoised: s.denoised,
-                }))
-            }
-        };
-        if let Some(m) = out {
-            if socket.send(m).await.is_err() {
-                break;
-            }
-        }
-        // The reply is on its way: now the others may hear of its change.
-        connection.publish();
-    }
-    tracing::info!(session = %connection.session, "WebSocket closed");
+    tracing::info!(session = %session, "WebSocket connected");
+    let transport = WebSocketTransport {
+        socket,
+        greeted: false,
+        ping,
+        idle,
+        heard: tokio::time::Instant::now(),
+        session: session.clone(),
+    };
+    let closing = async move {
+        let _ = shutdown.wait_for(|s| *s).await;
+        Some(CloseReason::Shutdown)
+    };
+    pump::run(connection, transport, Frames::Shown(shown), closing).await;
+    tracing::info!(session = %session, "WebSocket closed");
     drop(registered);
+}
+
+/// The WebSocket at `/api/control`, pinged every third of the idle timeout.
+struct WebSocketTransport {
+    socket: WebSocket,
+    /// Whether the pump has been told it may greet the client.
+    greeted: bool,
+    ping: tokio::time::Interval,
+    idle: Duration,
+    /// When the client was last heard from (a message or a pong).
+    heard: tokio::time::Instant,
+    session: String,
+}
+
+impl WebSocketTransport {
+    async fn close_with(&mut self, reason: &'static str) {
+        let frame = axum::extract::ws::CloseFrame {
+            code: 1001,
+            reason: reason.into(),
+        };
+        let _ = self.socket.send(Message::Close(Some(frame))).await;
+    }
+}
+
+impl Transport for WebSocketTransport {
+    async fn recv(&mut self) -> Incoming {
+        if !self.greeted {
+            self.greeted = true;
+            return Incoming::Opened;
+        }
+        loop {
+            return tokio::select! {
+                incoming = self.socket.recv() => match incoming {
+                    Some(Ok(message)) => {
+                        self.heard = tokio::time::Instant::now();
+                        match message {
+                            Message::Text(text) => Incoming::Text(Bytes::from(text)),
+                            Message::Binary(data) => Incoming::Binary(data),
+                            Message::Close(_) => Incoming::Closed,
+                            Message::Ping(_) | Message::Pong(_) => continue,
+                        }
+                    }
+                    None | Some(Err(_)) => Incoming::Closed,
+                },
+                _ = self.ping.tick() => Incoming::Tick,
+            };
+        }
+    }
+
+    async fn send(&mut self, text: Bytes) -> bool {
+        match axum::extract::ws::Utf8Bytes::try_from(text) {
+            Ok(text) => self.socket.send(Message::Text(text)).await.is_ok(),
+            Err(_) => true,
+        }
+    }
+
+    async fn tick(&mut self) -> bool {
+        if self.heard.elapsed() >= self.idle {
+            tracing::info!(session = %self.session, "WebSocket idle for {} s: closed", self.idle.as_secs_f64());
+            self.close_with("idle: no message or pong within the idle timeout")
+                .await;
+            return false;
+        }
+        self.socket.send(Message::Ping(Bytes::new())).await.is_ok()
+    }
+
+    async fn close(&mut self, _: CloseReason) {
+        self.close_with("the server is shutting down").await;
+    }
 }

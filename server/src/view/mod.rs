@@ -7,20 +7,26 @@
 //! access unit is broadcast to every viewer's session, which sends it on its own
 //! track. Nothing is encoded while no session is subscribed.
 //!
-//! A camera move, a new scene (a transaction from the [`crate::store::SceneStore`]) or a
+//! A camera move, a new scene (a transaction from the [`crate::scene::store::SceneStore`]) or a
 //! resize bumps a generation counter; the render thread polls the counter while
 //! rendering, so a stale pass is abandoned within a few rows and the next picture is a
 //! preview of the change. Every frame carries the revision it shows: the newest of its
 //! scene's and its camera's.
 
+pub(crate) mod denoise_plan;
+pub mod denoising;
+mod encode;
+pub mod planner;
+pub mod registry;
+
+pub use planner::MIN_KEYFRAME_INTERVAL;
+
 use crate::config::IndirectClamp;
-use crate::denoise_plan;
-use crate::denoising;
-use crate::outbox::{Outbox, Unpublished};
 use crate::protocol::Revision;
-use crate::store::SceneVersion;
+use crate::scene::outbox::{Outbox, Unpublished};
+use crate::scene::store::SceneVersion;
 use bytes::Bytes;
-use encoder::{rows_to_i420, AccessUnit, EncoderSettings, H264Encoder, I420Frame, RgbRows};
+use encoder::{rows_to_i420, EncoderSettings, H264Encoder, I420Frame, RgbRows};
 use render_core::{Camera, PassKind, Renderer, Scene};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -305,7 +311,7 @@ pub struct ViewSettings {
     pub max_spp: u32,
     /// Rendering time after a change beyond which rendering pauses.
     pub max_time: Option<Duration>,
-    /// Once the picture has not changed for [`STILL_AFTER`], a frame at most this
+    /// Once the picture has not changed for [`planner::STILL_AFTER`], a frame at most this
     /// often (keeping the stream alive); `None` sends every tick.
     pub idle_interval: Option<Duration>,
     /// Denoise the pictures with Open Image Denoise (when its runtime is there).
@@ -352,7 +358,7 @@ impl View {
         View::start_with(Arc::new(version), scene.camera, settings)
     }
 
-    /// A view of a scene version (a store's; see [`crate::store::SceneStore::add_view`]),
+    /// A view of a scene version (a store's; see [`crate::scene::store::SceneStore::add_view`]),
     /// starting with `camera`.
     pub fn start_with(
         version: Arc<SceneVersion>,
@@ -433,7 +439,7 @@ impl View {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("encode".into())
-                .spawn(move || encode_loop(&shared, encoder, settings))?
+                .spawn(move || encode::encode_loop(&shared, encoder, settings))?
         };
         let mut threads = vec![render, encode];
         if settings.denoise {
@@ -769,8 +775,9 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Option<Duratio
                     }
                     rendered_generation = c.generation;
                     revision = c.revision;
-                    renderer
-                        .set_indirect_clamp(shared.indirect_clamp.for_picture(denoising(shared)));
+                    renderer.set_indirect_clamp(
+                        shared.indirect_clamp.for_picture(denoising_on(shared)),
+                    );
                     since = Instant::now();
                     denoise_plan = denoise_plan::Plan::default();
                     rendering_since = since;
@@ -891,7 +898,7 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Option<Duratio
 
 /// Whether the view's pictures are denoised now: it denoises, its runtime works,
 /// and its quality says so.
-fn denoising(shared: &Shared) -> bool {
+fn denoising_on(shared: &Shared) -> bool {
     shared
         .denoise
         .as_ref()
@@ -909,7 +916,7 @@ fn post_denoise(
     progress: &denoise_plan::Progress,
     plan: &mut denoise_plan::Plan,
 ) -> bool {
-    let Some(d) = shared.denoise.as_ref().filter(|_| denoising(shared)) else {
+    let Some(d) = shared.denoise.as_ref().filter(|_| denoising_on(shared)) else {
         return false;
     };
     let Some(next) = plan.next(progress, &lock(&d.costs)) else {
@@ -1052,374 +1059,6 @@ fn stop_denoising(shared: &Shared, d: &DenoiseShared) {
     shared.changed.notify_all();
 }
 
-/// Requested keyframes are at most this frequent, whoever asks: a storm of picture
-/// loss reports from one viewer cannot flood every viewer's link with large frames.
-/// A request inside the interval is kept and served when it ends.
-pub const MIN_KEYFRAME_INTERVAL: Duration = Duration::from_millis(250);
-
-/// The longest a requested keyframe waits, however slow the link.
-pub const MAX_KEYFRAME_INTERVAL: Duration = Duration::from_secs(3);
-
-/// How soon after a keyframe of `bytes` another may be sent at `bitrate`: no sooner
-/// than [`MIN_KEYFRAME_INTERVAL`], and not before twice its transmission time, so that
-/// keyframes take at most half the link. On a poor, lossy link every keyframe risks
-/// losing a packet and drawing another request; without this, keyframes would fill
-/// the link and leave no room for the frames after them.
-fn keyframe_spacing(bytes: usize, bitrate: u32) -> Duration {
-    let transmission = bytes as f64 * 8.0 / bitrate.max(1) as f64;
-    Duration::from_secs_f64(2.0 * transmission).clamp(MIN_KEYFRAME_INTERVAL, MAX_KEYFRAME_INTERVAL)
-}
-
-/// A picture that has not changed for this long counts as still (see
-/// [`ViewSettings::idle_interval`]): longer than a full pass at the sizes served. A
-/// converged picture counts as still at once.
-pub const STILL_AFTER: Duration = Duration::from_millis(1000);
-
-/// How far the video may run ahead of what the poorest link carries, in time at its
-/// rate, before frames are dropped to let the link catch up.
-pub const DEBT_LIMIT: Duration = Duration::from_millis(250);
-
-/// Below this many bits per pixel and frame the stream halves its width and height
-/// (at most twice), and above [`UPSCALE_BPP`] at the larger size it goes back: a
-/// smaller picture coded well looks better, and its frames are small enough to keep
-/// the frame rate on a slow link. At 1280x720 and 30 fps: half size under
-/// 1.4 Mbit/s, back above 2.8 Mbit/s; quarter size under 350 kbit/s.
-pub const DOWNSCALE_BPP: f64 = 0.05;
-pub const UPSCALE_BPP: f64 = 0.1;
-
-/// The stream size changes at most this often (each change costs a keyframe).
-pub const SCALE_HOLD: Duration = Duration::from_secs(2);
-
-/// How many times to halve a `size` picture for `bitrate` at `fps`, starting from
-/// `current`.
-fn halvings(bitrate: u32, (width, height): (usize, usize), fps: f32, current: u32) -> u32 {
-    let bpp = |n: u32| bitrate as f64 / ((width >> n) * (height >> n)) as f64 / fps as f64;
-    let mut n = current.min(2);
-    while n < 2 && bpp(n) < DOWNSCALE_BPP {
-        n += 1;
-    }
-    while n > 0 && bpp(n - 1) > UPSCALE_BPP {
-        n -= 1;
-    }
-    n
-}
-
-/// The longest still-quality refresh, in frames.
-pub const REFRESH_MAX_FRAMES: u32 = 45;
-
-/// A still-quality refresh. Once the picture is still, frames keep going out on every
-/// tick at up to the maximum bitrate: each repeats the same picture, and the encoder
-/// spends it on what earlier frames lost, until the error is below its quantiser's
-/// reach and frames cost almost nothing. Then the refresh is done and only keep-alive
-/// frames follow (see [`ViewSettings::idle_interval`]).
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Refresh {
-    /// The picture is changing, or has not been still for long enough.
-    Waiting,
-    Running {
-        frames: u32,
-        quiet: u32,
-    },
-    Done,
-}
-
-/// How the encoder's bitrate follows the viewers' links: the lowest estimate, capped
-/// by the live bitrate (or, during a refresh, the maximum), never below the minimum.
-fn target_bitrate(settings: &ViewSettings, lowest_link: Option<f64>, refreshing: bool) -> u32 {
-    let cap = if refreshing {
-        settings.max_bitrate
-    } else {
-        settings.bitrate
-    } as f64;
-    let rate = lowest_link.map_or(cap, |l| l.min(cap));
-    rate.max(settings.min_bitrate as f64) as u32
-}
-
-fn encode_loop(shared: &Shared, mut encoder: H264Encoder, mut settings: ViewSettings) {
-    let mut period = Duration::from_secs_f64(1.0 / settings.fps as f64);
-    // When the last keyframe was sent, and how soon the next may follow it.
-    let mut last_keyframe: Option<(Instant, Duration)> = None;
-    let mut next = Instant::now();
-    // The revision of the last frame encoded, and when: a frame showing a newer
-    // revision (an edit) is encoded as soon as it is ready, if half a period has
-    // passed since the last frame, instead of waiting for the tick.
-    let mut encoded_revision = None;
-    // The serial of the latest picture seen (encoded or not).
-    let mut seen_serial = None;
-    // When the latest picture last changed.
-    let mut changed_at = Instant::now();
-    let mut last_encode = Instant::now();
-    let mut refresh = Refresh::Waiting;
-    // Times the picture is halved for the stream, and when that last changed.
-    let mut scale: (u32, Option<Instant>) = (0, None);
-    shared
-        .stats
-        .stream_width
-        .store(settings.width as u64, Ordering::Relaxed);
-    shared
-        .stats
-        .stream_height
-        .store(settings.height as u64, Ordering::Relaxed);
-    // Bits sent and not yet drained, as of `debt_at` (see the frame dropper below).
-    let mut debt = 0.0f64;
-    let mut debt_at = Instant::now();
-    shared
-        .stats
-        .target_bitrate
-        .store(settings.bitrate as u64, Ordering::Relaxed);
-    loop {
-        // A controller's bitrate and frame rate (`View::set_quality`) from this tick on.
-        let quality = *lock(&shared.quality);
-        if quality.fps != settings.fps {
-            period = Duration::from_secs_f64(1.0 / quality.fps as f64);
-            next = next.min(Instant::now() + period);
-        }
-        settings.bitrate = quality.bitrate;
-        settings.fps = quality.fps;
-        let frame = {
-            let mut latest = lock(&shared.latest);
-            loop {
-                if shared.shutdown.load(Ordering::Acquire) {
-                    return;
-                }
-                let now = Instant::now();
-                let edit = latest
-                    .as_ref()
-                    .is_some_and(|f| encoded_revision.is_none_or(|r| f.revision > r));
-                let early = last_encode + period / 2;
-                if now >= next || (edit && now >= early) {
-                    break;
-                }
-                let until = if edit { early.min(next) } else { next };
-                latest = shared
-                    .latest_changed
-                    .wait_timeout(latest, until - now)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-            }
-            latest.clone()
-        };
-        // Ticks are on a fixed grid from the last frame sent; after a stall, or an
-        // edit sent early, the grid starts again rather than bursting.
-        let now = Instant::now();
-        next = if now >= next && now < next + period {
-            next + period
-        } else {
-            now + period
-        };
-        let Some(frame) = frame else {
-            continue;
-        };
-        if shared.frames.receiver_count() == 0 {
-            shared.stats.lowest_link.store(0, Ordering::Relaxed);
-            // Nobody is watching: the next viewer gets a keyframe to start from. The
-            // frame counts as handled, so the wait above sleeps until the next tick
-            // or edit instead of spinning on it.
-            shared.keyframe_requested.store(true, Ordering::Release);
-            encoded_revision = Some(frame.revision);
-            continue;
-        }
-        let keyframe_allowed = last_keyframe.is_none_or(|(at, spacing)| at.elapsed() >= spacing);
-        let keyframe_due = keyframe_allowed && shared.keyframe_requested.load(Ordering::Acquire);
-        // While the render produces passes, frames go out on every tick, repeating
-        // the picture between passes. Once it is still, a refresh makes it sharp;
-        // after that it is sent again only to keep the stream alive or when a
-        // keyframe is due.
-        if seen_serial != Some(frame.serial) {
-            seen_serial = Some(frame.serial);
-            changed_at = now;
-            refresh = Refresh::Waiting;
-        }
-        let still = frame.converged || changed_at.elapsed() >= STILL_AFTER;
-        if still && refresh == Refresh::Waiting {
-            refresh = Refresh::Running {
-                frames: 0,
-                quiet: 0,
-            };
-            shared.stats.refreshes.fetch_add(1, Ordering::Relaxed);
-        }
-        if let Some(idle) = settings.idle_interval {
-            if refresh == Refresh::Done && last_encode.elapsed() < idle && !keyframe_due {
-                continue;
-            }
-        }
-        let refreshing = matches!(refresh, Refresh::Running { .. });
-        let lowest_link = shared.lowest_link();
-        shared
-            .stats
-            .lowest_link
-            .store(lowest_link.unwrap_or(0.0) as u64, Ordering::Relaxed);
-        let target = target_bitrate(&settings, lowest_link, refreshing);
-        // The frame dropper: bits sent are a debt that drains at the rate the poorest
-        // link carries (without estimates, the ceiling). While more than DEBT_LIMIT of
-        // it is outstanding (the encoder overshot, as it does with a large picture at
-        // a low rate, or a keyframe was sent), frames wait for the next tick instead
-        // of queueing in the pacer and the network: the frame rate drops, the latency
-        // does not grow. On a good link the encoder's target is below the estimate,
-        // so its usual overshoot drains without dropping anything. Keyframes go
-        // through; their spacing has its own limit.
-        let drain = lowest_link
-            .unwrap_or(settings.max_bitrate as f64)
-            .max(settings.min_bitrate as f64);
-        debt = (debt - drain * now.saturating_duration_since(debt_at).as_secs_f64()).max(0.0);
-        debt_at = now;
-        if debt > drain * DEBT_LIMIT.as_secs_f64() && !keyframe_due {
-            shared.stats.frames_dropped.fetch_add(1, Ordering::Relaxed);
-            // Handled for the early-edit rule, so the wait above sleeps until the
-            // next tick instead of retrying at once.
-            encoded_revision = Some(frame.revision);
-            continue;
-        }
-        encoded_revision = Some(frame.revision);
-        last_encode = now;
-        let start = Instant::now();
-        // Too few bits for the picture's size: stream it smaller (see `halvings`).
-        // Judged on the live rate only, so that a refresh does not flip the size;
-        // and only while a link holds the rate under the configured one, which is
-        // taken as right for the configured size.
-        let live = target_bitrate(&settings, lowest_link, false);
-        let wanted = if live >= settings.bitrate {
-            0
-        } else {
-            halvings(
-                live,
-                (frame.i420.width, frame.i420.height),
-                settings.fps,
-                scale.0,
-            )
-        };
-        if wanted != scale.0 && scale.1.is_none_or(|at| at.elapsed() >= SCALE_HOLD) {
-            scale = (wanted, Some(now));
-        }
-        let mut scaled = None;
-        for _ in 0..scale.0 {
-            match scaled.as_ref().unwrap_or(&frame.i420).half() {
-                Some(half) => scaled = Some(half),
-                None => break,
-            }
-        }
-        let picture = scaled.as_ref().unwrap_or(&frame.i420);
-        let size = (picture.width as u32, picture.height as u32);
-        if size != (encoder.settings().width, encoder.settings().height)
-            || encoder.settings().fps != settings.fps
-        {
-            // A new size or frame rate: a new encoder, whose first frame is a
-            // keyframe carrying the new parameter sets.
-            match H264Encoder::new(EncoderSettings {
-                width: size.0,
-                height: size.1,
-                bitrate: target,
-                fps: settings.fps,
-                ..encoder.settings()
-            }) {
-                Ok(e) => encoder = e,
-                Err(e) => {
-                    tracing::error!("no encoder for {}x{}: {e}", size.0, size.1);
-                    continue;
-                }
-            }
-            tracing::info!(
-                "streaming at {}x{} and {} fps ({} kbit/s)",
-                size.0,
-                size.1,
-                settings.fps,
-                target / 1000
-            );
-            let s = &shared.stats;
-            s.stream_width.store(size.0 as u64, Ordering::Relaxed);
-            s.stream_height.store(size.1 as u64, Ordering::Relaxed);
-        }
-        // Small moves are not worth disturbing rate control for.
-        let current = encoder.settings().bitrate;
-        let wanted_rate = target.min(encoder.settings().level_max_bitrate());
-        if wanted_rate.abs_diff(current) > current / 32 {
-            match encoder.set_bitrate(target) {
-                Ok(now) => tracing::debug!("bitrate {} → {} kbit/s", current / 1000, now / 1000),
-                Err(e) => tracing::warn!("could not change the bitrate: {e}"),
-            }
-        }
-        shared
-            .stats
-            .target_bitrate
-            .store(encoder.settings().bitrate as u64, Ordering::Relaxed);
-        if keyframe_due && shared.keyframe_requested.swap(false, Ordering::AcqRel) {
-            encoder.request_keyframe();
-        }
-        let AccessUnit { data, keyframe } = match encoder.encode(picture) {
-            Ok(au) => au,
-            Err(e) => {
-                tracing::error!("encoding failed: {e}");
-                shared.keyframe_requested.store(true, Ordering::Release);
-                continue;
-            }
-        };
-        if keyframe {
-            let spacing = keyframe_spacing(data.len(), encoder.settings().bitrate);
-            last_keyframe = Some((Instant::now(), spacing));
-        }
-        refresh = match refresh {
-            // A keyframe restarts the refresh: it was coded from scratch, at the
-            // live budget, for a viewer that has nothing better.
-            _ if keyframe && still => Refresh::Running {
-                frames: 1,
-                quiet: 0,
-            },
-            Refresh::Running { frames, quiet } => {
-                // "Quiet": a frame under a sixteenth of its budget has little left
-                // to refine.
-                let budget = encoder.settings().bitrate as f64 / settings.fps as f64 / 8.0;
-                let quiet = if (data.len() as f64) < budget / 16.0 {
-                    quiet + 1
-                } else {
-                    0
-                };
-                if quiet >= 2 || frames + 1 >= REFRESH_MAX_FRAMES {
-                    Refresh::Done
-                } else {
-                    Refresh::Running {
-                        frames: frames + 1,
-                        quiet,
-                    }
-                }
-            }
-            other => other,
-        };
-        let s = &shared.stats;
-        s.frames_encoded.fetch_add(1, Ordering::Relaxed);
-        s.keyframes_encoded
-            .fetch_add(keyframe as u64, Ordering::Relaxed);
-        s.bytes_encoded
-            .fetch_add(data.len() as u64, Ordering::Relaxed);
-        debt += data.len() as f64 * 8.0;
-        s.encode_micros
-            .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
-        shared.shown.send_if_modified(|shown| {
-            let news = shown.is_none_or(|s| {
-                frame.revision > s.revision
-                    || (frame.revision == s.revision && frame.denoised != s.denoised)
-            });
-            if news {
-                *shown = Some(Shown {
-                    revision: frame.revision,
-                    width: size.0,
-                    height: size.1,
-                    denoised: frame.denoised,
-                });
-            }
-            news
-        });
-        let _ = shared.frames.send(Arc::new(EncodedFrame {
-            data: Bytes::from(data),
-            keyframe,
-            revision: frame.revision,
-            produced: Instant::now(),
-            width: size.0,
-            height: size.1,
-            denoised: frame.denoised,
-        }));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1442,46 +1081,6 @@ mod tests {
             denoise: false,
             indirect_clamp: IndirectClamp::Off,
         }
-    }
-
-    #[test]
-    fn the_stream_shrinks_when_bits_are_few_and_grows_back_with_hysteresis() {
-        let hd = (1280, 720);
-        assert_eq!(halvings(4_000_000, hd, 30.0, 0), 0);
-        assert_eq!(halvings(1_000_000, hd, 30.0, 0), 1);
-        assert_eq!(halvings(300_000, hd, 30.0, 0), 2);
-        // Between the thresholds the size stays what it is.
-        assert_eq!(halvings(2_000_000, hd, 30.0, 1), 1);
-        assert_eq!(halvings(2_000_000, hd, 30.0, 0), 0);
-        assert_eq!(halvings(500_000, hd, 30.0, 2), 2);
-        assert_eq!(halvings(3_000_000, hd, 30.0, 2), 0);
-        // A small picture has bits enough.
-        assert_eq!(halvings(300_000, (320, 240), 30.0, 0), 0);
-    }
-
-    #[test]
-    fn keyframes_take_at_most_half_the_link() {
-        // 100 kB at 4 Mbit/s: 0.2 s on the wire.
-        assert_eq!(
-            keyframe_spacing(100_000, 4_000_000),
-            Duration::from_millis(400)
-        );
-        assert_eq!(keyframe_spacing(10_000, 4_000_000), MIN_KEYFRAME_INTERVAL);
-        assert_eq!(keyframe_spacing(1_000_000, 300_000), MAX_KEYFRAME_INTERVAL);
-    }
-
-    #[test]
-    fn bitrate_follows_the_lowest_link_within_bounds() {
-        let s = settings();
-        // No estimate yet: the live bitrate, or the maximum during a refresh.
-        assert_eq!(target_bitrate(&s, None, false), 500_000);
-        assert_eq!(target_bitrate(&s, None, true), 1_000_000);
-        assert_eq!(target_bitrate(&s, Some(300_000.0), false), 300_000);
-        assert_eq!(target_bitrate(&s, Some(300_000.0), true), 300_000);
-        assert_eq!(target_bitrate(&s, Some(5e6), false), 500_000);
-        assert_eq!(target_bitrate(&s, Some(5e6), true), 1_000_000);
-        // A link below the floor gets the floor.
-        assert_eq!(target_bitrate(&s, Some(20_000.0), false), 100_000);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

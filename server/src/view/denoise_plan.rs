@@ -20,7 +20,7 @@
 //!   nobody watches) one more runs at the denoiser's best quality, with prefiltered
 //!   guides.
 
-use crate::denoising::{Options, Quality};
+use crate::view::denoising::{Options, Quality};
 use std::time::Duration;
 
 /// The render runs at least this many times as long as the next denoise is expected

@@ -11,7 +11,7 @@
 //! from each incoming NACK, the sequence numbers resent within [`RESEND_GAP`] or
 //! already resent [`MAX_RESENDS`] times. What remains reaches the responder.
 
-use crate::filter::{Filter, ReadFilter};
+use crate::session::filter::{Filter, ReadFilter};
 use rtc::interceptor::{Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::{
     nack_pairs_from_sequence_numbers, TransportLayerNack,

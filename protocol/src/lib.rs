@@ -5,7 +5,8 @@
 //!
 //! This module only translates between text and typed messages and validates values;
 //! it holds no state and does no I/O, so every rule here is unit-tested without a
-//! socket. What the messages do is `control.rs`'s business.
+//! socket. What the messages do is the server's business (`server/src/control/`).
+//! The fuzz targets (`fuzz/`) depend on this crate as the server does.
 //!
 //! Client to server: `camera`, `resize`, `quality`, `pick`, `edit` (a transaction of scene ops), `undo`,
 //! `redo`, `get_scene`, `get` (one entity), `upload` (a binary mesh follows).
@@ -16,14 +17,6 @@
 //! A rejected request gets one `error` with a stable `code`, a `message` naming the
 //! problem, the request's `id` when it could be read, and where it applies the op's
 //! index and the field's path. Nothing of a rejected request is applied.
-//!
-//! # Also compiled by `fuzz/`
-//! The fuzz crate (`fuzz/src/lib.rs`) compiles this file on its own, with `#[path]`,
-//! as a module next to `journal.rs`: it must only use what that crate provides (the
-//! `crate::journal` module, `render_core`, `serde`, `serde_json`, `crc32fast`,
-//! `thiserror`, `glam` and `std`). A new `crate::` import or a new dependency here
-//! breaks only the fuzz build (`scripts/fuzz.sh`, which `scripts/test.sh` runs): add
-//! it to `fuzz/Cargo.toml` (and regenerate `fuzz/Cargo.lock`) in the same change.
 
 use render_core::edit::{EditError, EditErrorCode, Key, Kind, Op};
 use render_core::Camera;
@@ -425,16 +418,7 @@ impl ErrorCode {
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default()
     }
-
-    /// Error messages sent with each code since the process started, for `/metrics`.
-    pub fn sent(self) -> u64 {
-        ERRORS_SENT[self as usize].load(std::sync::atomic::Ordering::Relaxed)
-    }
 }
-
-/// Counts of error messages by code (see [`ErrorCode::sent`]).
-static ERRORS_SENT: [std::sync::atomic::AtomicU64; ErrorCode::ALL.len()] =
-    [const { std::sync::atomic::AtomicU64::new(0) }; ErrorCode::ALL.len()];
 
 /// A rejected request: what to answer, and nothing else happens.
 #[derive(Clone, Debug, PartialEq)]
@@ -487,9 +471,8 @@ impl ProtocolError {
         }
     }
 
-    /// The `error` message to send (counted in `/metrics` by code).
+    /// The `error` message to send.
     pub fn into_message(self) -> ServerMessage {
-        ERRORS_SENT[self.code as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         ServerMessage::Error {
             id: self.id,
             code: self.code,
@@ -898,9 +881,6 @@ mod tests {
             assert_eq!(*code as usize, i, "{code:?}");
         }
         assert_eq!(ErrorCode::RateLimited.name(), "rate_limited");
-        let before = ErrorCode::TooDeep.sent();
-        let _ = ProtocolError::new(None, ErrorCode::TooDeep, "x").into_message();
-        assert!(ErrorCode::TooDeep.sent() > before);
     }
     use glam::Vec3;
     use serde_json::json;

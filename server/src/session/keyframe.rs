@@ -6,7 +6,7 @@
 //! those and drops the rest of the inbound RTCP (the interceptors before it have
 //! already used reports and NACKs).
 
-use crate::filter::{Filter, ReadFilter};
+use crate::session::filter::{Filter, ReadFilter};
 use rtc::interceptor::{Attribute, Packet, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;

@@ -8,12 +8,12 @@
 //! client should hear, if any. An announced `upload` collects the binary messages
 //! that follow ([`Connection::binary`]) and adds the mesh when the last byte arrives.
 
+use crate::control::ratelimit::{Action, Limiter};
 use crate::protocol::{
     self, ClientMessage, ErrorCode, Limits, MeshFormat, PickHit, ProtocolError, QualityInfo,
     Revision, Role, ServerMessage, PROTOCOL_VERSION,
 };
-use crate::ratelimit::{Action, Limiter};
-use crate::store::{SceneStore, StoreEvent, Unpublished};
+use crate::scene::store::{SceneStore, StoreEvent, Unpublished};
 use crate::view::{Quality, View, ViewEvent};
 use render_core::camera::CameraRays;
 use render_core::edit::{Entity, Key, Kind, Op, Payload};
@@ -37,6 +37,54 @@ struct Upload {
     format: MeshFormat,
     expected: usize,
     data: Vec<u8>,
+}
+
+/// Turns messages into text for one transport: counts the errors sent, and replaces
+/// a message too large for the transport.
+#[derive(Clone)]
+pub struct Encoder {
+    session: String,
+    max_outgoing: Option<usize>,
+}
+
+impl Encoder {
+    /// The text of `m` as this transport can carry it. On a data channel a reply
+    /// larger than a message may be (a whole scene with its meshes, say) becomes a
+    /// `too_large` error for its request, and a `changed` too large to send becomes a
+    /// `resync`, so the client is never left waiting for a message that cannot come.
+    pub fn encode(&self, m: &ServerMessage) -> String {
+        let text = m.to_json();
+        let Some(max) = self.max_outgoing.filter(|&max| text.len() > max) else {
+            crate::metrics::count_sent(m);
+            return text;
+        };
+        tracing::debug!(session = %self.session, bytes = text.len(), "message too large for the transport");
+        let replacement = match m {
+            ServerMessage::Changed { revision, .. } => ServerMessage::Resync {
+                revision: *revision,
+            },
+            ServerMessage::Scene { id, .. }
+            | ServerMessage::Entity { id, .. }
+            | ServerMessage::Ack { id, .. }
+            | ServerMessage::Error { id, .. } => ProtocolError::new(
+                id.as_ref(),
+                ErrorCode::TooLarge,
+                format!(
+                    "the reply is {} bytes, more than the {max} a data channel message may carry; \
+                     read it over HTTP (GET /api/scene) or the WebSocket, or ask without full meshes",
+                    text.len()
+                ),
+            )
+            .into_message(),
+            // Small by construction (they carry no client data of unbounded size).
+            _ => {
+                crate::metrics::count_sent(m);
+                return text;
+            }
+        };
+        crate::metrics::count_sent(&replacement);
+        replacement.to_json()
+    }
 }
 
 /// A client's side of the protocol.
@@ -155,37 +203,18 @@ impl Connection {
         self
     }
 
-    /// The text of `m` as this transport can carry it. On a data channel a reply
-    /// larger than a message may be (a whole scene with its meshes, say) becomes a
-    /// `too_large` error for its request, and a `changed` too large to send becomes a
-    /// `resync`, so the client is never left waiting for a message that cannot come.
+    /// The text of `m` as this transport can carry it (see [`Encoder::encode`]).
     pub fn encode(&self, m: &ServerMessage) -> String {
-        let text = m.to_json();
-        let Some(max) = self.max_outgoing.filter(|&max| text.len() > max) else {
-            return text;
-        };
-        tracing::debug!(session = %self.session, bytes = text.len(), "message too large for the transport");
-        let replacement = match m {
-            ServerMessage::Changed { revision, .. } => ServerMessage::Resync {
-                revision: *revision,
-            },
-            ServerMessage::Scene { id, .. }
-            | ServerMessage::Entity { id, .. }
-            | ServerMessage::Ack { id, .. }
-            | ServerMessage::Error { id, .. } => ProtocolError::new(
-                id.as_ref(),
-                ErrorCode::TooLarge,
-                format!(
-                    "the reply is {} bytes, more than the {max} a data channel message may carry; \
-                     read it over HTTP (GET /api/scene) or the WebSocket, or ask without full meshes",
-                    text.len()
-                ),
-            )
-            .into_message(),
-            // Small by construction (they carry no client data of unbounded size).
-            _ => return text,
-        };
-        replacement.to_json()
+        self.encoder().encode(m)
+    }
+
+    /// What turns this connection's messages into text, to take off the runtime for
+    /// a large one.
+    pub fn encoder(&self) -> Encoder {
+        Encoder {
+            session: self.session.clone(),
+            max_outgoing: self.max_outgoing,
+        }
     }
 
     pub fn view(&self) -> &Arc<View> {
@@ -576,7 +605,8 @@ impl Connection {
 
     /// [`Connection::store_event`] as JSON text, shared with every other connection
     /// that hears it: a transaction's `changed` is the same for all of them, so the
-    /// first serialises it and the others reuse its bytes.
+    /// first serialises it and the others reuse its bytes (unless it is too large for
+    /// this transport, which gets what [`Encoder::encode`] gives instead).
     pub fn store_event_json(&self, event: &StoreEvent) -> Option<bytes::Bytes> {
         let StoreEvent::Changed {
             origin, encoded, ..
@@ -584,11 +614,18 @@ impl Connection {
         if origin == &self.client {
             return None;
         }
-        if let Some(bytes) = encoded.get() {
-            return Some(bytes.clone());
+        let shared = match encoded.get() {
+            Some(bytes) => bytes.clone(),
+            None => {
+                let text = self.store_event(event)?.to_json();
+                encoded.get_or_init(|| text.into()).clone()
+            }
+        };
+        if self.max_outgoing.is_some_and(|max| shared.len() > max) {
+            // Too large for this transport: what it can carry instead (a `resync`).
+            return Some(self.encode(&self.store_event(event)?).into());
         }
-        let text = self.store_event(event)?.to_json();
-        Some(encoded.get_or_init(|| text.into()).clone())
+        Some(shared)
     }
 
     /// What this client hears of a store event: other clients' transactions, each

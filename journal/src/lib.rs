@@ -72,15 +72,8 @@
 //! - [`Journal::open`] syncs the directory after creating files, so the log's own
 //!   directory entry is durable before the first record in it is acknowledged.
 //!
-//! # Also compiled by `fuzz/`
-//! The fuzz crate (`fuzz/src/lib.rs`) compiles this file on its own, with `#[path]`,
-//! as a module next to `protocol.rs`: it must only use what that crate provides (the
-//! `crate::protocol` module, `render_core`, `serde`, `serde_json`, `crc32fast`,
-//! `thiserror`, `glam` and `std`). A new `crate::` import or a new dependency here
-//! breaks only the fuzz build (`scripts/fuzz.sh`, which `scripts/test.sh` runs): add
-//! it to `fuzz/Cargo.toml` (and regenerate `fuzz/Cargo.lock`) in the same change.
 
-use crate::protocol::Revision;
+use protocol::Revision;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -668,9 +661,9 @@ impl Journal {
         Ok(())
     }
 
-    /// Asks for a snapshot after every `records` records (tests of compaction).
-    #[cfg(test)]
-    pub(crate) fn compact_every(&mut self, records: usize) {
+    /// Asks for a snapshot after every `records` records instead of the default (the
+    /// server's tests of compaction use 1).
+    pub fn compact_every(&mut self, records: usize) {
         self.compact_records = records;
     }
 

@@ -6,7 +6,7 @@
 //! [`crate::view::UNWATCHED_SPP`]), so idle views cost memory, not CPU; the render
 //! threads of watched views share the cores through the operating system's scheduler.
 
-use crate::store::SceneStore;
+use crate::scene::store::SceneStore;
 use crate::view::{View, ViewError, ViewSettings};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

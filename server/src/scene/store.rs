@@ -27,9 +27,9 @@
 //! lock is taken before the scene lock, never after.
 
 use crate::journal::{Journal, JournalError};
-use crate::outbox::Outbox;
-pub use crate::outbox::Unpublished;
 use crate::protocol::{ErrorCode, ProtocolError, Revision};
+use crate::scene::outbox::Outbox;
+pub use crate::scene::outbox::Unpublished;
 use crate::view::View;
 use render_core::accel::Accel;
 use render_core::edit::{Applied, Document, Key, Kind, Op, Resolved, Settings};
