@@ -3,6 +3,7 @@
 #   nasm                       OpenH264's SIMD assembly (about 3x faster encoding);
 #                              without it the build silently falls back to C.
 #   chromium, chromium-driver  the browser end-to-end tests.
+#   nodejs                     the web client's unit tests (node --test; Node 18 or later).
 # and then Open Image Denoise's CPU runtime, from PyPI, into .deps/oidn (scripts/oidn.sh).
 # Idempotent: does nothing when everything is already there. Needs root (or sudo).
 set -euo pipefail
@@ -12,6 +13,7 @@ need=()
 command -v nasm >/dev/null 2>&1 || need+=(nasm)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
 if [ "${1:-}" = "--no-browser" ]; then
   need=("${need[@]/chromium-driver/}")
   need=("${need[@]/chromium/}")

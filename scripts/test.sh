@@ -7,13 +7,22 @@
 # 5; 0 skips it). Ends with one line totalling every test binary and the fuzz targets
 # (fuzz.sh prints a `test result:` line of its own), since cargo's own last line is the
 # last doc-test run's; a failed fuzz build, which counts no target, is named after it.
+# The web client's unit tests (web-client/test/, Node's test runner) run first and
+# count in that line too (their TAP summary as a `test result:` line).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log" "$log.node"' EXIT
 status=0
-cargo test --workspace --release --locked "$@" 2>&1 | tee "$log" || status=$?
+# The browser-side logic: plain ES modules, tested without a browser.
+node --test --test-reporter=tap web-client/test/*.test.js > "$log.node" 2>&1 || status=$?
+cat "$log.node"
+awk '/^# pass / { p = $3 } /^# fail / { f = $3 }
+     END { printf "test result: %s. %d passed; %d failed (web client, node --test)\n", (f || p == "" ? "FAILED" : "ok"), p, f }' \
+  "$log.node" | tee "$log"
+rm -f "$log.node"
+cargo test --workspace --release --locked "$@" 2>&1 | tee -a "$log" || status=$?
 # The crates that hold the SIMD kernels, on the portable paths: their test binaries
 # from the run above, run again with STREAMTRACER_PORTABLE=1 (each from its crate's
 # folder, as cargo runs them). Asking cargo for them by package would resolve the

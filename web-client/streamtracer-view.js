@@ -19,174 +19,33 @@
 //             without controls never resizes the view others watch)
 // Changing server, view, token, controls or resize starts a new session.
 
-const PROTOCOL = 1;
+//
+// This module is the element; its parts are the modules beside it, imported relatively
+// (so they load from wherever this one did): whep.js (the WHEP session and the
+// reconnection decisions), protocol.js (requests and replies on the data channel),
+// orbit.js and maths.js (camera maths), input.js (pointer, wheel and keys), stats.js
+// (the statistics overlay's numbers), panel.js (the scene panel), config.js
+// (attributes and API URLs) and dom.js (style and element builder).
+
+import { attributeOn, authHeaders, followsSize, serverBase, snapshotName, viewUrl } from './config.js';
+import { el, injectStyle } from './dom.js';
+import { bindInput, pictureFraction, pictureRect, PointerTracker } from './input.js';
+import { clamp, isValidCamera } from './maths.js';
+import * as orbit from './orbit.js';
+import { ScenePanel } from './panel.js';
+import { newerRevision, parseMessage, PROTOCOL, ProtocolClient, staleCameraChange } from './protocol.js';
+import { framesPerSecond, PictureTimeline, readRtcStats, readViewStats, statsText } from './stats.js';
+import {
+  connectionStep, DISCONNECTED_GRACE_MS, endSession, hasH264, OfferAttempt, offerQuery,
+  reconnectDelay, refusal, waitForIceGathering,
+} from './whep.js';
+
 // Where this module was loaded from, path prefix included (a server behind
 // https://example.com/streamtracer/ serves it as /streamtracer/streamtracer-view.js).
 const MODULE_BASE = new URL('.', import.meta.url).href;
-const ICE_GATHER_TIMEOUT_MS = 2000;
-const DEG = Math.PI / 180;
-const ROTATE_DEG_PER_PX = 0.3;
-const MAX_ELEVATION = 89 * DEG; // off the poles, so `up` never aligns with the view direction
-const MIN_DISTANCE = 0.05;
-const MAX_DISTANCE = 1000;
 const NOTICE_MS = 4000;
 const RESIZE_DEBOUNCE_MS = 250;
 const MIN_DIMENSION = 16;
-const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 8000];
-// Chromium says `disconnected` on a short hiccup and recovers by itself; after this
-// long it is a drop.
-const DISCONNECTED_GRACE_MS = 2500;
-const KEY_ORBIT_DEG = 5;
-const KEY_PAN = 0.05; // of the distance to the target
-const KEY_ZOOM = 1.1;
-// Presented frames remembered for the edit-to-frame time (about two seconds' worth).
-const PRESENTED_KEPT = 64;
-// `frame` messages kept to tell whether the frame on screen is denoised.
-const PICTURE_NOTES_KEPT = 16;
-
-const STYLE = `
-streamtracer-view { display: block; position: relative; overflow: hidden; background: #111;
-  color: #ddd; font: 13px/1.4 system-ui, sans-serif; min-height: 120px; }
-streamtracer-view .stv-stage { position: absolute; inset: 0; outline: none; }
-streamtracer-view video { position: absolute; inset: 0; width: 100%; height: 100%; display: block;
-  object-fit: contain; background: #111; touch-action: none; user-select: none; }
-streamtracer-view.stv-steerable video { cursor: grab; }
-streamtracer-view.stv-dragging video { cursor: grabbing; }
-streamtracer-view .stv-status { position: absolute; left: 8px; bottom: 8px; padding: 3px 8px;
-  border-radius: 4px; background: rgba(0,0,0,.55); font: 12px/1.4 ui-monospace, Menlo, Consolas, monospace;
-  white-space: pre; pointer-events: none; max-width: calc(100% - 24px); overflow: hidden; text-overflow: ellipsis; }
-streamtracer-view .stv-status.stv-error { color: #ff8a80; }
-streamtracer-view .stv-message { position: absolute; left: 50%; top: 40%; transform: translate(-50%, -50%);
-  max-width: 80%; padding: 12px 16px; border-radius: 6px; background: rgba(0,0,0,.8); color: #ffccbc;
-  text-align: center; }
-streamtracer-view .stv-toolbar { position: absolute; top: 8px; right: 8px; display: flex; gap: 4px; }
-streamtracer-view button { font: inherit; color: #eee; background: rgba(30,30,30,.8); border: 1px solid #555;
-  border-radius: 4px; padding: 3px 8px; cursor: pointer; }
-streamtracer-view button:hover { background: rgba(60,60,60,.9); }
-streamtracer-view button[aria-pressed="true"] { border-color: #8ab4f8; }
-streamtracer-view .stv-stats { position: absolute; top: 8px; left: 8px; margin: 0; padding: 6px 10px;
-  border-radius: 4px; background: rgba(0,0,0,.65); font: 12px/1.5 ui-monospace, Menlo, Consolas, monospace;
-  pointer-events: none; }
-streamtracer-view .stv-panel { position: absolute; top: 44px; right: 8px; bottom: 40px; width: 280px;
-  overflow: auto; padding: 8px 10px; border-radius: 6px; background: rgba(20,20,20,.9); }
-streamtracer-view .stv-panel h3 { margin: 10px 0 4px; font-size: 12px; text-transform: uppercase;
-  letter-spacing: .05em; color: #aaa; }
-streamtracer-view .stv-panel ul { list-style: none; margin: 0; padding: 0; max-height: 140px; overflow: auto; }
-streamtracer-view .stv-panel li { padding: 1px 6px; border-radius: 3px; cursor: pointer;
-  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-streamtracer-view .stv-panel li:hover { background: #333; }
-streamtracer-view .stv-panel li.stv-selected { background: #264d7a; }
-streamtracer-view .stv-panel label { display: flex; align-items: center; justify-content: space-between;
-  gap: 6px; margin: 3px 0; }
-streamtracer-view .stv-panel input[type=number] { width: 64px; }
-streamtracer-view .stv-panel .stv-vec input { width: 56px; }
-streamtracer-view .stv-panel .stv-note { color: #999; font-size: 11px; margin: 2px 0; }
-streamtracer-view [hidden] { display: none !important; }
-`;
-
-/**
- * The element's style, once per document or shadow root: an element inside another
- * component's shadow root is out of reach of the document's style sheets.
- */
-function injectStyle(element) {
-  const root = element.getRootNode();
-  const shadow = typeof ShadowRoot !== 'undefined' && root instanceof ShadowRoot;
-  const scope = shadow ? root : document;
-  if (scope.querySelector?.('style[data-streamtracer-view]')) return;
-  const style = document.createElement('style');
-  style.dataset.streamtracerView = '';
-  style.textContent = STYLE;
-  (shadow ? root : document.head).append(style);
-}
-
-// ---------------------------------------------------------------- small helpers
-
-const isVec3 = (v) => Array.isArray(v) && v.length === 3 && v.every(Number.isFinite);
-const isValidCamera = (c) =>
-  !!c && isVec3(c.eye) && isVec3(c.target) && isVec3(c.up) && Number.isFinite(c.fov);
-const clamp = (x, lo, hi) => Math.min(hi, Math.max(lo, x));
-const sub = (a, b) => [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
-const add = (a, b) => [a[0] + b[0], a[1] + b[1], a[2] + b[2]];
-const scale = (a, k) => [a[0] * k, a[1] * k, a[2] * k];
-const cross = (a, b) => [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
-const norm = (a) => { const l = Math.hypot(...a) || 1; return scale(a, 1 / l); };
-/** Whether RTP timestamp `a` is `b` or later (they wrap modulo 2^32). */
-const rtpNotBefore = (a, b) => ((a - b) >>> 0) < 0x80000000;
-const dot = (a, b) => a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-
-/**
- * An orthonormal basis around the camera's `up`: `u` (up itself), and `x`, `z` across
- * it, so that an orbit turns around `up` whatever axis a scene calls up. For +Y up,
- * `x` and `z` are the world's X and Z (azimuth 0 looks from +Z).
- */
-function upBasis(up) {
-  const u = norm(up);
-  // The world axis least aligned with up, projected off it.
-  const ref = Math.abs(u[2]) < 0.9 ? [0, 0, 1] : [0, 1, 0];
-  const z = norm(sub(ref, scale(u, dot(ref, u))));
-  const x = cross(u, z);
-  return { u, x, z };
-}
-const round = (x, digits = 4) => Math.round(x * 10 ** digits) / 10 ** digits;
-
-// Colours: the scene's are linear RGB; colour pickers speak sRGB hex.
-const toLinear = (c) => (c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
-const toSrgb = (c) => (c <= 0.0031308 ? c * 12.92 : 1.055 * c ** (1 / 2.4) - 0.055);
-function hexToLinear(hex) {
-  const n = parseInt(hex.slice(1), 16);
-  return [(n >> 16) & 255, (n >> 8) & 255, n & 255].map((v) => round(toLinear(v / 255)));
-}
-function linearToHex(rgb) {
-  return '#' + rgb.map((v) => Math.round(clamp(toSrgb(clamp(v, 0, 1)), 0, 1) * 255)
-    .toString(16).padStart(2, '0')).join('');
-}
-
-// Quaternions [x, y, z, w] to and from Euler angles in degrees (X, then Y, then Z).
-function eulerToQuat([x, y, z]) {
-  const [cx, sx] = [Math.cos(x * DEG / 2), Math.sin(x * DEG / 2)];
-  const [cy, sy] = [Math.cos(y * DEG / 2), Math.sin(y * DEG / 2)];
-  const [cz, sz] = [Math.cos(z * DEG / 2), Math.sin(z * DEG / 2)];
-  return [
-    sx * cy * cz - cx * sy * sz,
-    cx * sy * cz + sx * cy * sz,
-    cx * cy * sz - sx * sy * cz,
-    cx * cy * cz + sx * sy * sz,
-  ].map((v) => round(v, 6));
-}
-function quatToEuler([x, y, z, w]) {
-  const ex = Math.atan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y));
-  const ey = Math.asin(clamp(2 * (w * y - z * x), -1, 1));
-  const ez = Math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z));
-  return [ex, ey, ez].map((v) => round(v / DEG, 2));
-}
-
-function hasH264() {
-  const caps = window.RTCRtpReceiver?.getCapabilities?.('video');
-  // Without getCapabilities we cannot tell; let the offer decide.
-  if (!caps) return true;
-  return caps.codecs.some((c) => /h264/i.test(c.mimeType));
-}
-
-/**
- * Ends a WHEP session at `url` with the headers that created it. keepalive lets the
- * DELETE outlive the page, so the server frees the slot at once.
- */
-function endSession(url, auth) {
-  fetch(url, { method: 'DELETE', headers: auth, keepalive: true }).catch(() => {});
-}
-
-function el(tag, props = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === 'class') e.className = v;
-    else if (k in e && typeof v !== 'string') e[k] = v;
-    else e.setAttribute(k, v);
-  }
-  e.append(...children);
-  return e;
-}
-
-// ---------------------------------------------------------------- the element
 
 export class StreamtracerView extends HTMLElement {
   static get observedAttributes() { return ['server', 'view', 'token', 'controls', 'resize']; }
@@ -234,31 +93,32 @@ export class StreamtracerView extends HTMLElement {
     this.sessionUrl = null;
     this.sessionAuth = {}; // the headers that created sessionUrl: its DELETE uses them
     this.resumeToken = null;
-    this.nextId = 1;
-    this.pending = new Map(); // request id -> { resolve, sentAt, type }
-    this.orbit = { target: [0, 0, 0], up: [0, 1, 0], fov: 40, distance: 5, azimuth: 0, elevation: 0 };
+    this.protocol = new ProtocolClient({
+      send: (message) => this.send(message),
+      handlers: this.messageHandlers(),
+      after: () => this.render(),
+    });
+    this.orbit = orbit.newOrbit();
     this.home = null; // the camera at the first hello: "reset view" goes back to it
-    this.pointers = new Map(); // active pointers: id -> { x, y, pan }
-    this.gesture = null; // two-finger gesture: { mid, dist }
+    this.drag = new PointerTracker(); // pointers on the picture and their gesture
     this.sendPending = false;
-    this.scene = null;
-    this.selected = null; // { kind, key }
-    this.latency = null; // { revision, sentAt, rtp } for the edit-to-frame measurement
-    this.pictureNotes = []; // see startFrameCounter
-    this.shownDenoised = null;
+    this.panel = new ScenePanel(this); // the controller's scene panel, built when first shown
+    // Frames presented and described, and the edit-to-frame measurement: see startFrameCounter.
+    this.pictures = new PictureTimeline();
     this.cameraRevision = null; // the newest camera move heard of (camera_changed, camera acks)
     this.closedByUs = false;
     this.fatal = false;
     this.retry = 0;
     this.reconnectTimer = null;
     this.timers = new Set();
-    this.panel = null;
     this.panelButton = null;
     this.resetButton = null;
     this.statsButton = null;
-    this.qualityForm = null;
     this.lastBytes = null;
   }
+
+  /** Whether the frame on screen is denoised (null: unknown), from the `frame` messages. */
+  get shownDenoised() { return this.pictures.shownDenoised; }
 
   /**
    * A changed server, view, token, controls or resize attribute: the element starts
@@ -270,19 +130,12 @@ export class StreamtracerView extends HTMLElement {
     this.restartTimer = setTimeout(() => this.restart(), 0);
   }
 
-  get server() { return (this.getAttribute('server') || MODULE_BASE).replace(/\/+$/, ''); }
+  get server() { return serverBase(this.getAttribute('server'), MODULE_BASE); }
   get viewName() { return this.getAttribute('view') || 'main'; }
   get token() { return this.getAttribute('token') || null; }
-  get controls() {
-    const v = this.getAttribute('controls');
-    return v !== null && !['off', 'false', '0'].includes(v.toLowerCase());
-  }
-  get followSize() {
-    const v = this.getAttribute('resize');
-    if (v === null) return this.controls;
-    return !['off', 'false', '0'].includes(v.toLowerCase());
-  }
-  get auth() { return this.token ? { Authorization: `Bearer ${this.token}` } : {}; }
+  get controls() { return attributeOn(this.getAttribute('controls')); }
+  get followSize() { return followsSize(this.getAttribute('resize'), this.controls); }
+  get auth() { return authHeaders(this.token); }
   get steerable() { return this.controls && this.state.role === 'controller'; }
 
   connectedCallback() {
@@ -307,7 +160,8 @@ export class StreamtracerView extends HTMLElement {
     window.removeEventListener('pagehide', this.hangUpOnHide);
     window.removeEventListener('pageshow', this.restartOnShow);
     clearInterval(this.statsTimer);
-    for (const t of [this.noticeTimer, this.resizeTimer, this.sceneTimer, this.disconnectTimer]) clearTimeout(t);
+    for (const t of [this.noticeTimer, this.resizeTimer, this.disconnectTimer]) clearTimeout(t);
+    this.panel.cancel();
     this.resizeObserver?.disconnect();
     this.resizeObserver = null;
     this.hangUp();
@@ -323,7 +177,7 @@ export class StreamtracerView extends HTMLElement {
   restart() {
     if (!this.isConnected || !this.stage) return;
     this.disconnectedCallback();
-    for (const p of this.pending.values()) p.resolve(null);
+    this.protocol.cancelAll();
     this.connectedCallback();
   }
 
@@ -360,7 +214,7 @@ export class StreamtracerView extends HTMLElement {
         this.panelButton);
       this.statsButton.setAttribute('aria-pressed', String(!this.statsEl.hidden));
       this.stage.append(this.toolbar);
-      this.bindInput();
+      bindInput(this);
     }
     this.resizeObserver = new ResizeObserver(() => this.scheduleResize());
     this.resizeObserver.observe(this.video);
@@ -410,21 +264,6 @@ export class StreamtracerView extends HTMLElement {
 
   // ------------------------------------------------------------ WHEP and reconnection
 
-  waitForIceGathering(peer) {
-    // Non-trickle WHEP: the offer carries every candidate, but never wait forever.
-    if (peer.iceGatheringState === 'complete') return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        peer.removeEventListener('icegatheringstatechange', onChange);
-        resolve();
-      };
-      const onChange = () => { if (peer.iceGatheringState === 'complete') done(); };
-      const timer = setTimeout(done, ICE_GATHER_TIMEOUT_MS);
-      peer.addEventListener('icegatheringstatechange', onChange);
-    });
-  }
-
   async connect() {
     const st = this.state;
     if (!window.RTCPeerConnection) {
@@ -438,8 +277,7 @@ export class StreamtracerView extends HTMLElement {
     const resuming = !!this.resumeToken;
     // This attempt's server and credentials: the element's attributes may change while
     // it runs, and a session is only ever ended where, and as whom, it was created.
-    const server = this.server;
-    const auth = this.auth;
+    const attempt = new OfferAttempt(this.server, this.auth);
     st.state = resuming ? 'reconnecting' : 'connecting';
     this.render();
 
@@ -453,9 +291,7 @@ export class StreamtracerView extends HTMLElement {
     pc.addEventListener('connectionstatechange', () => this.onConnectionState(pc));
     pc.ontrack = (e) => {
       if (pc !== this.pc) return;
-      this.presented = []; // another stream's RTP timestamps
-      this.pictureNotes = [];
-      this.shownDenoised = null;
+      this.pictures.clear(); // another stream's RTP timestamps
       this.video.srcObject = e.streams[0] || new MediaStream([e.track]);
       this.video.play().catch((err) => console.warn('streamtracer: play() failed:', err));
       // The smallest jitter buffer: latency over smoothness.
@@ -466,26 +302,15 @@ export class StreamtracerView extends HTMLElement {
       }
     };
 
-    let created = null; // the URL of a session this attempt made
     try {
       await pc.setLocalDescription(await pc.createOffer());
-      await this.waitForIceGathering(pc);
+      await waitForIceGathering(pc);
       if (this.pc !== pc) return; // superseded while gathering
-      const query = resuming
-        ? `resume=${encodeURIComponent(this.resumeToken)}`
-        : `view=${encodeURIComponent(this.viewName)}`;
-      const res = await fetch(`${server}/whep?${query}`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/sdp', ...auth },
-        body: pc.localDescription.sdp,
-      });
-      const loc = res.ok ? res.headers.get('Location') : null;
-      created = loc ? new URL(loc, `${server}/`).href : null;
-      const body = await res.text();
+      const { res, body } = await attempt.post(offerQuery(this.resumeToken, this.viewName), pc.localDescription.sdp);
       if (this.pc !== pc) {
         // Superseded (the element was removed, hidden or changed) while the server
         // was answering: the session it made has nobody to watch it.
-        if (created) endSession(created, auth);
+        attempt.end();
         pc.close();
         return;
       }
@@ -496,20 +321,21 @@ export class StreamtracerView extends HTMLElement {
         this.refused(res, body, resuming);
         return;
       }
-      if (created) {
-        this.sessionUrl = created;
-        this.sessionAuth = auth;
+      if (attempt.created) {
+        this.sessionUrl = attempt.created;
+        this.sessionAuth = attempt.auth;
       }
       await pc.setRemoteDescription({ type: 'answer', sdp: body });
     } catch (err) {
+      const created = attempt.created; // the URL of a session this attempt made
       if (this.pc !== pc) {
-        if (created && created !== this.sessionUrl) endSession(created, auth);
+        if (created && created !== this.sessionUrl) attempt.end();
         return;
       }
       pc.close();
       // A session this attempt made but could not use (a bad answer): end it.
       if (created) {
-        endSession(created, auth);
+        attempt.end();
         if (this.sessionUrl === created) this.sessionUrl = null;
       }
       // A network error reaching the server: keep trying, as after a drop.
@@ -521,34 +347,26 @@ export class StreamtracerView extends HTMLElement {
   /** A WHEP request answered with an error status. */
   refused(res, body, resuming) {
     const detail = body.trim() || res.statusText;
-    if (resuming && res.status === 404) {
+    const d = refusal(res.status, { resuming, detail, retryAfter: res.headers.get('Retry-After') });
+    if (d.action === 'new-session') {
       // The session expired while we were away: start a new one.
       this.resumeToken = null;
       this.sessionUrl = null;
       this.state.session = null;
       this.showNotice('session expired; starting a new one');
       this.later(() => this.connect(), 0);
-      return;
-    }
-    if (res.status === 401) {
-      this.fail(`401: the server refused this page's token (${detail}); pass a valid one with the token attribute or ?token=`, 'unauthorized');
-    } else if (res.status === 403) {
-      this.fail(`403: the server refused this page (${detail})`, 'forbidden');
-    } else if (res.status === 503) {
-      const after = Number(res.headers.get('Retry-After')) || 5;
-      this.state.lastError = { type: 'error', code: 'unavailable', message: `503 ${detail}` };
-      this.showMessage(`503: the server is full (${detail}); trying again in ${after} s`);
+    } else if (d.action === 'wait') {
+      this.state.lastError = d.error;
+      this.showMessage(d.shown);
       this.state.state = 'waiting';
       this.render();
-      this.later(() => { this.showMessage(null); this.connect(); }, after * 1000);
-    } else if (res.status >= 500 || [404, 408, 429].includes(res.status)) {
-      // Passing trouble (a proxy's 502 or 504 while the server restarts, a view not
-      // opened yet): keep trying, more slowly each time.
-      this.state.lastError = { type: 'error', code: 'refused', message: `${res.status} ${detail}` };
-      this.showMessage(`${res.status}: ${detail}; trying again`);
-      this.scheduleReconnect(`${res.status} ${detail}`);
+      this.later(() => { this.showMessage(null); this.connect(); }, d.seconds * 1000);
+    } else if (d.action === 'retry') {
+      this.state.lastError = d.error;
+      this.showMessage(d.shown);
+      this.scheduleReconnect(d.why);
     } else {
-      this.fail(`${res.status} ${detail}`.trim(), 'refused');
+      this.fail(d.message, d.code);
     }
   }
 
@@ -556,19 +374,26 @@ export class StreamtracerView extends HTMLElement {
     if (pc !== this.pc || this.fatal) return;
     const s = pc.connectionState;
     clearTimeout(this.disconnectTimer);
-    if (s === 'connected') {
-      this.state.state = 'connected';
-      this.retry = 0;
-      this.showMessage(null);
-    } else if (s === 'disconnected') {
-      this.state.state = 'disconnected';
-      this.disconnectTimer = this.later(() => {
-        if (this.pc === pc && pc.connectionState !== 'connected') this.scheduleReconnect('connection lost');
-      }, DISCONNECTED_GRACE_MS);
-    } else if (s === 'failed') {
-      this.scheduleReconnect('connection failed');
-    } else if (s !== 'closed') {
-      this.state.state = s;
+    switch (connectionStep(s)) {
+      case 'connected':
+        this.state.state = 'connected';
+        this.retry = 0;
+        this.showMessage(null);
+        break;
+      case 'grace':
+        this.state.state = 'disconnected';
+        this.disconnectTimer = this.later(() => {
+          if (this.pc === pc && pc.connectionState !== 'connected') this.scheduleReconnect('connection lost');
+        }, DISCONNECTED_GRACE_MS);
+        break;
+      case 'reconnect':
+        this.scheduleReconnect('connection failed');
+        break;
+      case 'show':
+        this.state.state = s;
+        break;
+      default:
+        break; // closed: by us
     }
     this.render();
   }
@@ -581,10 +406,9 @@ export class StreamtracerView extends HTMLElement {
     this.dc = null;
     old?.close();
     // Requests on the dead channel will never be answered.
-    for (const p of this.pending.values()) p.resolve(null);
-    this.pending.clear();
-    this.latency = null;
-    const delay = RECONNECT_DELAYS_MS[Math.min(this.retry, RECONNECT_DELAYS_MS.length - 1)];
+    this.protocol.cancelAll();
+    this.pictures.cancelLatency();
+    const delay = reconnectDelay(this.retry);
     this.retry += 1;
     this.state.state = 'reconnecting';
     this.showNotice(`${why}; reconnecting`);
@@ -619,15 +443,9 @@ export class StreamtracerView extends HTMLElement {
     channel.addEventListener('message', (e) => {
       // A replaced connection's channel may still deliver (its `closing`, after our
       // DELETE): it speaks of a session this element has left.
-      if (channel !== this.dc || typeof e.data !== 'string') return;
-      let msg;
-      try {
-        msg = JSON.parse(e.data);
-      } catch {
-        console.warn('streamtracer: ignoring a non-JSON control message');
-        return;
-      }
-      if (msg && typeof msg === 'object') this.handleMessage(msg);
+      if (channel !== this.dc) return;
+      const msg = parseMessage(e.data);
+      if (msg) this.protocol.dispatch(msg);
     });
   }
 
@@ -639,22 +457,22 @@ export class StreamtracerView extends HTMLElement {
 
   /** Sends a request; resolves with its reply (an `error` reply too), or null if not sent. */
   request(message) {
-    const id = this.nextId++;
-    if (!this.send({ ...message, id })) return Promise.resolve(null);
-    return new Promise((resolve) => this.pending.set(id, { resolve, sentAt: performance.now(), type: message.type }));
+    return this.protocol.request(message);
   }
 
   noteRevision(rev) {
-    // Revisions only grow; max() is safe however hello, ack and camera_changed interleave.
-    if (Number.isFinite(rev)) this.state.revision = this.state.revision == null ? rev : Math.max(this.state.revision, rev);
+    this.state.revision = newerRevision(this.state.revision, rev);
   }
 
-  handleMessage(msg) {
+  /** What each message type does; the request it answers (if any) resolves afterwards. */
+  messageHandlers() {
     const st = this.state;
-    const waiting = msg.id != null ? this.pending.get(msg.id) : null;
-    if (waiting) this.pending.delete(msg.id);
-    switch (msg.type) {
-      case 'hello':
+    const resync = (msg) => {
+      this.noteRevision(msg.revision);
+      if (this.panel.open) this.panel.scheduleLoad();
+    };
+    return {
+      hello: (msg) => {
         if (msg.protocol !== PROTOCOL) console.warn(`streamtracer: server protocol ${msg.protocol}, client ${PROTOCOL}`);
         st.session = msg.session ?? null;
         st.client = msg.client ?? null;
@@ -667,25 +485,25 @@ export class StreamtracerView extends HTMLElement {
         if (msg.resume_token) this.resumeToken = msg.resume_token;
         this.cameraRevision = null; // hello's camera is the current one
         if (msg.quality) st.quality = { ...msg.quality };
-        this.renderQuality();
+        this.panel.renderQuality();
         this.noteRevision(msg.revision);
         if (isValidCamera(msg.camera)) {
           this.adoptCamera(msg.camera);
           if (!this.home) this.home = msg.camera;
         }
         if (this.panelButton) this.panelButton.hidden = st.role !== 'controller';
-        if (this.panel && !this.panel.hidden) this.loadScene();
+        if (this.panel.open) this.panel.load();
         this.scheduleResize();
-        break;
-      case 'resized':
+      },
+      resized: (msg) => {
         st.width = msg.width;
         st.height = msg.height;
-        break;
-      case 'quality_changed':
+      },
+      quality_changed: (msg) => {
         if (st.quality) Object.assign(st.quality, { bitrate: msg.bitrate, fps: msg.fps, denoise: msg.denoise });
-        this.renderQuality();
-        break;
-      case 'ack':
+        this.panel.renderQuality();
+      },
+      ack: (msg, waiting) => {
         st.acks += 1;
         this.noteRevision(msg.revision);
         if (waiting?.type === 'camera' && Number.isFinite(msg.revision)) {
@@ -693,64 +511,39 @@ export class StreamtracerView extends HTMLElement {
         }
         if (waiting?.type === 'camera' || waiting?.type === 'edit') {
           // Time the change to its first frame on screen (see `frame`).
-          this.latency = { revision: msg.revision, sentAt: waiting.sentAt, rtp: null };
+          this.pictures.startLatency(msg.revision, waiting.sentAt);
         }
-        if (waiting?.type === 'edit' && this.panel && !this.panel.hidden) this.scheduleSceneLoad();
-        break;
-      case 'camera_changed':
-        // Older than the newest camera move heard of: stale. (Only camera moves count:
-        // scene edits advance the same revision counter without moving the camera.)
-        if (Number.isFinite(msg.revision)) {
-          if (this.cameraRevision !== null && msg.revision < this.cameraRevision) break;
-          this.cameraRevision = msg.revision;
-        }
+        if (waiting?.type === 'edit' && this.panel.open) this.panel.scheduleLoad();
+      },
+      camera_changed: (msg) => {
+        // Older than the newest camera move heard of: stale.
+        if (staleCameraChange(this.cameraRevision, msg.revision)) return;
+        if (Number.isFinite(msg.revision)) this.cameraRevision = msg.revision;
         this.noteRevision(msg.revision);
         // While the user steers, our own pending messages win; otherwise follow the
         // shared camera, so several pages do not fight over it.
-        if (!this.pointers.size && !this.sendPending && isValidCamera(msg.camera)) this.adoptCamera(msg.camera);
-        break;
-      case 'frame':
-        if (Number.isFinite(msg.rtp_timestamp) && typeof msg.denoised === 'boolean') {
-          // From this RTP timestamp on, the pictures are (or are not) denoised.
-          this.pictureNotes.push({ rtp: msg.rtp_timestamp, denoised: msg.denoised });
-          if (this.pictureNotes.length > PICTURE_NOTES_KEPT) this.pictureNotes.shift();
-          const last = this.presented[this.presented.length - 1];
-          if (last) this.noteShown(last.rtp);
-        }
+        if (!this.drag.size && !this.sendPending && isValidCamera(msg.camera)) this.adoptCamera(msg.camera);
+      },
+      frame: (msg) => {
+        const shownAfter = this.pictures.frameMessage(msg, this.hasRVFC);
         if (Number.isFinite(msg.revision)) {
           st.shownRevision = Math.max(st.shownRevision ?? 0, msg.revision);
           st.stats.sceneRevision = st.shownRevision;
-          const l = this.latency;
-          if (l && l.rtp == null && msg.revision >= l.revision) {
-            if (Number.isFinite(msg.rtp_timestamp) && this.hasRVFC) {
-              // The frame may be on screen already (the data channel can be slower
-              // than the video): then it was shown when it was presented.
-              const shown = this.presented.find((p) => rtpNotBefore(p.rtp, msg.rtp_timestamp));
-              if (shown) this.finishLatency(shown.at);
-              else l.rtp = msg.rtp_timestamp;
-            } else {
-              this.finishLatency();
-            }
-          }
         }
-        break;
-      case 'changed':
+        if (shownAfter != null) st.stats.editToFrameMs = shownAfter;
+      },
+      changed: (msg) => {
         // The server sends a client none of its own changes; a change named with our
         // public id (another connection of this session) is ours all the same.
-        if (msg.client != null && msg.client === st.client) {
-          this.noteRevision(msg.revision);
-          break;
-        }
-        // falls through
-      case 'resync':
-        this.noteRevision(msg.revision);
-        if (this.panel && !this.panel.hidden) this.scheduleSceneLoad();
-        break;
-      case 'closing':
+        if (msg.client != null && msg.client === st.client) this.noteRevision(msg.revision);
+        else resync(msg);
+      },
+      resync,
+      closing: (msg) => {
         // The session is over on the server: it cannot be resumed.
         this.resumeToken = null;
         this.sessionUrl = null;
-        this.state.session = null;
+        st.session = null;
         if (msg.reason === 'shutdown') {
           // A restart, most likely: a new session once the server is back.
           this.scheduleReconnect('the server is shutting down');
@@ -758,23 +551,13 @@ export class StreamtracerView extends HTMLElement {
           // Ended on purpose (DELETE /whep/<session>): no reconnecting.
           this.fail('the session was ended');
         }
-        break;
-      case 'error':
+      },
+      error: (msg) => {
         st.lastError = msg;
         console.warn('streamtracer: the server rejected a message', msg);
         this.showNotice(`${msg.code ?? 'error'}: ${msg.message ?? ''}`.trim());
-        break;
-      default:
-        break; // unknown types: ignored, for forward compatibility
-    }
-    waiting?.resolve(msg);
-    this.render();
-  }
-
-  finishLatency(at = performance.now()) {
-    if (!this.latency) return;
-    this.state.stats.editToFrameMs = Math.max(0, Math.round(at - this.latency.sentAt));
-    this.latency = null;
+      },
+    };
   }
 
   // ------------------------------------------------------------ picture size
@@ -808,31 +591,11 @@ export class StreamtracerView extends HTMLElement {
   // ------------------------------------------------------------ camera
 
   adoptCamera(cam) {
-    const o = this.orbit;
-    const d = sub(cam.eye, cam.target);
-    const dist = Math.hypot(...d);
-    o.target = [...cam.target];
-    o.up = [...cam.up];
-    o.basis = upBasis(cam.up);
-    o.fov = cam.fov;
-    o.distance = clamp(dist || 1, MIN_DISTANCE, MAX_DISTANCE);
-    if (dist > 0) {
-      const { u, x, z } = o.basis;
-      o.elevation = clamp(Math.asin(clamp(dot(d, u) / dist, -1, 1)), -MAX_ELEVATION, MAX_ELEVATION);
-      o.azimuth = Math.atan2(dot(d, x), dot(d, z));
-    }
-    this.state.camera = { eye: [...cam.eye], target: [...cam.target], up: [...cam.up], fov: cam.fov };
+    this.state.camera = orbit.adoptCamera(this.orbit, cam);
   }
 
   cameraFromOrbit() {
-    const { distance: r, azimuth: az, elevation: el, target: t } = this.orbit;
-    const { u, x, z } = this.orbit.basis ?? upBasis(this.orbit.up);
-    const ce = Math.cos(el);
-    // Around `up`: the elevation (within ±89°) keeps the view direction off it.
-    const offset = add(scale(u, Math.sin(el)),
-      add(scale(x, ce * Math.sin(az)), scale(z, ce * Math.cos(az))));
-    const eye = add(t, scale(offset, r));
-    return { eye, target: [...t], up: [...this.orbit.up], fov: this.orbit.fov };
+    return orbit.cameraFromOrbit(this.orbit);
   }
 
   /** Sends {eye, target, up, fov}; returns the request's id, or null if the channel is not open. */
@@ -841,7 +604,7 @@ export class StreamtracerView extends HTMLElement {
       console.warn('streamtracer: control channel not open, camera not sent');
       return null;
     }
-    const id = this.nextId;
+    const id = this.protocol.nextId;
     const { eye, target, up, fov } = camera;
     this.request({ type: 'camera', eye, target, up, fov });
     if (isValidCamera(camera)) this.adoptCamera(camera);
@@ -859,27 +622,27 @@ export class StreamtracerView extends HTMLElement {
     });
   }
 
+  /** A camera action from input.js: rotate, pan, zoom or reset. */
+  act(a) {
+    if (a.type === 'rotate') this.rotate(a.dx, a.dy);
+    else if (a.type === 'pan') this.pan(a.dx, a.dy);
+    else if (a.type === 'zoom') this.zoom(a.factor);
+    else if (a.type === 'reset') this.resetView();
+  }
+
   rotate(dxDeg, dyDeg) {
-    const o = this.orbit;
-    // Dragging right swings the camera left around the target: the scene follows the pointer.
-    o.azimuth -= dxDeg * DEG;
-    o.elevation = clamp(o.elevation + dyDeg * DEG, -MAX_ELEVATION, MAX_ELEVATION);
+    orbit.rotate(this.orbit, dxDeg, dyDeg);
     this.orbitChanged();
   }
 
   /** Moves the target (and the eye with it) by fractions of the view's height. */
   pan(dx, dy) {
-    const cam = this.cameraFromOrbit();
-    const forward = norm(sub(cam.target, cam.eye));
-    const right = norm(cross(forward, this.orbit.up));
-    const up = cross(right, forward);
-    const h = 2 * this.orbit.distance * Math.tan((this.orbit.fov * DEG) / 2);
-    this.orbit.target = add(this.orbit.target, add(scale(right, -dx * h), scale(up, dy * h)));
+    orbit.pan(this.orbit, dx, dy);
     this.orbitChanged();
   }
 
   zoom(factor) {
-    this.orbit.distance = clamp(this.orbit.distance * factor, MIN_DISTANCE, MAX_DISTANCE);
+    orbit.zoom(this.orbit, factor);
     this.orbitChanged();
   }
 
@@ -894,104 +657,21 @@ export class StreamtracerView extends HTMLElement {
     const r = this.video.getBoundingClientRect();
     const vw = this.video.videoWidth || this.state.width || r.width;
     const vh = this.video.videoHeight || this.state.height || r.height;
-    const k = Math.min(r.width / vw, r.height / vh);
-    const w = vw * k, h = vh * k;
-    return { left: r.left + (r.width - w) / 2, top: r.top + (r.height - h) / 2, width: w, height: h };
+    return pictureRect(r, vw, vh);
   }
 
   /** Double-click: the camera turns to look at the surface under the pointer. */
   async focusAt(clientX, clientY) {
-    const p = this.pictureRect();
-    const x = (clientX - p.left) / p.width, y = (clientY - p.top) / p.height;
-    if (!(x >= 0 && x <= 1 && y >= 0 && y <= 1)) return;
-    const reply = await this.request({ type: 'pick', x, y });
+    const at = pictureFraction(this.pictureRect(), clientX, clientY);
+    if (!at) return;
+    const reply = await this.request({ type: 'pick', x: at.x, y: at.y });
     if (reply?.type !== 'picked') return;
     if (!reply.hit) { this.showNotice('nothing there'); return; }
     const eye = this.cameraFromOrbit().eye;
     this.adoptCamera({ eye, target: reply.hit.point, up: this.orbit.up, fov: this.orbit.fov });
     this.orbitChanged();
     this.showNotice(`focus on ${reply.hit.object}`);
-    if (this.panel && !this.panel.hidden) this.select('object', reply.hit.object);
-  }
-
-  bindInput() {
-    const v = this.video;
-    v.addEventListener('contextmenu', (e) => e.preventDefault());
-    v.addEventListener('pointerdown', (e) => {
-      this.stage.focus({ preventScroll: true }); // for the keys, whoever may steer
-      if (!this.steerable || !this.state.camera) return;
-      e.preventDefault();
-      // Mouse: left orbits, right, middle or shift+left pans. Touch: one finger orbits, two pan and pinch.
-      const pan = e.pointerType === 'mouse' && (e.button !== 0 || e.shiftKey);
-      this.pointers.set(e.pointerId, { x: e.clientX, y: e.clientY, pan });
-      v.setPointerCapture(e.pointerId);
-      this.classList.add('stv-dragging');
-      this.gesture = this.pointers.size === 2 ? this.twoFingers() : null;
-    });
-    v.addEventListener('pointermove', (e) => {
-      const p = this.pointers.get(e.pointerId);
-      if (!p) return;
-      const dx = e.clientX - p.x, dy = e.clientY - p.y;
-      p.x = e.clientX;
-      p.y = e.clientY;
-      if (!dx && !dy) return;
-      const h = this.pictureRect().height || 1;
-      if (this.pointers.size >= 2) {
-        const now = this.twoFingers();
-        if (this.gesture && now) {
-          const [mx, my] = [now.mid[0] - this.gesture.mid[0], now.mid[1] - this.gesture.mid[1]];
-          if (mx || my) this.pan(mx / h, my / h);
-          if (this.gesture.dist > 0 && now.dist > 0) this.zoom(this.gesture.dist / now.dist);
-        }
-        this.gesture = now;
-      } else if (p.pan) {
-        this.pan(dx / h, dy / h);
-      } else {
-        this.rotate(dx * ROTATE_DEG_PER_PX, dy * ROTATE_DEG_PER_PX);
-      }
-    });
-    const end = (e) => {
-      if (!this.pointers.delete(e.pointerId)) return;
-      if (v.hasPointerCapture(e.pointerId)) v.releasePointerCapture(e.pointerId);
-      this.gesture = this.pointers.size === 2 ? this.twoFingers() : null;
-      if (!this.pointers.size) this.classList.remove('stv-dragging');
-    };
-    v.addEventListener('pointerup', end);
-    v.addEventListener('pointercancel', end);
-    v.addEventListener('lostpointercapture', end);
-    v.addEventListener('wheel', (e) => {
-      e.preventDefault(); // the page must not scroll or zoom
-      if (!this.steerable || !this.state.camera) return;
-      // Lines and pages to pixels, so every mouse zooms at a similar speed.
-      const unit = e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? window.innerHeight : 1;
-      this.zoom(Math.exp(e.deltaY * unit * 0.001));
-    }, { passive: false });
-    v.addEventListener('dblclick', (e) => {
-      if (this.steerable && this.state.camera) this.focusAt(e.clientX, e.clientY);
-    });
-    this.stage.addEventListener('keydown', (e) => {
-      if (e.target !== this.stage || e.ctrlKey || e.metaKey || e.altKey) return;
-      const key = e.key;
-      if (key === 's') { this.toggleStats(); e.preventDefault(); return; }
-      if (key === 'f') { this.toggleFullscreen(); e.preventDefault(); return; }
-      if (!this.steerable || !this.state.camera) return;
-      const arrows = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
-      if (arrows[key]) {
-        const [x, y] = arrows[key];
-        if (e.shiftKey) this.pan(x * KEY_PAN, y * KEY_PAN);
-        else this.rotate(x * KEY_ORBIT_DEG, y * KEY_ORBIT_DEG);
-      } else if (key === '+' || key === '=') this.zoom(1 / KEY_ZOOM);
-      else if (key === '-' || key === '_') this.zoom(KEY_ZOOM);
-      else if (key === 'r') this.resetView();
-      else return;
-      e.preventDefault();
-    });
-  }
-
-  twoFingers() {
-    const [a, b] = [...this.pointers.values()];
-    if (!a || !b) return null;
-    return { mid: [(a.x + b.x) / 2, (a.y + b.y) / 2], dist: Math.hypot(a.x - b.x, a.y - b.y) };
+    if (this.panel.open) this.panel.select('object', reply.hit.object);
   }
 
   toggleFullscreen() {
@@ -1002,12 +682,11 @@ export class StreamtracerView extends HTMLElement {
   /** Downloads the server's full-quality picture of this view (not the video frame). */
   async downloadPng() {
     try {
-      const res = await fetch(`${this.server}/api/snapshot.png?view=${encodeURIComponent(this.viewName)}`,
-        { headers: this.auth });
+      const res = await fetch(viewUrl(this.server, '/api/snapshot.png', this.viewName), { headers: this.auth });
       if (!res.ok) throw new Error(`${res.status} ${res.statusText}`);
       const rev = res.headers.get('X-Streamtracer-Revision') ?? this.state.revision;
       const url = URL.createObjectURL(await res.blob());
-      const a = el('a', { href: url, download: `streamtracer-${this.viewName}-rev${rev}.png` });
+      const a = el('a', { href: url, download: snapshotName(this.viewName, rev) });
       document.body.append(a);
       a.click();
       a.remove();
@@ -1021,11 +700,9 @@ export class StreamtracerView extends HTMLElement {
 
   startFrameCounter() {
     this.hasRVFC = 'requestVideoFrameCallback' in HTMLVideoElement.prototype;
-    this.presented = []; // the last frames on screen: { rtp, at }, oldest first
-    // What the `frame` messages said of the pictures from their RTP timestamps on:
-    // { rtp, denoised }, oldest first; and whether the frame on screen is denoised.
-    this.pictureNotes = [];
-    this.shownDenoised = null;
+    // The last frames on screen and what the `frame` messages said of them: whether the
+    // frame on screen is denoised, and when an edit showed.
+    this.pictures.clear();
     if (this.hasRVFC) {
       // Frames actually presented, not just decoded. The loop belongs to this video
       // element: it ends when the element is torn down or rebuilt.
@@ -1034,13 +711,8 @@ export class StreamtracerView extends HTMLElement {
         if (video !== this.video) return;
         this.state.framesPresented += 1;
         if (meta && Number.isFinite(meta.rtpTimestamp)) {
-          const at = meta.expectedDisplayTime ?? now;
-          this.presented.push({ rtp: meta.rtpTimestamp, at });
-          if (this.presented.length > PRESENTED_KEPT) this.presented.shift();
-          this.noteShown(meta.rtpTimestamp);
-          const l = this.latency;
-          // RTP timestamps grow (modulo 2^32): this frame or a later one shows the change.
-          if (l && l.rtp != null && rtpNotBefore(meta.rtpTimestamp, l.rtp)) this.finishLatency(at);
+          const shownAfter = this.pictures.presentedFrame(meta.rtpTimestamp, meta.expectedDisplayTime ?? now);
+          if (shownAfter != null) this.state.stats.editToFrameMs = shownAfter;
         }
         video.requestVideoFrameCallback(onFrame);
       };
@@ -1048,14 +720,6 @@ export class StreamtracerView extends HTMLElement {
     }
     this.lastFrames = 0;
     this.lastTime = performance.now();
-  }
-
-  /** Whether the frame with RTP timestamp `rtp`, on screen, is denoised: what the last
-   * `frame` message at or before it said (unknown before any). */
-  noteShown(rtp) {
-    let denoised = null;
-    for (const n of this.pictureNotes) if (rtpNotBefore(rtp, n.rtp)) denoised = n.denoised;
-    this.shownDenoised = denoised;
   }
 
   toggleStats() {
@@ -1070,8 +734,7 @@ export class StreamtracerView extends HTMLElement {
       st.framesPresented = this.video.getVideoPlaybackQuality().totalVideoFrames;
     }
     const now = performance.now();
-    const dt = Math.max(1, now - this.lastTime);
-    st.fps = Math.max(0, Math.round(((st.framesPresented - this.lastFrames) * 10000) / dt) / 10);
+    st.fps = framesPerSecond(st.framesPresented, this.lastFrames, now, this.lastTime);
     this.lastFrames = st.framesPresented;
     this.lastTime = now;
     st.stats.fps = st.fps;
@@ -1086,300 +749,21 @@ export class StreamtracerView extends HTMLElement {
     }
     const s = st.stats;
     try {
-      const report = await pc.getStats();
-      const byId = new Map();
-      report.forEach((r) => byId.set(r.id, r));
-      let pairId = null;
-      report.forEach((r) => {
-        if (r.type === 'transport' && r.selectedCandidatePairId) pairId = r.selectedCandidatePairId;
-      });
-      report.forEach((r) => {
-        if (r.type === 'inbound-rtp' && r.kind === 'video') {
-          const last = this.lastBytes;
-          if (last && last.pc === pc && last.id === r.id && r.timestamp > last.at) {
-            s.bitrateKbps = Math.round(((r.bytesReceived - last.bytes) * 8) / (r.timestamp - last.at));
-            const emitted = (r.jitterBufferEmittedCount ?? 0) - last.emitted;
-            if (emitted > 0) {
-              s.jitterBufferMs = Math.round(((r.jitterBufferDelay - last.delay) / emitted) * 1000);
-            }
-          }
-          this.lastBytes = {
-            pc, id: r.id, bytes: r.bytesReceived, at: r.timestamp,
-            delay: r.jitterBufferDelay ?? 0, emitted: r.jitterBufferEmittedCount ?? 0,
-          };
-          s.packetsLost = r.packetsLost ?? null;
-        }
-      });
-      // The round trip of the pair in use (the transport's selected one; browsers
-      // without transport statistics: the nominated, succeeded pair).
-      let pair = pairId ? byId.get(pairId) : null;
-      if (!pair) {
-        report.forEach((r) => {
-          if (r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded') pair = r;
-        });
-      }
-      if (pair && Number.isFinite(pair.currentRoundTripTime)) s.rttMs = Math.round(pair.currentRoundTripTime * 1000);
-      const res = await fetch(`${this.server}/api/stats?view=${encodeURIComponent(this.viewName)}`,
-        { headers: this.auth });
-      if (res.ok) {
-        const v = await res.json();
-        s.samplesPerPixel = v.samples_per_pixel ?? null;
-        // The frame on screen, when the video track says which it is (WebRTC with
-        // requestVideoFrameCallback); otherwise the picture being streamed.
-        const denoised = this.shownDenoised ?? v.denoised;
-        s.denoised = v.denoise === false ? 'off' : (denoised === true ? 'yes' : (denoised === false ? 'not yet' : null));
-      }
+      this.lastBytes = readRtcStats(await pc.getStats(), s, this.lastBytes, pc);
+      const res = await fetch(viewUrl(this.server, '/api/stats', this.viewName), { headers: this.auth });
+      if (res.ok) readViewStats(await res.json(), s, this.shownDenoised);
     } catch (err) {
       console.warn('streamtracer: statistics unavailable:', err);
     }
-    const show = (x, unit = '') => (x == null ? '–' : `${x}${unit}`);
-    this.statsEl.textContent = [
-      `fps          ${s.fps.toFixed(1)}`,
-      `bitrate      ${show(s.bitrateKbps, ' kbit/s')}`,
-      `rtt          ${show(s.rttMs, ' ms')}`,
-      `packets lost ${show(s.packetsLost)}`,
-      `jitter buf.  ${show(s.jitterBufferMs, ' ms')}`,
-      `samples/px   ${show(s.samplesPerPixel)}`,
-      `denoised     ${show(s.denoised)}`,
-      `revision     ${show(s.sceneRevision ?? st.revision)}`,
-      `edit→frame   ${show(s.editToFrameMs, ' ms')}`,
-      `size         ${show(st.width)}×${show(st.height)}`,
-    ].join('\n');
+    this.statsEl.textContent = statsText(s, st);
   }
 
   // ------------------------------------------------------------ scene panel (controllers)
 
   togglePanel() {
     if (this.state.role !== 'controller') return;
-    if (!this.panel) this.buildPanel();
-    this.panel.hidden = !this.panel.hidden;
-    this.panelButton.setAttribute('aria-pressed', String(!this.panel.hidden));
-    if (!this.panel.hidden) this.loadScene();
-  }
-
-  buildPanel() {
-    this.lists = {
-      object: el('ul', { class: 'stv-objects' }),
-      material: el('ul', { class: 'stv-materials' }),
-      light: el('ul', { class: 'stv-lights' }),
-    };
-    this.editor = el('div', { class: 'stv-editor' });
-    this.settingsForm = el('div', { class: 'stv-settings' });
-    this.qualityForm = el('div', { class: 'stv-quality' });
-    this.panel = el('aside', { class: 'stv-panel', hidden: true },
-      el('h3', {}, 'Objects'), this.lists.object,
-      el('h3', {}, 'Materials'), this.lists.material,
-      el('h3', {}, 'Lights'), this.lists.light,
-      this.editor,
-      el('h3', {}, 'Render'), this.settingsForm,
-      el('h3', {}, 'Quality'), this.qualityForm);
-    this.renderQuality();
-    this.panel.addEventListener('keydown', (e) => e.stopPropagation());
-    this.stage.append(this.panel);
-  }
-
-  scheduleSceneLoad() {
-    clearTimeout(this.sceneTimer);
-    this.sceneTimer = setTimeout(() => this.loadScene(), 150);
-  }
-
-  async loadScene() {
-    const reply = await this.request({ type: 'get_scene' });
-    if (reply?.type !== 'scene') return;
-    this.scene = reply.scene;
-    this.renderLists();
-    this.renderSettings();
-    if (this.selected) this.renderEditor();
-  }
-
-  renderLists() {
-    for (const [kind, plural] of [['object', 'objects'], ['material', 'materials'], ['light', 'lights']]) {
-      const entries = Object.entries(this.scene?.[plural] ?? {});
-      this.lists[kind].replaceChildren(...entries.map(([key, value]) => {
-        const label = value.name ? `${key} (${value.name})` : kind === 'light' || kind === 'material' ? `${key} · ${value.type}` : key;
-        const li = el('li', { title: key, onclick: () => this.select(kind, key) }, label);
-        li.dataset.key = key;
-        li.classList.toggle('stv-selected', this.selected?.kind === kind && this.selected?.key === key);
-        return li;
-      }));
-    }
-  }
-
-  select(kind, key) {
-    this.selected = { kind, key };
-    this.renderLists();
-    this.renderEditor();
-  }
-
-  /** One update op; the panel reloads the scene once it is applied. */
-  async update(kind, key, value) {
-    const op = { op: 'update', kind, value };
-    if (key != null) op.key = key;
-    const reply = await this.request({ type: 'edit', ops: [op] });
-    if (reply?.type === 'ack') this.scheduleSceneLoad();
-    return reply;
-  }
-
-  numberInput(value, onchange, { step = 'any', min, max } = {}) {
-    const input = el('input', { type: 'number', step, value: String(value) });
-    if (min != null) input.min = String(min);
-    if (max != null) input.max = String(max);
-    input.addEventListener('change', () => {
-      const x = Number(input.value);
-      if (Number.isFinite(x)) onchange(x);
-    });
-    return input;
-  }
-
-  vecInput(label, vec, onchange) {
-    const inputs = vec.map((x) => el('input', { type: 'number', step: 'any', value: String(round(x)) }));
-    const changed = () => {
-      const v = inputs.map((i) => Number(i.value));
-      if (v.every(Number.isFinite)) onchange(v);
-    };
-    inputs.forEach((i) => i.addEventListener('change', changed));
-    return el('label', { class: 'stv-vec' }, label, el('span', {}, ...inputs));
-  }
-
-  colorInput(label, rgb, onchange) {
-    const input = el('input', { type: 'color', value: linearToHex(rgb), class: 'stv-color' });
-    input.addEventListener('change', () => onchange(hexToLinear(input.value)));
-    return el('label', {}, label, input);
-  }
-
-  renderEditor() {
-    const sel = this.selected;
-    const plural = { object: 'objects', material: 'materials', light: 'lights' }[sel?.kind];
-    const value = plural && this.scene?.[plural]?.[sel.key];
-    if (!value) { this.editor.replaceChildren(); return; }
-    const parts = [el('h3', {}, `${sel.kind} ${sel.key}`)];
-    if (sel.kind === 'object') {
-      const t = value.transform ?? {};
-      const tr = t.translation ?? [0, 0, 0], rot = t.rotation ?? [0, 0, 0, 1], sc = t.scale ?? [1, 1, 1];
-      parts.push(
-        this.vecInput('Position', tr, (v) => this.update('object', sel.key, { transform: { translation: v } })),
-        this.vecInput('Rotation °', quatToEuler(rot), (v) => this.update('object', sel.key, { transform: { rotation: eulerToQuat(v) } })),
-        this.vecInput('Scale', sc, (v) => this.update('object', sel.key, { transform: { scale: v } })),
-        el('p', { class: 'stv-note' }, `material ${value.material}`));
-      const material = this.scene.materials?.[value.material];
-      if (material) parts.push(...this.materialControls(value.material, material));
-    } else if (sel.kind === 'material') {
-      parts.push(...this.materialControls(sel.key, value));
-    } else if (sel.kind === 'light') {
-      parts.push(...this.lightControls(sel.key, value));
-    }
-    this.editor.replaceChildren(...parts);
-  }
-
-  /**
-   * Colour, roughness, metalness and emission on the server's material model: diffuse,
-   * conductor (metal), dielectric (glass) and emissive. "Metal" switches between
-   * diffuse and conductor; an emission above 0 makes the material emissive (radiance =
-   * colour × emission), and 0 turns an emissive one back into a diffuse one.
-   */
-  materialControls(key, m) {
-    const out = [];
-    // A dielectric without a tint is clear glass: white.
-    const colorOf = () => m.albedo ?? m.color ?? m.tint
-      ?? (m.radiance ? norm01(m.radiance) : m.type === 'dielectric' ? [1, 1, 1] : [0.8, 0.8, 0.8]);
-    const norm01 = (c) => { const k = Math.max(...c, 1e-6); return c.map((x) => round(x / k)); };
-    const field = { diffuse: 'albedo', conductor: 'color', dielectric: 'tint' }[m.type];
-    out.push(el('p', { class: 'stv-note' }, `material ${key}: ${m.type}`));
-    out.push(this.colorInput('Colour', colorOf(), (rgb) => {
-      if (m.type === 'emissive') {
-        const strength = Math.max(...m.radiance);
-        this.update('material', key, { radiance: rgb.map((c) => round(c * strength)) });
-      } else {
-        this.update('material', key, { [field]: rgb });
-      }
-    }));
-    if (m.type === 'conductor' || m.type === 'dielectric') {
-      out.push(el('label', {}, 'Roughness', this.numberInput(m.roughness ?? 0,
-        (r) => this.update('material', key, { roughness: clamp(r, 0, 1) }), { step: 0.05, min: 0, max: 1 })));
-    } else {
-      out.push(el('p', { class: 'stv-note' }, `roughness: only metal and glass have one (${m.type} surfaces are matte or emit)`));
-    }
-    if (m.type === 'diffuse' || m.type === 'conductor') {
-      const metal = el('input', { type: 'checkbox', checked: m.type === 'conductor', class: 'stv-metal' });
-      metal.addEventListener('change', () => {
-        const value = metal.checked
-          ? { type: 'conductor', color: m.albedo, roughness: 0.2, texture: m.texture ?? null }
-          : { type: 'diffuse', albedo: m.color, texture: m.texture ?? null };
-        this.update('material', key, value);
-      });
-      out.push(el('label', {}, 'Metal', metal));
-    }
-    if (m.type !== 'dielectric') {
-      const strength = m.type === 'emissive' ? round(Math.max(...m.radiance), 3) : 0;
-      out.push(el('label', {}, 'Emission', this.numberInput(strength, (s) => {
-        const c = colorOf();
-        if (s > 0) this.update('material', key, { type: 'emissive', radiance: norm01(c).map((x) => round(x * s)) });
-        else if (m.type === 'emissive') this.update('material', key, { type: 'diffuse', albedo: norm01(c).map((x) => round(x * 0.8)), texture: null });
-      }, { step: 0.5, min: 0 })));
-    }
-    return out;
-  }
-
-  lightControls(key, l) {
-    const out = [];
-    const power = l.type === 'directional' ? 'irradiance' : 'intensity';
-    if (l.position) out.push(this.vecInput('Position', l.position, (v) => this.update('light', key, { position: v })));
-    if (l.direction) out.push(this.vecInput('Direction', l.direction, (v) => this.update('light', key, { direction: v })));
-    const p = l[power] ?? [1, 1, 1];
-    const strength = Math.max(...p, 0);
-    const colour = strength > 0 ? p.map((x) => x / strength) : [1, 1, 1];
-    // A light at strength 0 takes a colour at strength 1: zeros would change nothing.
-    out.push(this.colorInput('Colour', colour, (rgb) =>
-      this.update('light', key, { [power]: rgb.map((c) => round(c * (strength > 0 ? strength : 1))) })));
-    out.push(el('label', {}, 'Strength', this.numberInput(round(strength, 3),
-      (s) => this.update('light', key, { [power]: colour.map((c) => round(c * Math.max(0, s))) }), { min: 0 })));
-    return out;
-  }
-
-  /**
-   * Resolution scale (the picture size asked for with `resize`, as a fraction of the
-   * element's size in device pixels; only while the element follows its size), and the
-   * view's live bitrate and frame rate
-   * (`quality`, within the ranges `hello` announced).
-   */
-  renderQuality() {
-    if (!this.qualityForm) return;
-    const q = this.state.quality;
-    const scaleSelect = el('select', { class: 'stv-resolution-scale', onchange: (e) => this.setResolutionScale(Number(e.target.value)) },
-      ...[1, 0.75, 0.5, 0.25].map((k) => el('option', { value: String(k) }, `${k * 100}%`)));
-    scaleSelect.value = String(this.state.resolutionScale);
-    // The scale applies to the size the element asks for: without resize, nothing to scale.
-    const parts = this.followSize ? [el('label', {}, 'Resolution', scaleSelect)] : [];
-    if (q) {
-      parts.push(
-        el('label', {}, 'Bitrate kbit/s', this.numberInput(Math.round(q.bitrate / 1000), (v) => {
-          const bitrate = Math.round(clamp(v, q.min_bitrate / 1000, q.max_bitrate / 1000) * 1000);
-          this.request({ type: 'quality', bitrate });
-        }, { step: 100, min: Math.ceil(q.min_bitrate / 1000), max: Math.floor(q.max_bitrate / 1000) })),
-        el('label', {}, 'Frame rate', this.numberInput(q.fps, (v) => {
-          this.request({ type: 'quality', fps: clamp(v, 1, q.max_fps) });
-        }, { step: 1, min: 1, max: q.max_fps })),
-        el('label', {}, 'Denoise', el('input', {
-          type: 'checkbox',
-          class: 'stv-denoise',
-          checked: q.denoise === true,
-          onchange: (e) => this.request({ type: 'quality', denoise: e.target.checked }),
-        })),
-        el('p', { class: 'stv-note' }, 'The bitrate is a ceiling: a viewer\'s slower link holds the stream lower.'));
-    }
-    this.qualityForm.replaceChildren(...parts);
-  }
-
-  renderSettings() {
-    const s = this.scene?.settings;
-    if (!s) return;
-    this.settingsForm.replaceChildren(
-      el('label', {}, 'Max samples', this.numberInput(s.max_samples,
-        (v) => this.update('settings', null, { max_samples: Math.round(clamp(v, 1, 1000000)) }), { step: 1, min: 1, max: 1000000 })),
-      el('label', {}, 'Bounces', this.numberInput(s.max_bounces,
-        (v) => this.update('settings', null, { max_bounces: Math.round(clamp(v, 1, 64)) }), { step: 1, min: 1, max: 64 })),
-      el('label', {}, 'Exposure', this.numberInput(s.exposure,
-        (v) => this.update('settings', null, { exposure: clamp(v, 0.001, 1000) }), { step: 0.1, min: 0.001, max: 1000 })));
+    const shown = this.panel.toggle();
+    this.panelButton.setAttribute('aria-pressed', String(shown));
   }
 }
 

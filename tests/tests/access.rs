@@ -628,13 +628,16 @@ async fn viewers_pick_but_only_controllers_set_the_quality() -> anyhow::Result<(
     let heard = viewer.next_message("quality_changed", WAIT).await?;
     assert_eq!(heard["fps"], 10.0, "{heard}");
 
-    // The element's module: CORS for the allowed origin, none for another.
-    for (origin, allowed) in [
-        ("https://dash.example", true),
-        ("https://evil.example", false),
+    // The element's module, and one of the modules it imports from beside it: CORS for
+    // the allowed origin, none for another.
+    for (path, origin, allowed) in [
+        ("/streamtracer-view.js", "https://dash.example", true),
+        ("/streamtracer-view.js", "https://evil.example", false),
+        ("/protocol.js", "https://dash.example", true),
+        ("/protocol.js", "https://evil.example", false),
     ] {
         let r = reqwest::Client::new()
-            .get(server.url("/streamtracer-view.js"))
+            .get(server.url(path))
             .header("origin", origin)
             .send()
             .await?;
@@ -643,19 +646,21 @@ async fn viewers_pick_but_only_controllers_set_the_quality() -> anyhow::Result<(
             .get("access-control-allow-origin")
             .map(|v| v.to_str().unwrap_or("").to_owned());
         if allowed {
-            assert_eq!(r.status(), 200);
-            assert_eq!(cors.as_deref(), Some(origin));
+            assert_eq!(r.status(), 200, "{path}");
+            assert_eq!(cors.as_deref(), Some(origin), "{path}");
             assert!(r
                 .headers()
                 .get("content-type")
                 .is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/javascript")));
-            assert!(r
-                .text()
-                .await?
-                .contains("customElements.define('streamtracer-view'"));
+            let text = r.text().await?;
+            assert!(text.contains(if path == "/protocol.js" {
+                "export class ProtocolClient"
+            } else {
+                "customElements.define('streamtracer-view'"
+            }));
         } else {
-            assert_eq!(r.status(), 403, "{origin}");
-            assert_eq!(cors, None, "{origin}");
+            assert_eq!(r.status(), 403, "{path} {origin}");
+            assert_eq!(cors, None, "{path} {origin}");
         }
     }
     server.stop().await
