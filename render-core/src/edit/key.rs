@@ -123,6 +123,8 @@ impl Kind {
 
     /// The name of the kind's map in [`Document::to_json`] (`"materials"`), or of the
     /// singleton itself.
+    ///
+    /// [`Document::to_json`]: super::Document::to_json
     pub fn plural(self) -> &'static str {
         match self {
             Kind::Material => "materials",

@@ -1,6 +1,6 @@
 //! The editable scene document: stable keys and atomic edit transactions.
 //!
-//! The renderer's [`Scene`](crate::Scene) refers to materials, meshes and textures by their index,
+//! The renderer's [`Scene`] refers to materials, meshes and textures by their index,
 //! which shifts whenever something is removed. Clients need names that stay put, so
 //! the server keeps a [`Document`]: the same entities in maps by [`Key`], with
 //! references between them by key (`Material<Key>`, `Object<Key>`, ...: the scene
@@ -29,6 +29,7 @@
 //! which are generated. File and embedded images come only from the scene file, since
 //! letting a client name a file would let it read the server's disk. The document
 //! keeps every image the scene file brought (its *library*), so that undoing the
+//! removal of such a texture can bring its image back.
 //!
 //! The parts, one file each:
 //! - `key.rs`: [`Key`] and [`Kind`], how entities are named.
@@ -40,6 +41,8 @@
 //!   [`Applied`].
 //! - `document/`: the [`Document`]: its storage, building and reading it (`mod.rs`),
 //!   snapshots (`snapshot.rs`) and transactions (`transaction.rs`).
+//!
+//! [`Scene`]: crate::Scene
 
 mod decode;
 mod document;
