@@ -1,10 +1,174 @@
-//! Scenes generated in code: the built-in heavy scene for benchmarks and for trying
-//! the renderer on real geometry without a model file.
+//! Scenes generated in code: the built-in scene ([`Scene::cornell_box`]), the
+//! furnace of tests ([`Scene::sphere_in_environment`]), and the built-in heavy scene
+//! for benchmarks and for trying the renderer on real geometry without a model file.
 
-use crate::scene::{Material, Mesh, Object, Scene, Shape, Transform};
+use crate::camera::Camera;
+use crate::scene::{
+    default_max_bounces, quad, Environment, Material, Mesh, Object, Scene, Shape, Transform,
+};
 use glam::{Vec2, Vec3};
 use std::f32::consts::TAU;
 use std::sync::Arc;
+
+impl Scene {
+    /// The built-in scene: a Cornell-box-like room lit by a ceiling panel, holding a
+    /// glass sphere, a mirror sphere and a diffuse sphere, under a dim sky.
+    pub fn cornell_box() -> Scene {
+        let (white, red, green, light, glass, mirror, blue) = (0, 1, 2, 3, 4, 5, 6);
+        let materials = vec![
+            Material::Diffuse {
+                albedo: Vec3::new(0.73, 0.73, 0.73),
+                texture: None,
+            },
+            Material::Diffuse {
+                albedo: Vec3::new(0.65, 0.05, 0.05),
+                texture: None,
+            },
+            Material::Diffuse {
+                albedo: Vec3::new(0.12, 0.45, 0.15),
+                texture: None,
+            },
+            Material::Emissive {
+                radiance: Vec3::new(17.0, 14.0, 10.0),
+            },
+            Material::Dielectric {
+                ior: 1.5,
+                roughness: 0.0,
+                tint: Vec3::ONE,
+            },
+            Material::Conductor {
+                color: Vec3::new(0.95, 0.93, 0.88),
+                roughness: 0.0,
+                texture: None,
+            },
+            Material::Diffuse {
+                albedo: Vec3::new(0.15, 0.25, 0.70),
+                texture: None,
+            },
+        ];
+        // The room spans x in [-1, 1], y in [0, 2], z in [-1, 1]; the camera looks in
+        // through the open side at z = +1. Quads are wound so their front faces inwards.
+        let v = Vec3::new;
+        let quads = [
+            (
+                "floor",
+                white,
+                [
+                    v(-1., 0., 1.),
+                    v(1., 0., 1.),
+                    v(1., 0., -1.),
+                    v(-1., 0., -1.),
+                ],
+            ),
+            (
+                "ceiling",
+                white,
+                [
+                    v(-1., 2., -1.),
+                    v(1., 2., -1.),
+                    v(1., 2., 1.),
+                    v(-1., 2., 1.),
+                ],
+            ),
+            (
+                "back wall",
+                white,
+                [
+                    v(-1., 0., -1.),
+                    v(1., 0., -1.),
+                    v(1., 2., -1.),
+                    v(-1., 2., -1.),
+                ],
+            ),
+            (
+                "left wall",
+                red,
+                [
+                    v(-1., 0., 1.),
+                    v(-1., 0., -1.),
+                    v(-1., 2., -1.),
+                    v(-1., 2., 1.),
+                ],
+            ),
+            (
+                "right wall",
+                green,
+                [v(1., 0., -1.), v(1., 0., 1.), v(1., 2., 1.), v(1., 2., -1.)],
+            ),
+            (
+                "light",
+                light,
+                [
+                    v(-0.3, 1.998, -0.3),
+                    v(0.3, 1.998, -0.3),
+                    v(0.3, 1.998, 0.3),
+                    v(-0.3, 1.998, 0.3),
+                ],
+            ),
+        ];
+        let mut meshes = Vec::new();
+        let mut objects = Vec::new();
+        for (name, material, corners) in quads {
+            objects.push(Object {
+                name: name.into(),
+                material,
+                shape: Shape::Mesh { mesh: meshes.len() },
+                transform: Transform::default(),
+            });
+            meshes.push(Arc::new(quad(name, corners)));
+        }
+        let sphere = |name: &str, material, center: Vec3, radius| Object {
+            name: name.into(),
+            material,
+            shape: Shape::Sphere {
+                center: Vec3::ZERO,
+                radius,
+            },
+            transform: Transform::translate(center),
+        };
+        objects.push(sphere("glass sphere", glass, v(-0.45, 0.35, 0.25), 0.35));
+        objects.push(sphere("mirror sphere", mirror, v(0.45, 0.4, -0.35), 0.4));
+        objects.push(sphere("blue sphere", blue, v(0.35, 0.2, 0.55), 0.2));
+        Scene {
+            camera: Camera {
+                eye: v(0.0, 1.0, 3.9),
+                target: v(0.0, 1.0, 0.0),
+                up: Vec3::Y,
+                fov: 38.0,
+            },
+            materials,
+            textures: Vec::new(),
+            meshes,
+            objects,
+            lights: Vec::new(),
+            // A dim sky, so that a camera orbiting out of the room still sees it lit.
+            environment: Environment::Constant {
+                radiance: Vec3::new(0.07, 0.08, 0.1),
+            },
+            max_bounces: default_max_bounces(),
+            images: Vec::new(),
+        }
+    }
+
+    /// A unit sphere of `material` at the origin in a uniform environment of
+    /// `radiance`, seen by `camera`: the furnace of tests whose answer is known in
+    /// closed form (a convex object only ever reflects the environment).
+    pub fn sphere_in_environment(material: Material, radiance: Vec3, camera: Camera) -> Scene {
+        let mut scene = Scene::empty(camera);
+        scene.materials.push(material);
+        scene.objects.push(Object {
+            name: "ball".into(),
+            material: 0,
+            shape: Shape::Sphere {
+                center: Vec3::ZERO,
+                radius: 1.0,
+            },
+            transform: Transform::default(),
+        });
+        scene.environment = Environment::Constant { radiance };
+        scene
+    }
+}
 
 /// A (p, q) torus knot swept by a tube: `segments` steps along the knot and `sides`
 /// around the tube give `2 * segments * sides` triangles, with smooth normals and
@@ -85,6 +249,15 @@ pub fn dense_scene(min_triangles: u32) -> Scene {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn built_in_scene_is_valid_and_round_trips_through_json() {
+        let scene = Scene::cornell_box();
+        scene.validate().unwrap();
+        let json = serde_json::to_string(&scene).unwrap();
+        let back: Scene = serde_json::from_str(&json).unwrap();
+        assert_eq!(scene, back);
+    }
 
     #[test]
     fn dense_scene_has_the_triangles_asked_for_and_is_valid() {

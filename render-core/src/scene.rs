@@ -16,10 +16,9 @@
 //! since an index and a key are looked up differently.
 
 use crate::camera::{Camera, CameraError};
-use crate::texture::{TextureError, TextureImage};
+use crate::texture::TextureImage;
 use glam::{Affine3A, Quat, Vec2, Vec3};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 use std::sync::Arc;
 
 /// A whole scene.
@@ -52,7 +51,7 @@ pub struct Scene {
     pub images: Vec<Arc<TextureImage>>,
 }
 
-fn default_max_bounces() -> u32 {
+pub(crate) fn default_max_bounces() -> u32 {
     8
 }
 
@@ -823,183 +822,6 @@ impl Scene {
         Ok(())
     }
 
-    /// Decodes every texture into [`Scene::images`]; file paths are relative to
-    /// `base_dir`. A missing or undecodable file is an error naming it. Images of
-    /// embedded textures are kept as they are, since only the scene file's loader can
-    /// produce them; an embedded texture without an image is an error.
-    pub fn load_textures(&mut self, base_dir: &Path) -> Result<(), SceneError> {
-        let mut images = Vec::with_capacity(self.textures.len());
-        for (index, t) in self.textures.iter().enumerate() {
-            let image = match &t.source {
-                TextureSource::File { path } => TextureImage::load(&base_dir.join(path)),
-                TextureSource::Checker { squares, a, b } => {
-                    Ok(TextureImage::checker(*squares, *a, *b))
-                }
-                TextureSource::Embedded { origin } => match self.images.get(index) {
-                    Some(image) => {
-                        images.push(Arc::clone(image));
-                        continue;
-                    }
-                    None => {
-                        return Err(SceneError::Texture {
-                            index,
-                            problem: format!(
-                                "{origin} has no image: embedded textures come only from \
-                                 their scene file"
-                            ),
-                        })
-                    }
-                },
-            }
-            .map_err(|e: TextureError| SceneError::Texture {
-                index,
-                problem: e.to_string(),
-            })?;
-            images.push(Arc::new(image));
-        }
-        self.images = images;
-        Ok(())
-    }
-
-    /// The built-in scene: a Cornell-box-like room lit by a ceiling panel, holding a
-    /// glass sphere, a mirror sphere and a diffuse sphere, under a dim sky.
-    pub fn cornell_box() -> Scene {
-        let (white, red, green, light, glass, mirror, blue) = (0, 1, 2, 3, 4, 5, 6);
-        let materials = vec![
-            Material::Diffuse {
-                albedo: Vec3::new(0.73, 0.73, 0.73),
-                texture: None,
-            },
-            Material::Diffuse {
-                albedo: Vec3::new(0.65, 0.05, 0.05),
-                texture: None,
-            },
-            Material::Diffuse {
-                albedo: Vec3::new(0.12, 0.45, 0.15),
-                texture: None,
-            },
-            Material::Emissive {
-                radiance: Vec3::new(17.0, 14.0, 10.0),
-            },
-            Material::Dielectric {
-                ior: 1.5,
-                roughness: 0.0,
-                tint: Vec3::ONE,
-            },
-            Material::Conductor {
-                color: Vec3::new(0.95, 0.93, 0.88),
-                roughness: 0.0,
-                texture: None,
-            },
-            Material::Diffuse {
-                albedo: Vec3::new(0.15, 0.25, 0.70),
-                texture: None,
-            },
-        ];
-        // The room spans x in [-1, 1], y in [0, 2], z in [-1, 1]; the camera looks in
-        // through the open side at z = +1. Quads are wound so their front faces inwards.
-        let v = Vec3::new;
-        let quads = [
-            (
-                "floor",
-                white,
-                [
-                    v(-1., 0., 1.),
-                    v(1., 0., 1.),
-                    v(1., 0., -1.),
-                    v(-1., 0., -1.),
-                ],
-            ),
-            (
-                "ceiling",
-                white,
-                [
-                    v(-1., 2., -1.),
-                    v(1., 2., -1.),
-                    v(1., 2., 1.),
-                    v(-1., 2., 1.),
-                ],
-            ),
-            (
-                "back wall",
-                white,
-                [
-                    v(-1., 0., -1.),
-                    v(1., 0., -1.),
-                    v(1., 2., -1.),
-                    v(-1., 2., -1.),
-                ],
-            ),
-            (
-                "left wall",
-                red,
-                [
-                    v(-1., 0., 1.),
-                    v(-1., 0., -1.),
-                    v(-1., 2., -1.),
-                    v(-1., 2., 1.),
-                ],
-            ),
-            (
-                "right wall",
-                green,
-                [v(1., 0., -1.), v(1., 0., 1.), v(1., 2., 1.), v(1., 2., -1.)],
-            ),
-            (
-                "light",
-                light,
-                [
-                    v(-0.3, 1.998, -0.3),
-                    v(0.3, 1.998, -0.3),
-                    v(0.3, 1.998, 0.3),
-                    v(-0.3, 1.998, 0.3),
-                ],
-            ),
-        ];
-        let mut meshes = Vec::new();
-        let mut objects = Vec::new();
-        for (name, material, corners) in quads {
-            objects.push(Object {
-                name: name.into(),
-                material,
-                shape: Shape::Mesh { mesh: meshes.len() },
-                transform: Transform::default(),
-            });
-            meshes.push(Arc::new(quad(name, corners)));
-        }
-        let sphere = |name: &str, material, center: Vec3, radius| Object {
-            name: name.into(),
-            material,
-            shape: Shape::Sphere {
-                center: Vec3::ZERO,
-                radius,
-            },
-            transform: Transform::translate(center),
-        };
-        objects.push(sphere("glass sphere", glass, v(-0.45, 0.35, 0.25), 0.35));
-        objects.push(sphere("mirror sphere", mirror, v(0.45, 0.4, -0.35), 0.4));
-        objects.push(sphere("blue sphere", blue, v(0.35, 0.2, 0.55), 0.2));
-        Scene {
-            camera: Camera {
-                eye: v(0.0, 1.0, 3.9),
-                target: v(0.0, 1.0, 0.0),
-                up: Vec3::Y,
-                fov: 38.0,
-            },
-            materials,
-            textures: Vec::new(),
-            meshes,
-            objects,
-            lights: Vec::new(),
-            // A dim sky, so that a camera orbiting out of the room still sees it lit.
-            environment: Environment::Constant {
-                radiance: Vec3::new(0.07, 0.08, 0.1),
-            },
-            max_bounces: default_max_bounces(),
-            images: Vec::new(),
-        }
-    }
-
     /// A minimal valid scene to build on: the given camera, nothing else, black sky.
     pub fn empty(camera: Camera) -> Scene {
         Scene {
@@ -1013,25 +835,6 @@ impl Scene {
             max_bounces: default_max_bounces(),
             images: Vec::new(),
         }
-    }
-
-    /// A unit sphere of `material` at the origin in a uniform environment of
-    /// `radiance`, seen by `camera`: the furnace of tests whose answer is known in
-    /// closed form (a convex object only ever reflects the environment).
-    pub fn sphere_in_environment(material: Material, radiance: Vec3, camera: Camera) -> Scene {
-        let mut scene = Scene::empty(camera);
-        scene.materials.push(material);
-        scene.objects.push(Object {
-            name: "ball".into(),
-            material: 0,
-            shape: Shape::Sphere {
-                center: Vec3::ZERO,
-                radius: 1.0,
-            },
-            transform: Transform::default(),
-        });
-        scene.environment = Environment::Constant { radiance };
-        scene
     }
 }
 
@@ -1054,15 +857,6 @@ pub fn quad(name: &str, corners: [Vec3; 4]) -> Mesh {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn built_in_scene_is_valid_and_round_trips_through_json() {
-        let scene = Scene::cornell_box();
-        scene.validate().unwrap();
-        let json = serde_json::to_string(&scene).unwrap();
-        let back: Scene = serde_json::from_str(&json).unwrap();
-        assert_eq!(scene, back);
-    }
 
     #[test]
     fn validation_names_the_bad_part() {
@@ -1137,53 +931,5 @@ mod tests {
             s.validate(),
             Err(SceneError::Light { index: 0, .. })
         ));
-    }
-
-    #[test]
-    fn textures_must_be_loaded_before_rendering() {
-        let mut s = Scene::cornell_box();
-        s.textures.push(Texture {
-            name: "check".into(),
-            source: TextureSource::Checker {
-                squares: 8,
-                a: Vec3::ZERO,
-                b: Vec3::ONE,
-            },
-        });
-        assert!(s.validate().unwrap_err().to_string().contains("not loaded"));
-        s.load_textures(Path::new(".")).unwrap();
-        s.validate().unwrap();
-        s.textures.push(Texture {
-            name: "missing".into(),
-            source: TextureSource::File {
-                path: "no/such/file.png".into(),
-            },
-        });
-        let e = s
-            .load_textures(Path::new("/nonexistent"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("texture 1") && e.contains("file.png"), "{e}");
-    }
-
-    #[test]
-    fn embedded_textures_keep_their_images_and_cannot_be_invented() {
-        let mut s = Scene::cornell_box();
-        s.textures.push(Texture {
-            name: "embedded".into(),
-            source: TextureSource::Embedded {
-                origin: "model.glb#image/0".into(),
-            },
-        });
-        let e = s.load_textures(Path::new(".")).unwrap_err().to_string();
-        assert!(
-            e.contains("model.glb#image/0") && e.contains("embedded textures come only"),
-            "{e}"
-        );
-        let image = Arc::new(TextureImage::checker(2, Vec3::ZERO, Vec3::ONE));
-        s.images = vec![Arc::clone(&image)];
-        s.load_textures(Path::new(".")).unwrap();
-        assert!(Arc::ptr_eq(&s.images[0], &image));
-        s.validate().unwrap();
     }
 }

@@ -101,9 +101,9 @@ WHITE, RED, GREEN = (0.73, 0.73, 0.73), (0.65, 0.05, 0.05), (0.12, 0.45, 0.15)
 BLUE = (0.15, 0.25, 0.70)
 LIGHT_RADIANCE = (17.0, 14.0, 10.0)
 
-# The room of Scene::cornell_box (render-core/src/scene.rs): x in [-1, 1], y in [0, 2],
-# z in [-1, 1], open towards the camera at z = +1. Corners are counter-clockwise seen
-# from the front, which faces into the room.
+# The room of Scene::cornell_box (render-core/src/generate.rs): x in [-1, 1],
+# y in [0, 2], z in [-1, 1], open towards the camera at z = +1. Corners are
+# counter-clockwise seen from the front, which faces into the room.
 ROOM = [
     ("floor", "white", [(-1, 0, 1), (1, 0, 1), (1, 0, -1), (-1, 0, -1)]),
     ("ceiling", "white", [(-1, 2, -1), (1, 2, -1), (1, 2, 1), (-1, 2, 1)]),

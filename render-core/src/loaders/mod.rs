@@ -8,10 +8,13 @@
 //! camera) become warnings in [`LoadedScene::warnings`].
 //!
 //! [`mesh_from_bytes`] reads an uploaded glTF model from memory into one mesh.
+//! [`Scene::load_textures`] (in `textures.rs`) decodes a scene's texture images,
+//! reading image files relative to the scene file.
 
 mod gltf;
 mod json;
 mod obj;
+mod textures;
 
 pub use gltf::mesh_from_bytes;
 
