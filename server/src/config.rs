@@ -370,43 +370,7 @@ pub struct RenderArgs {
     pub out: std::path::PathBuf,
 }
 
-/// The cap of `--indirect-clamp auto` on raw pictures (Cycles' viewport uses the same).
-pub const DEFAULT_INDIRECT_CLAMP: f32 = 10.0;
-
-/// `--indirect-clamp`: the cap on each sample of indirect light.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum IndirectClamp {
-    /// [`DEFAULT_INDIRECT_CLAMP`] for raw pictures, none for denoised ones: measured
-    /// with `time_to_quality`, the cap makes raw pictures of the built-in scene up to
-    /// 3 dB better after 2 s, and denoised ones up to 1 dB worse.
-    Auto,
-    /// No cap: unbiased.
-    Off,
-    /// This radiance per channel, at exposure 1.
-    Cap(f32),
-}
-
-impl IndirectClamp {
-    /// The cap for the renderer when its pictures are `denoised` or not (`None`:
-    /// unbiased).
-    pub fn for_picture(self, denoised: bool) -> Option<f32> {
-        match self {
-            IndirectClamp::Auto => (!denoised).then_some(DEFAULT_INDIRECT_CLAMP),
-            IndirectClamp::Off => None,
-            IndirectClamp::Cap(v) => Some(v),
-        }
-    }
-}
-
-impl std::fmt::Display for IndirectClamp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            IndirectClamp::Auto => f.write_str("auto"),
-            IndirectClamp::Off => f.write_str("0"),
-            IndirectClamp::Cap(v) => write!(f, "{v}"),
-        }
-    }
-}
+pub use crate::view::{IndirectClamp, DEFAULT_INDIRECT_CLAMP};
 
 /// `--indirect-clamp`: `auto`, or a radiance from 0 (no cap) to a million.
 fn clamp(text: &str) -> Result<IndirectClamp, String> {

@@ -1,12 +1,13 @@
 //! `/metrics` in the Prometheus text format.
 
+use crate::control::errors_sent;
 use crate::scene::store::SceneStore;
 use crate::session::Sessions;
 use crate::view::registry::Views;
 use crate::view::{View, ViewStats};
-use protocol::{ErrorCode, ServerMessage};
+use protocol::ErrorCode;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 /// Renders the current figures.
 ///
@@ -230,27 +231,11 @@ pub fn render(sessions: &Sessions, views: &Views, store: &SceneStore) -> String 
     out
 }
 
-/// Error messages sent to clients since the process started, by code: counted where
-/// a message becomes text for a client ([`count_sent`]), whatever carries it.
-static ERRORS_SENT: [AtomicU64; ErrorCode::ALL.len()] =
-    [const { AtomicU64::new(0) }; ErrorCode::ALL.len()];
-
-/// Counts `message` if it is an `error`, for `streamtracer_errors_total`.
-pub fn count_sent(message: &ServerMessage) {
-    if let ServerMessage::Error { code, .. } = message {
-        ERRORS_SENT[*code as usize].fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// How many `error` messages with `code` were sent.
-pub fn errors_sent(code: ErrorCode) -> u64 {
-    ERRORS_SENT[code as usize].load(Ordering::Relaxed)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::ProtocolError;
+    use crate::control::count_sent;
+    use protocol::{ProtocolError, ServerMessage};
 
     #[test]
     fn error_messages_are_counted_by_code_when_sent() {

@@ -231,7 +231,7 @@ fn status(code: ErrorCode) -> StatusCode {
 
 /// A protocol message as an HTTP response.
 fn respond(message: ServerMessage) -> Response {
-    crate::metrics::count_sent(&message);
+    crate::control::count_sent(&message);
     let code = match &message {
         ServerMessage::Error { code, .. } => status(*code),
         _ => StatusCode::OK,

@@ -20,6 +20,7 @@ use render_core::edit::{Entity, Key, Kind, Op, Payload};
 use render_core::geometry::Ray;
 use serde_json::Value;
 use signaling::Credential;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,31 @@ struct Upload {
     data: Vec<u8>,
 }
 
+/// A new public name for a client (`prefix` and random characters), the `client` of
+/// the `changed` messages its edits cause and of its `hello`. Drawn apart from the
+/// session id and the resume token, so knowing it gives no hold on the session:
+/// nothing the server offers takes it.
+pub fn public_client_id(prefix: &str) -> String {
+    format!("{prefix}-{}", rtc::shared::util::math_rand_alpha_number(12))
+}
+
+/// Error messages sent to clients since the process started, by code (read by
+/// `/metrics`): counted where a message becomes text for a client, whatever carries it.
+static ERRORS_SENT: [AtomicU64; ErrorCode::ALL.len()] =
+    [const { AtomicU64::new(0) }; ErrorCode::ALL.len()];
+
+/// Counts `message` if it is an `error`.
+pub fn count_sent(message: &ServerMessage) {
+    if let ServerMessage::Error { code, .. } = message {
+        ERRORS_SENT[*code as usize].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// How many `error` messages with `code` were sent.
+pub fn errors_sent(code: ErrorCode) -> u64 {
+    ERRORS_SENT[code as usize].load(Ordering::Relaxed)
+}
+
 /// Turns messages into text for one transport: counts the errors sent, and replaces
 /// a message too large for the transport.
 #[derive(Clone)]
@@ -55,7 +81,7 @@ impl Encoder {
     pub fn encode(&self, m: &ServerMessage) -> String {
         let text = m.to_json();
         let Some(max) = self.max_outgoing.filter(|&max| text.len() > max) else {
-            crate::metrics::count_sent(m);
+            count_sent(m);
             return text;
         };
         tracing::debug!(session = %self.session, bytes = text.len(), "message too large for the transport");
@@ -78,11 +104,11 @@ impl Encoder {
             .into_message(),
             // Small by construction (they carry no client data of unbounded size).
             _ => {
-                crate::metrics::count_sent(m);
+                count_sent(m);
                 return text;
             }
         };
-        crate::metrics::count_sent(&replacement);
+        count_sent(&replacement);
         replacement.to_json()
     }
 }

@@ -282,7 +282,7 @@ impl Connections {
             return Err(Refusal::WebSocketsFull);
         }
         *n += 1;
-        let id = crate::session::public_client_id("ws");
+        let id = crate::control::public_client_id("ws");
         tables.websockets.insert(
             id.clone(),
             WebSocketEntry {

@@ -17,4 +17,7 @@ pub(crate) mod pump;
 pub mod ratelimit;
 pub mod snapshot;
 
-pub use connection::{Connection, DATA_CHANNEL_MAX_MESSAGE, MAX_UPLOAD_TRIANGLES};
+pub use connection::{
+    count_sent, errors_sent, public_client_id, Connection, DATA_CHANNEL_MAX_MESSAGE,
+    MAX_UPLOAD_TRIANGLES,
+};

@@ -5,10 +5,9 @@
 //! notes, `closing`) cannot drift between them.
 
 use super::Connection;
-use crate::session::media::FrameNote;
 use crate::view::Shown;
 use bytes::Bytes;
-use protocol::{CloseReason, ServerMessage};
+use protocol::{CloseReason, Revision, ServerMessage};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +42,17 @@ pub(crate) trait Transport: Send {
     }
     /// After `closing` was sent: lets it reach the client and ends the transport.
     fn close(&mut self, reason: CloseReason) -> impl Future<Output = ()> + Send;
+}
+
+/// The first frame of a new revision sent to a viewer, or of a denoised (or raw)
+/// picture after frames of the other kind (see [`protocol::ServerMessage::Frame`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FrameNote {
+    pub revision: Revision,
+    pub rtp_timestamp: u32,
+    pub width: u32,
+    pub height: u32,
+    pub denoised: bool,
 }
 
 /// Where the client hears which frame its picture shows.

@@ -26,13 +26,13 @@
 //! a camera revision); nothing holding a view's lock calls the store. The pick cache's
 //! lock is taken before the scene lock, never after.
 
+use super::{SceneVersion, Subscriber};
 use crate::journal::{Journal, JournalError};
 use crate::protocol::{ErrorCode, ProtocolError, Revision};
 use crate::scene::outbox::Outbox;
 pub use crate::scene::outbox::Unpublished;
-use crate::view::View;
 use render_core::accel::Accel;
-use render_core::edit::{Applied, Document, Key, Kind, Op, Resolved, Settings};
+use render_core::edit::{Applied, Document, Key, Kind, Op, Resolved};
 use render_core::Scene;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -42,13 +42,6 @@ use tokio::sync::broadcast;
 
 /// Transactions kept for undo.
 pub const HISTORY_LIMIT: usize = 1000;
-
-/// The scene as the renderer takes it, with the revision it is at.
-pub struct SceneVersion {
-    pub revision: Revision,
-    pub scene: Arc<Scene>,
-    pub settings: Settings,
-}
 
 /// What every connection hears.
 #[derive(Clone, Debug)]
@@ -99,7 +92,7 @@ struct State {
     /// that adding a view and publishing a transaction to the views take one lock and
     /// cannot wait on each other (two locks taken in opposite orders by `add_view` and
     /// `edit` once wedged the store).
-    views: Vec<Weak<View>>,
+    views: Vec<Weak<dyn Subscriber>>,
     /// A read-only copy of `doc` at `version`, made for the first read that needed one
     /// (see [`SceneStore::document`]) and dropped by the next transaction.
     published: Option<(Arc<SceneVersion>, Arc<Document>)>,
@@ -303,14 +296,17 @@ impl SceneStore {
         self.outbox.subscribe()
     }
 
-    /// Makes `view` follow the scene from now on: it gets the current version now and
-    /// every later one, with no transaction in between missed (both happen under the
-    /// scene lock, the only lock this takes).
-    pub fn add_view(&self, view: &Arc<View>) {
+    /// Makes `view` (a subscriber: the store knows nothing else of it) follow the
+    /// scene from now on: it gets the current version now and every later one, with no
+    /// transaction in between missed (both happen under the scene lock, the only lock
+    /// this takes). The store holds it weakly: a dropped view stops following.
+    pub fn add_view<V: Subscriber + 'static>(&self, view: &Arc<V>) {
         let mut st = lock(&self.state);
+        let ptr = Arc::as_ptr(view) as *const ();
         st.views
-            .retain(|v| v.strong_count() > 0 && !std::ptr::eq(v.as_ptr(), Arc::as_ptr(view)));
-        st.views.push(Arc::downgrade(view));
+            .retain(|v| v.strong_count() > 0 && v.as_ptr() as *const () != ptr);
+        let weak: Weak<dyn Subscriber> = Arc::downgrade(view) as Weak<dyn Subscriber>;
+        st.views.push(weak);
         view.set_scene(st.version.clone());
     }
 

@@ -2,9 +2,9 @@
 //! viewer's track, starting at a keyframe, stamped with the instant it was encoded.
 
 use super::peer::codec;
-use super::SessionId;
+use super::table::SessionId;
+use crate::control::pump::FrameNote;
 use crate::view::View;
-use protocol::Revision;
 use rtc::rtp::packetizer::Packetizer;
 use std::time::Instant;
 use tokio::sync::watch;
@@ -16,17 +16,6 @@ use webrtc::peer_connection::RTCPeerConnectionState;
 /// which keeps them under any path's MTU after SRTP and UDP headers.
 const RTP_MTU: usize = 1200;
 const VIDEO_CLOCK_RATE: u32 = 90_000;
-
-/// The first frame of a new revision sent to a viewer, or of a denoised (or raw)
-/// picture after frames of the other kind (see [`protocol::ServerMessage::Frame`]).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct FrameNote {
-    pub revision: Revision,
-    pub rtp_timestamp: u32,
-    pub width: u32,
-    pub height: u32,
-    pub denoised: bool,
-}
 
 /// Sends the view's encoded frames on the track until the session ends.
 ///

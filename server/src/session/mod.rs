@@ -14,15 +14,16 @@ pub(crate) mod nack;
 mod peer;
 pub mod table;
 
+pub use crate::control::public_client_id;
 pub use peer::h264_codec_parameters;
-pub use table::{public_client_id, SessionId, SessionInfo, SessionState};
+pub use table::{SessionId, SessionInfo, SessionState};
 
+use crate::control::pump::FrameNote;
 use crate::control::ratelimit::Limiter;
 use crate::control::Connection;
 use crate::scene::store::SceneStore;
 use crate::view::registry::{OpenError, Views};
 use crate::view::View;
-use media::FrameNote;
 use peer::Session;
 use protocol::{CloseReason, Role};
 use signaling::{Answer, Caller, Credential, DeleteError, Offer, OfferError, WhepHandler};

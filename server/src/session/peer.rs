@@ -5,7 +5,7 @@
 use super::keyframe::{self, KeyframeRequestForwarder};
 use super::link::{congestion_control, LinkEstimator};
 use super::nack::{self, NackLimiter};
-use super::SessionId;
+use super::table::SessionId;
 use crate::view::registry::LinkSeed;
 use rtc::interceptor::{Registry, Slot};
 use rtc::media_stream::MediaStreamTrack;

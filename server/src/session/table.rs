@@ -4,6 +4,7 @@
 //! grace are unit-tested on a made-up clock; [`super::Sessions`] drives it from the
 //! peer connections' events and one timer per dropped connection.
 
+use crate::control::public_client_id;
 use protocol::Role;
 use signaling::{Caller, DeleteError, TokenId};
 use std::collections::HashMap;
@@ -22,14 +23,6 @@ impl SessionId {
     pub(super) fn random() -> SessionId {
         SessionId(rtc::shared::util::math_rand_alpha_number(24))
     }
-}
-
-/// A new public name for a client (`prefix` and random characters), the `client` of
-/// the `changed` messages its edits cause and of its `hello`. Drawn apart from the
-/// session id and the resume token, so knowing it gives no hold on the session:
-/// nothing the server offers takes it.
-pub fn public_client_id(prefix: &str) -> String {
-    format!("{prefix}-{}", rtc::shared::util::math_rand_alpha_number(12))
 }
 
 /// Where a session is in its life (`closed` sessions are gone from the table).

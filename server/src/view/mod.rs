@@ -18,13 +18,14 @@ pub mod denoising;
 mod encode;
 pub mod planner;
 pub mod registry;
+mod settings;
 
 pub use planner::MIN_KEYFRAME_INTERVAL;
+pub use settings::{IndirectClamp, ViewSettings, DEFAULT_INDIRECT_CLAMP};
 
-use crate::config::IndirectClamp;
 use crate::protocol::Revision;
 use crate::scene::outbox::{Outbox, Unpublished};
-use crate::scene::store::SceneVersion;
+use crate::scene::{SceneVersion, Subscriber};
 use bytes::Bytes;
 use encoder::{rows_to_i420, EncoderSettings, H264Encoder, I420Frame, RgbRows};
 use render_core::{Camera, PassKind, Renderer, Scene};
@@ -286,38 +287,6 @@ impl Drop for LinkShare {
             lock(&shared.links).retain(|(id, _)| *id != self.id);
         }
     }
-}
-
-/// Settings of a view.
-#[derive(Clone, Copy, Debug)]
-pub struct ViewSettings {
-    /// The picture size at start.
-    pub width: u32,
-    pub height: u32,
-    /// The largest size a `resize` may ask for.
-    pub max_width: u32,
-    pub max_height: u32,
-    pub fps: f32,
-    /// The bitrate of live video when every viewer's link allows it, and where the
-    /// link estimates start.
-    pub bitrate: u32,
-    /// The floor: the encoder never goes below it, however poor a link.
-    pub min_bitrate: u32,
-    /// The ceiling of a still-quality refresh (and of link estimates).
-    pub max_bitrate: u32,
-    pub keyframe_interval: u32,
-    /// The sample limit when the view is started on its own ([`View::start`]); a
-    /// view following a scene store takes the scene's `settings.max_samples`.
-    pub max_spp: u32,
-    /// Rendering time after a change beyond which rendering pauses.
-    pub max_time: Option<Duration>,
-    /// Once the picture has not changed for [`planner::STILL_AFTER`], a frame at most this
-    /// often (keeping the stream alive); `None` sends every tick.
-    pub idle_interval: Option<Duration>,
-    /// Denoise the pictures with Open Image Denoise (when its runtime is there).
-    pub denoise: bool,
-    /// The cap on each sample of indirect light; see `Renderer::set_indirect_clamp`.
-    pub indirect_clamp: IndirectClamp,
 }
 
 /// Why a view could not start.
@@ -672,6 +641,12 @@ impl View {
         for t in threads {
             let _ = t.join();
         }
+    }
+}
+
+impl Subscriber for View {
+    fn set_scene(&self, version: Arc<SceneVersion>) {
+        View::set_scene(self, version);
     }
 }
 

@@ -387,7 +387,7 @@ impl EncodePlanner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::IndirectClamp;
+    use crate::view::IndirectClamp;
 
     fn settings() -> ViewSettings {
         ViewSettings {

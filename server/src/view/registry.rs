@@ -171,7 +171,7 @@ mod tests {
             max_time: None,
             idle_interval: None,
             denoise: false,
-            indirect_clamp: crate::config::IndirectClamp::Off,
+            indirect_clamp: crate::view::IndirectClamp::Off,
         }
     }
 
