@@ -9,6 +9,7 @@ use crate::scene::{Scene, SceneError};
 use glam::Vec3;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Rows per unit of parallel work: small enough to balance two cores and to notice a
@@ -72,7 +73,8 @@ struct Preview {
 
 /// A scene being rendered progressively at a fixed resolution.
 pub struct Renderer {
-    data: SceneData,
+    /// The compiled scene, which several renderers of one scene version may share.
+    data: Arc<SceneData>,
     camera: Camera,
     width: u32,
     height: u32,
@@ -104,14 +106,36 @@ impl Renderer {
 
     /// Compiles `scene` for rendering at `width` by `height`.
     pub fn new(scene: &Scene, width: u32, height: u32) -> Result<Renderer, RendererError> {
+        Renderer::with_compiled(Renderer::compile(scene, None)?, scene.camera, width, height)
+    }
+
+    /// Validates and compiles `scene` (its acceleration structures, lights and
+    /// materials) once, for any number of renderers ([`Renderer::with_compiled`],
+    /// [`Renderer::set_compiled`]). The mesh hierarchies of `previous` that still
+    /// fit are reused.
+    pub fn compile(
+        scene: &Scene,
+        previous: Option<&SceneData>,
+    ) -> Result<Arc<SceneData>, RendererError> {
+        scene.validate()?;
+        Ok(Arc::new(SceneData::new(scene, previous)))
+    }
+
+    /// A renderer of a compiled scene, seen through `camera`, at `width` by `height`.
+    pub fn with_compiled(
+        data: Arc<SceneData>,
+        camera: Camera,
+        width: u32,
+        height: u32,
+    ) -> Result<Renderer, RendererError> {
         if width == 0 || height == 0 || width > Self::MAX_DIMENSION || height > Self::MAX_DIMENSION
         {
             return Err(RendererError::Size { width, height });
         }
-        scene.validate()?;
+        camera.validate().map_err(SceneError::from)?;
         Ok(Renderer {
-            data: SceneData::new(scene, None),
-            camera: scene.camera,
+            data,
+            camera,
             width,
             height,
             seed: 0x5eed,
@@ -202,11 +226,22 @@ impl Renderer {
     /// Replaces the scene (geometry, materials and camera) and restarts accumulation.
     /// Meshes that did not change keep their hierarchies; only the top level is rebuilt.
     pub fn set_scene(&mut self, scene: &Scene) -> Result<(), RendererError> {
-        scene.validate()?;
-        self.data = SceneData::new(scene, Some(&self.data));
+        self.data = Renderer::compile(scene, Some(&self.data))?;
         self.camera = scene.camera;
         self.reset();
         Ok(())
+    }
+
+    /// Replaces the scene with a compiled one (see [`Renderer::compile`]), keeping
+    /// the camera, and restarts accumulation.
+    pub fn set_compiled(&mut self, data: Arc<SceneData>) {
+        self.data = data;
+        self.reset();
+    }
+
+    /// The compiled scene this renderer draws.
+    pub fn compiled(&self) -> &Arc<SceneData> {
+        &self.data
     }
 
     /// Drops everything accumulated; the next passes are previews again.

@@ -719,7 +719,7 @@ fn pick(store: &SceneStore, view: &View, x: f32, y: f32) -> (Revision, Option<Pi
         let (width, height) = view.size();
         let (o, d) =
             CameraRays::new(&camera, width, height).ray(x * width as f32, y * height as f32);
-        let Some(h) = accel.intersect(&Ray { o, d }, 0.0, f32::INFINITY) else {
+        let Some(h) = accel.accel.intersect(&Ray { o, d }, 0.0, f32::INFINITY) else {
             return (revision, None);
         };
         let (object, material) = match store.object_keys(&version, h.object as usize) {

@@ -31,8 +31,8 @@ use crate::journal::{Journal, JournalError};
 use crate::protocol::{ErrorCode, ProtocolError, Revision};
 use crate::scene::outbox::Outbox;
 pub use crate::scene::outbox::Unpublished;
-use render_core::accel::Accel;
 use render_core::edit::{Applied, Document, Key, Kind, Op, Resolved};
+use render_core::integrator::SceneData;
 use render_core::Scene;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -107,9 +107,6 @@ pub struct SceneStore {
     transactions: AtomicU64,
     /// `changed` of each transaction, held until its author's ack is sent.
     outbox: Arc<Outbox<StoreEvent>>,
-    /// The acceleration structure of the last scene version a `pick` needed, shared
-    /// by every connection (see [`SceneStore::pick_accel`]).
-    pick_accel: Mutex<Option<(Arc<SceneVersion>, Arc<Accel>)>>,
     /// Test hook: the next read pauses here once it has its copy of the document,
     /// telling the first sender and waiting for the receiver.
     #[cfg(test)]
@@ -197,11 +194,11 @@ impl SceneStore {
                 Some(journal)
             }
         };
-        let version = Arc::new(SceneVersion {
+        let version = Arc::new(SceneVersion::new(
             revision,
-            scene: Arc::new(doc.to_scene()),
-            settings: doc.settings(),
-        });
+            Arc::new(doc.to_scene()),
+            doc.settings(),
+        ));
         Ok(SceneStore {
             state: Mutex::new(State {
                 doc,
@@ -216,7 +213,6 @@ impl SceneStore {
             counter: AtomicU64::new(revision.0),
             transactions: AtomicU64::new(0),
             outbox: Outbox::new(256),
-            pick_accel: Mutex::new(None),
             #[cfg(test)]
             pause_read: Mutex::new(None),
         })
@@ -239,30 +235,15 @@ impl SceneStore {
         (self.revision(), st.version.clone())
     }
 
-    /// The scene as it is now, its revision, and its acceleration structure for a
-    /// pick's ray. One structure is kept, for the latest version a pick needed, and
-    /// shared by every connection and HTTP request: it is built once per scene version
-    /// (from the previous one, so an edit rebuilds only what changed), and memory
-    /// holds at most one more (while a build replaces it, or an older one a pick still
-    /// uses). Blocks for that build: call it off the async runtime.
-    pub fn pick_accel(&self) -> (Revision, Arc<SceneVersion>, Arc<Accel>) {
-        // Held across the build, so that picks arriving meanwhile wait for it rather
-        // than each building their own.
-        let mut cache = lock(&self.pick_accel);
+    /// The scene as it is now, its revision, and its compiled form for a pick's ray:
+    /// the same compilation the views render ([`SceneVersion::compiled`]), made once
+    /// per scene version by whichever needs it first (from the previous one, so an
+    /// edit rebuilds only what changed). Blocks for that build: call it off the async
+    /// runtime.
+    pub fn pick_accel(&self) -> (Revision, Arc<SceneVersion>, Arc<SceneData>) {
         let (revision, version) = self.current();
-        if let Some((v, accel)) = cache.as_ref() {
-            if Arc::ptr_eq(v, &version) {
-                return (revision, version, accel.clone());
-            }
-        }
-        let previous = cache.take();
-        let accel = Arc::new(Accel::build(
-            &version.scene,
-            previous.as_ref().map(|(_, a)| a.as_ref()),
-        ));
-        drop(previous);
-        *cache = Some((version.clone(), accel.clone()));
-        (revision, version, accel)
+        let compiled = version.compiled();
+        (revision, version, compiled)
     }
 
     /// The latest revision handed out (a transaction's or a camera move's).
@@ -538,11 +519,11 @@ impl SceneStore {
         st.revision = revision;
         st.published = None;
         self.transactions.fetch_add(1, Ordering::Relaxed);
-        st.version = Arc::new(SceneVersion {
+        st.version = Arc::new(st.version.next(
             revision,
-            scene: Arc::new(st.doc.to_scene()),
-            settings: st.doc.settings(),
-        });
+            Arc::new(st.doc.to_scene()),
+            st.doc.settings(),
+        ));
         // Still under the lock, so that views and connections hear of changes in the
         // order they were made (the connections' events are queued in that order).
         st.views.retain(|v| v.strong_count() > 0);
@@ -576,7 +557,7 @@ mod tests {
         SceneStore::open(&Scene::cornell_box(), dir, 64, 1.0, Some(dir)).unwrap()
     }
 
-    /// Every pick shares one acceleration structure per scene version: built once,
+    /// Every pick shares one compiled scene per scene version: built once,
     /// handed out again until the scene changes, then replaced (not added to).
     #[test]
     fn picks_share_one_acceleration_structure_per_scene_version() {
@@ -592,10 +573,12 @@ mod tests {
         let (r3, v3, a3) = store.pick_accel();
         assert!(r3 > r1);
         assert!(!Arc::ptr_eq(&v1, &v3) && !Arc::ptr_eq(&a1, &a3));
-        // The store keeps the new one only: the old one lives while a pick holds it.
-        drop(a2);
+        // The store keeps the new one only: the old one lives while a pick (or a
+        // view) holds its version or the compilation itself.
+        drop((a2, v2, v1));
         assert_eq!(Arc::strong_count(&a1), 1);
-        assert_eq!(Arc::strong_count(&a3), 2);
+        // Held by the pick, by its version (the current one) and as the line's latest.
+        assert_eq!(Arc::strong_count(&a3), 3);
         // The revision comes with the version it is of.
         let (revision, version) = store.current();
         assert!(Arc::ptr_eq(&version, &v3) && revision == r3);

@@ -315,15 +315,16 @@ impl View {
     /// A view of `scene` on its own (tests, benchmarks): its sample limit is the
     /// settings' `max_spp`, at exposure 1.
     pub fn start(scene: &Scene, settings: ViewSettings) -> Result<View, ViewError> {
-        let version = SceneVersion {
-            revision: Revision(0),
-            scene: Arc::new(scene.clone()),
-            settings: render_core::edit::Settings {
+        scene.validate().map_err(render_core::RendererError::from)?;
+        let version = SceneVersion::new(
+            Revision(0),
+            Arc::new(scene.clone()),
+            render_core::edit::Settings {
                 max_samples: settings.max_spp,
                 max_bounces: scene.max_bounces,
                 exposure: 1.0,
             },
-        };
+        );
         View::start_with(Arc::new(version), scene.camera, settings)
     }
 
@@ -338,8 +339,8 @@ impl View {
         if !(50_000 <= min && min <= bitrate && bitrate <= max && max <= 100_000_000) {
             return Err(ViewError::Bitrates { min, bitrate, max });
         }
-        let mut renderer = Renderer::new(&version.scene, settings.width, settings.height)?;
-        renderer.set_camera(camera)?;
+        let mut renderer =
+            Renderer::with_compiled(version.compiled(), camera, settings.width, settings.height)?;
         renderer.exposure = version.settings.exposure;
         let encoder_settings = EncoderSettings {
             width: settings.width,
@@ -733,9 +734,8 @@ fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Option<Duratio
                 if c.generation != rendered_generation {
                     if scene.as_ref().is_none_or(|s| !Arc::ptr_eq(s, &c.scene)) {
                         // The store validated the scene; a failure here would be a bug.
-                        if let Err(e) = renderer.set_scene(&c.scene.scene) {
-                            tracing::error!("rejected scene reached the renderer: {e}");
-                        }
+                        // Compiled once per version for every view (and picks).
+                        renderer.set_compiled(c.scene.compiled());
                         renderer.exposure = c.scene.settings.exposure;
                         max_spp = c.scene.settings.max_samples;
                         scene = Some(c.scene.clone());
@@ -1138,11 +1138,11 @@ mod tests {
         let mut rx = view.subscribe();
         let current = view.scene();
         let revision = Revision(view.camera().1 .0 + 1);
-        view.set_scene(Arc::new(SceneVersion {
+        view.set_scene(Arc::new(current.next(
             revision,
-            scene: current.scene.clone(),
-            settings: current.settings,
-        }));
+            current.scene.clone(),
+            current.settings,
+        )));
         assert_eq!(view.scene().revision, revision);
         frame_of(&mut rx, revision).await;
         assert!(
