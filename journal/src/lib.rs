@@ -72,6 +72,10 @@
 //! - [`Journal::open`] syncs the directory after creating files, so the log's own
 //!   directory entry is durable before the first record in it is acknowledged.
 //!
+//!
+//! Length: About 760 lines of code (and 500 of tests) because the frame format, the
+//! reader and the writer must agree byte for byte, and the crash tests exercise all
+//! three.
 
 use protocol::Revision;
 use std::fmt;

@@ -17,6 +17,9 @@
 //! A rejected request gets one `error` with a stable `code`, a `message` naming the
 //! problem, the request's `id` when it could be read, and where it applies the op's
 //! index and the field's path. Nothing of a rejected request is applied.
+//!
+//! Length: About 870 lines of code because every message and its value checks are one
+//! reference, the one the docs and the JSON Schema are checked against.
 
 use render_core::edit::{EditError, EditErrorCode, Key, Kind, Op};
 use render_core::Camera;

@@ -7,6 +7,9 @@
 //! normalising, so distances stay in world units). Moving an object changes its
 //! transform and rebuilds only the top level; geometries are shared through `Arc`s
 //! and reused by [`Accel::build`] when their mesh is unchanged.
+//!
+//! Length: About 540 lines of code (and 170 of tests) because the two levels and the
+//! per-query code-path choice must agree on one instance layout.
 
 #[cfg(target_arch = "x86_64")]
 use crate::bvh::V3;

@@ -1,4 +1,7 @@
 //! The film: per-pixel sums of radiance estimates, and tone mapping to sRGB bytes.
+//!
+//! Length: Over 600 lines because of its tests (about 300 lines), beside the SIMD tone
+//! mapping they check against the scalar code.
 
 use crate::cpu::Simd;
 use glam::Vec3;

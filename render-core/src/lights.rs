@@ -8,6 +8,9 @@
 //! left to BSDF sampling, which suits it. Area emitters are emissive triangles in
 //! world space and emissive spheres under any transform; an image environment is
 //! sampled in proportion to luminance times sin(theta) over its pixels.
+//!
+//! Length: About 570 lines of code (and 110 of tests) because each emitter's sampling
+//! and its density must agree, so they sit together.
 
 use crate::accel::{Accel, Geometry, SurfaceHit};
 use crate::sampling::{uniform_sphere, SampleRng};

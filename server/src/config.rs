@@ -1,4 +1,7 @@
 //! Configuration: command-line flags, each with an environment variable.
+//!
+//! Length: About 520 lines of code (and 140 of tests) because the flags are one clap
+//! structure, which must stay one piece.
 
 use clap::Parser;
 use std::net::{IpAddr, SocketAddr};

@@ -11,6 +11,8 @@
 //! server from a browser: CORS replies name them, and a request that a browser sent
 //! from any other page (its `Origin` header names neither an allowed origin nor the
 //! server itself) is refused with a `403` before it does anything.
+//!
+//! Length: Over 600 lines only with its tests (about 190 lines).
 
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};

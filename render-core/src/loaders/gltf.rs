@@ -13,6 +13,10 @@
 //! [`mesh_from_bytes`] reads a model a client uploaded, from memory, into one merged
 //! mesh. It reads nothing else: buffers must be inside the upload (a `.glb`, or data
 //! URIs), since a file reference would let a client read the server's disk.
+//!
+//! Length: About 940 lines of code (and 250 of tests): one glTF reader (buffers,
+//! accessors, materials, textures, nodes, lights) whose parts share the document's
+//! index checks.
 
 use super::{base_dir, display, framing_camera, io_reason, light_if_unlit, validated};
 use super::{LoadError, LoadedScene};

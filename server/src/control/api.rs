@@ -18,6 +18,9 @@
 //! - `GET /api/snapshot.png`: the current picture, lossless, at full resolution;
 //!   encoded once per picture state, a bounded number at once (`snapshot.rs`).
 //! - `GET /api/stats`: the view's size and how far its latest picture has refined.
+//!
+//! Length: About 750 lines: one short handler per HTTP route and the WebSocket
+//! transport, sharing the authorisation and reply helpers at the top.
 
 use crate::control::conns::{Client as ConnectionClient, Connections, WebSocketGuard};
 use crate::control::pump::{self, Frames, Incoming, Transport};

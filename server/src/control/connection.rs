@@ -7,6 +7,9 @@
 //! (another client's transaction, a camera move, a resize) into the message this
 //! client should hear, if any. An announced `upload` collects the binary messages
 //! that follow ([`Connection::binary`]) and adds the mesh when the last byte arrives.
+//!
+//! Length: About 760 lines because it answers every kind of request, which is what a
+//! connection is; parsing, transports and routes live elsewhere.
 
 use crate::control::ratelimit::{Action, Limiter};
 use crate::protocol::{

@@ -17,6 +17,9 @@
 //!   no request in progress and no bytes either way for `--idle-timeout`: closed.
 //! - WebSockets: at most `--max-websockets-per-client` per client (`429`); pinged,
 //!   and closed after `--idle-timeout` without a frame (pongs count) from the client.
+//!
+//! Length: About 670 lines of code because the accept loop, its limits and the
+//! WebSocket registry share the per-client counts they bound.
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};

@@ -25,6 +25,10 @@
 //! lock. Under it the store may take a view's own lock (to hand it a scene version or
 //! a camera revision); nothing holding a view's lock calls the store. The pick cache's
 //! lock is taken before the scene lock, never after.
+//!
+//! Length: About 540 lines of code (and 160 of tests) because every operation on the
+//! scene takes the one scene lock: kept in one file, the locking rules read in one
+//! place.
 
 use super::{SceneVersion, Subscriber};
 use crate::journal::{Journal, JournalError};

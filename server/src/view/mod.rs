@@ -12,6 +12,9 @@
 //! rendering, so a stale pass is abandoned within a few rows and the next picture is a
 //! preview of the change. Every frame carries the revision it shows: the newest of its
 //! scene's and its camera's.
+//!
+//! Length: About 670 lines of code (and 160 of tests): the View's API and the state its
+//! three threads share; the threads and the policies are files of their own.
 
 pub(crate) mod denoise_plan;
 mod denoise_thread;

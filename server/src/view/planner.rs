@@ -7,6 +7,9 @@
 //! picture's state and what the viewers ask, and answers with what to do; it reads no
 //! clock and owns no encoder, so every rule is unit-tested on a made-up clock. The
 //! encode thread (`encode.rs`) waits, encodes and reports back.
+//!
+//! Length: Over 600 lines because its unit tests (about 275 lines) sit beside the
+//! policy they pin down.
 
 use super::ViewSettings;
 use protocol::Revision;
