@@ -8,3 +8,10 @@ mod cli;
 mod denoise_runtime;
 mod schema;
 mod still;
+
+use std::process::Command;
+
+/// The `streamtracer` binary of this build, as a user runs it.
+fn streamtracer() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_streamtracer"))
+}

@@ -84,8 +84,7 @@ async fn impaired_and_vanishing_viewers_do_not_slow_the_others_and_are_freed() -
         &server.base,
         ViewerOptions {
             control: false,
-            link: Some(Link::ideal()),
-            ..ViewerOptions::default()
+            ..ViewerOptions::through(Link::ideal())
         },
     )
     .await?;
@@ -109,8 +108,7 @@ async fn impaired_and_vanishing_viewers_do_not_slow_the_others_and_are_freed() -
             &server.base,
             ViewerOptions {
                 control: false,
-                link: Some(Link::ideal()),
-                ..ViewerOptions::default()
+                ..ViewerOptions::through(Link::ideal())
             },
         )
         .await?;
