@@ -650,7 +650,7 @@ fn gltf_image_without_mime_type_or_source_is_an_error_not_a_panic() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// Found by the bad-input suite (tests/tests/bad_inputs.rs): an empty file, or binary
+/// Found by the bad-input suite (tests/tests/e2e/bad_inputs.rs): an empty file, or binary
 /// junk named `.obj`, loaded as an empty scene and the server served a blank sky.
 #[test]
 fn obj_without_faces_is_an_error_not_an_empty_scene() {

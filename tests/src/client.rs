@@ -83,6 +83,38 @@ fn authorized(request: reqwest::RequestBuilder, token: Option<&str>) -> reqwest:
 }
 
 impl ViewerOptions {
+    /// The default options with `token` as the bearer token (none: no token).
+    pub fn with_token(token: Option<&str>) -> Self {
+        ViewerOptions {
+            token: token.map(str::to_owned),
+            ..ViewerOptions::default()
+        }
+    }
+
+    /// The default options, watching view `name` instead of main.
+    pub fn on_view(name: &str) -> Self {
+        ViewerOptions {
+            view: Some(name.into()),
+            ..ViewerOptions::default()
+        }
+    }
+
+    /// The default options, every packet through a relay impairing it as `link` does.
+    pub fn through(link: Link) -> Self {
+        ViewerOptions {
+            link: Some(link),
+            ..ViewerOptions::default()
+        }
+    }
+
+    /// The default options, resuming the session of `resume_token`.
+    pub fn resuming(resume_token: impl Into<String>) -> Self {
+        ViewerOptions {
+            resume: Some(resume_token.into()),
+            ..ViewerOptions::default()
+        }
+    }
+
     fn patience(&self) -> Duration {
         self.reorder_patience.unwrap_or_else(|| {
             let round_trip = self
@@ -562,6 +594,15 @@ impl Viewer {
     /// with the `control` data channel.
     pub async fn connect(base: &str) -> anyhow::Result<Viewer> {
         Viewer::connect_with(base, ViewerOptions::default()).await
+    }
+
+    /// Connects as [`Viewer::connect`] does, then waits (up to [`crate::WAIT`] each) for
+    /// the `hello` message and the first decoded frame: a viewer that is watching.
+    pub async fn connect_watching(base: &str) -> anyhow::Result<Viewer> {
+        let mut viewer = Viewer::connect(base).await?;
+        viewer.next_message("hello", crate::WAIT).await?;
+        viewer.next_frame(crate::WAIT).await?;
+        Ok(viewer)
     }
 
     /// Connects as above, with the given options.

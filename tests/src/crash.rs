@@ -1,6 +1,6 @@
 //! Crash safety: the real binary with `--state-dir`, edited concurrently by WebSocket
 //! controllers and HTTP clients, killed with SIGKILL at a random moment, restarted,
-//! and checked against every acknowledged edit. Used by `tests/durability.rs` (a few
+//! and checked against every acknowledged edit. Used by `tests/e2e/durability.rs` (a few
 //! runs) and, with `CRASH_RUNS=25`, as the long run.
 //!
 //! Each writer owns its keys, so its history alone says what the scene must hold. A

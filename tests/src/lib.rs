@@ -26,9 +26,14 @@ pub mod ws;
 
 use render_core::Scene;
 use std::net::SocketAddr;
+use std::time::Duration;
 use streamtracer::Config;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+/// How long a test waits for a message, a frame or a state before it fails, unless it
+/// says otherwise.
+pub const WAIT: Duration = Duration::from_secs(20);
 
 /// A server running inside the test process.
 pub struct TestServer {
@@ -77,6 +82,11 @@ impl TestServer {
             stop: Some(stop),
             task: Some(task),
         })
+    }
+
+    /// [`TestServer::start`] with [`TestServer::small_config`].
+    pub async fn small(scene: Scene) -> anyhow::Result<TestServer> {
+        TestServer::start(TestServer::small_config(), scene).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -244,6 +254,36 @@ pub mod api {
             .await?;
         let status = r.status().as_u16();
         Ok((status, serde_json::from_str(&r.text().await?)?))
+    }
+
+    /// `method url` with `token` as its bearer token and, if any, a JSON body; the status
+    /// and the body as text.
+    pub async fn call(
+        method: reqwest::Method,
+        url: String,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> anyhow::Result<(u16, String)> {
+        let mut r = reqwest::Client::new().request(method, url);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let r = r.send().await?;
+        Ok((r.status().as_u16(), r.text().await?))
+    }
+
+    /// The sessions `GET /api/sessions` lists, read with `token`.
+    pub async fn sessions(base: &str, token: Option<&str>) -> anyhow::Result<Vec<Value>> {
+        let url = format!("{base}/api/sessions");
+        let (status, body) = call(reqwest::Method::GET, url, token, None).await?;
+        anyhow::ensure!(status == 200, "GET /api/sessions: {status} {body}");
+        let v: Value = serde_json::from_str(&body)?;
+        Ok(v["sessions"].as_array().cloned().unwrap_or_default())
     }
 
     /// The scene as `GET /api/scene` gives it (without the revision), and its revision.

@@ -6,7 +6,7 @@
 //! one) and in the scene, and what the server holds once everyone has left.
 //!
 //! Used by the `soak` binary (`cargo run --release -p streamtracer-tests --bin soak --
-//! --seconds 600`) and, shortened, by `tests/soak.rs`.
+//! --seconds 600`) and, shortened, by `tests/e2e/soak.rs`.
 
 use crate::client::{Viewer, ViewerOptions};
 use crate::process::ServerProcess;

@@ -1035,11 +1035,7 @@ async fn the_remote_control_moves_the_camera_another_page_watches() -> anyhow::R
 /// picture plays again; a drop whose session expired starts a new one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_connection_comes_back_by_itself() -> anyhow::Result<()> {
-    let server = TestServer::start(
-        TestServer::small_config(),
-        render_core::Scene::cornell_box(),
-    )
-    .await?;
+    let server = TestServer::small(render_core::Scene::cornell_box()).await?;
     let proxy = WhepProxy::start(&server.url("")).await?;
     let browser = Browser::start(640, 480).await?;
     browser.client.goto(&proxy.url("/")).await?;

@@ -1,11 +1,7 @@
 //! The binary as a user runs it: bad scene files fail with a clear message, and
 //! `render` writes an image.
 
-use std::process::Command;
-
-fn streamtracer() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_streamtracer"))
-}
+use crate::streamtracer;
 
 /// The `error: ` line of a failed run's standard error.
 fn error_line(stderr: &str) -> &str {

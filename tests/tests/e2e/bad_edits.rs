@@ -6,9 +6,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use streamtracer_tests::client::Viewer;
 use streamtracer_tests::ws::ControlSocket;
-use streamtracer_tests::{api, edit_scene, TestServer};
-
-const WAIT: Duration = Duration::from_secs(20);
+use streamtracer_tests::{api, edit_scene, TestServer, WAIT};
 
 /// (what is wrong, the message, its code, a word the message or field must name)
 fn cases() -> Vec<(&'static str, String, &'static str, &'static str)> {
@@ -105,7 +103,7 @@ impl Transport {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_message_gets_its_code_and_changes_nothing_on_every_transport(
 ) -> anyhow::Result<()> {
-    let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
+    let server = TestServer::small(edit_scene()).await?;
     let base = server.url("");
     let mut bystander = ControlSocket::connect(&base).await?;
     let mut watcher = Viewer::connect(&base).await?;
@@ -186,7 +184,7 @@ async fn every_bad_message_gets_its_code_and_changes_nothing_on_every_transport(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_specific_to_a_transport() -> anyhow::Result<()> {
-    let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
+    let server = TestServer::small(edit_scene()).await?;
     let base = server.url("");
     let (scene, revision) = api::scene(&base).await?;
     // HTTP: statuses that match the codes, bodies that are the protocol's errors.

@@ -9,52 +9,21 @@
 //! - `?access_token=` is percent-decoded, so tokens with `%`, `+` or `&` work there.
 
 use serde_json::{json, Value};
-use std::time::Duration;
 use streamtracer::Config;
 use streamtracer_tests::client::{Viewer, ViewerOptions};
 use streamtracer_tests::ws::{refused_status, ControlSocket};
-use streamtracer_tests::{edit_scene, query_value, TestServer};
+use streamtracer_tests::{api, edit_scene, query_value, TestServer, WAIT};
 
-const WAIT: Duration = Duration::from_secs(20);
 const ALICE: &str = "viewer-alice-token-5b2e90";
 const BOB: &str = "viewer-bob-token-c7a13f";
 const BOSS: &str = "controller-boss-token-e04d";
 
-/// `method base + path` with `token` as its bearer token; the status and body.
-async fn call(
-    method: reqwest::Method,
-    url: String,
-    token: Option<&str>,
-) -> anyhow::Result<(u16, String)> {
-    let mut r = reqwest::Client::new().request(method, url);
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    let r = r.send().await?;
-    Ok((r.status().as_u16(), r.text().await?))
-}
-
-/// The sessions `GET /api/sessions` lists, read with `token`.
-async fn sessions(server: &TestServer, token: Option<&str>) -> anyhow::Result<Vec<Value>> {
-    let (status, body) = call(reqwest::Method::GET, server.url("/api/sessions"), token).await?;
-    anyhow::ensure!(status == 200, "GET /api/sessions: {status} {body}");
-    let v: Value = serde_json::from_str(&body)?;
-    Ok(v["sessions"].as_array().cloned().unwrap_or_default())
-}
-
 /// Whether session `id` is still listed.
 async fn listed(server: &TestServer, token: Option<&str>, id: &str) -> anyhow::Result<bool> {
-    Ok(sessions(server, token)
+    Ok(api::sessions(&server.url(""), token)
         .await?
         .iter()
         .any(|s| s["session"] == id))
-}
-
-fn with(token: &str) -> ViewerOptions {
-    ViewerOptions {
-        token: Some(token.to_owned()),
-        ..ViewerOptions::default()
-    }
 }
 
 /// The session id at the end of a viewer's `Location`.
@@ -76,9 +45,9 @@ async fn a_viewer_token_cannot_end_another_tokens_session() -> anyhow::Result<()
     };
     let server = TestServer::start(config, edit_scene()).await?;
     let base = server.url("");
-    let mut boss = Viewer::connect_with(&base, with(BOSS)).await?;
-    let mut alice = Viewer::connect_with(&base, with(ALICE)).await?;
-    let mut bob = Viewer::connect_with(&base, with(BOB)).await?;
+    let mut boss = Viewer::connect_with(&base, ViewerOptions::with_token(Some(BOSS))).await?;
+    let mut alice = Viewer::connect_with(&base, ViewerOptions::with_token(Some(ALICE))).await?;
+    let mut bob = Viewer::connect_with(&base, ViewerOptions::with_token(Some(BOB))).await?;
     for v in [&mut boss, &mut alice, &mut bob] {
         v.next_message("hello", WAIT).await?;
         v.next_frame(WAIT).await?;
@@ -87,16 +56,18 @@ async fn a_viewer_token_cannot_end_another_tokens_session() -> anyhow::Result<()
 
     // A viewer token ends neither a controller's session nor another viewer's, by
     // header or by query: 403 with a reason, and both sessions go on streaming.
-    let (status, body) = call(
+    let (status, body) = api::call(
         reqwest::Method::DELETE,
         server.url(&boss.location),
         Some(ALICE),
+        None,
     )
     .await?;
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("another token"), "{body}");
     let by_query = format!("{}?access_token={}", bob.location, query_value(ALICE));
-    let (status, body) = call(reqwest::Method::DELETE, server.url(&by_query), None).await?;
+    let (status, body) =
+        api::call(reqwest::Method::DELETE, server.url(&by_query), None, None).await?;
     assert_eq!(status, 403, "{body}");
     assert!(listed(&server, Some(BOSS), &boss_id).await?);
     assert!(listed(&server, Some(BOSS), &bob_id).await?);
@@ -111,10 +82,11 @@ async fn a_viewer_token_cannot_end_another_tokens_session() -> anyhow::Result<()
     assert!(!heard.is_empty(), "{changed}");
     assert_ne!(heard, boss_id);
     for token in [ALICE, BOSS] {
-        let (status, body) = call(
+        let (status, body) = api::call(
             reqwest::Method::DELETE,
             server.url(&format!("/whep/{heard}")),
             Some(token),
+            None,
         )
         .await?;
         assert_eq!(status, 404, "DELETE /whep/{heard} with {token}: {body}");
@@ -123,10 +95,11 @@ async fn a_viewer_token_cannot_end_another_tokens_session() -> anyhow::Result<()
     boss.next_frame(WAIT).await?;
 
     // The creator ends its own session; a controller token ends anyone's.
-    let (status, body) = call(
+    let (status, body) = api::call(
         reqwest::Method::DELETE,
         server.url(&bob.location),
         Some(BOSS),
+        None,
     )
     .await?;
     assert_eq!(status, 200, "{body}");
@@ -135,7 +108,7 @@ async fn a_viewer_token_cannot_end_another_tokens_session() -> anyhow::Result<()
     assert!(!listed(&server, Some(BOSS), &bob_id).await?);
     alice.close().await?; // DELETE with ALICE, its creator; fails unless 2xx
     boss.close().await?;
-    assert!(sessions(&server, Some(BOSS)).await?.is_empty());
+    assert!(api::sessions(&base, Some(BOSS)).await?.is_empty());
     server.stop().await
 }
 
@@ -143,7 +116,7 @@ async fn a_viewer_token_cannot_end_another_tokens_session() -> anyhow::Result<()
 async fn the_id_other_clients_hear_cannot_end_or_resume_a_session() -> anyhow::Result<()> {
     // No tokens (loopback): every caller is a controller, so only the secrecy of the
     // session id and the resume token guards a session.
-    let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
+    let server = TestServer::small(edit_scene()).await?;
     let base = server.url("");
     let mut editor = Viewer::connect(&base).await?;
     let mut other = Viewer::connect(&base).await?;
@@ -189,25 +162,19 @@ async fn the_id_other_clients_hear_cannot_end_or_resume_a_session() -> anyhow::R
     // Every route that takes a session id or a resume token refuses the public ids.
     for heard in [&client, &ws_client] {
         let url = server.url(&format!("/whep/{heard}"));
-        let (status, body) = call(reqwest::Method::DELETE, url.clone(), None).await?;
+        let (status, body) = api::call(reqwest::Method::DELETE, url.clone(), None, None).await?;
         assert_eq!(status, 404, "DELETE /whep/{heard}: {body}");
         assert!(body.contains("no session"), "{body}");
-        let (status, _) = call(reqwest::Method::PATCH, url, None).await?;
+        let (status, _) = api::call(reqwest::Method::PATCH, url, None, None).await?;
         assert_eq!(status, 405);
-        let e = Viewer::connect_with(
-            &base,
-            ViewerOptions {
-                resume: Some(heard.clone()),
-                ..ViewerOptions::default()
-            },
-        )
-        .await
-        .err()
-        .expect("a public client id resumed a session");
+        let e = Viewer::connect_with(&base, ViewerOptions::resuming(heard.clone()))
+            .await
+            .err()
+            .expect("a public client id resumed a session");
         assert!(e.to_string().contains("404"), "{e}");
     }
     // The session is untouched: listed (with its public id), streaming, editing.
-    let list = sessions(&server, None).await?;
+    let list = api::sessions(&base, None).await?;
     let row = list
         .iter()
         .find(|s| s["session"] == id.as_str())
@@ -220,7 +187,7 @@ async fn the_id_other_clients_hear_cannot_end_or_resume_a_session() -> anyhow::R
     // Its own DELETE, with the secret of its Location, still ends it.
     editor.close().await?;
     other.close().await?;
-    assert!(sessions(&server, None).await?.is_empty());
+    assert!(api::sessions(&base, None).await?.is_empty());
     server.stop().await
 }
 
@@ -237,7 +204,7 @@ async fn a_token_with_percent_plus_and_ampersand_works_as_access_token() -> anyh
     let base = server.url("");
     let get = |path: String| {
         let url = server.url(&path);
-        async move { call(reqwest::Method::GET, url, None).await }
+        async move { api::call(reqwest::Method::GET, url, None, None).await }
     };
     // Percent-encoded, each token is its role, on the API and the WebSocket.
     let (status, body) = get(format!("/api/scene?access_token={}", query_value(viewer))).await?;
@@ -253,11 +220,12 @@ async fn a_token_with_percent_plus_and_ampersand_works_as_access_token() -> anyh
     let (status, body) = get(format!("/api/scene?access_token={viewer}")).await?;
     assert_eq!(status, 401, "{body}");
     // The WHEP routes read it the same way: a viewer ends only its own session.
-    let mut watcher = Viewer::connect_with(&base, with(viewer)).await?;
+    let mut watcher = Viewer::connect_with(&base, ViewerOptions::with_token(Some(viewer))).await?;
     watcher.next_message("hello", WAIT).await?;
     watcher.next_frame(WAIT).await?;
     let by_query = format!("{}?access_token={}", watcher.location, query_value(viewer));
-    let (status, body) = call(reqwest::Method::DELETE, server.url(&by_query), None).await?;
+    let (status, body) =
+        api::call(reqwest::Method::DELETE, server.url(&by_query), None, None).await?;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         watcher.next_message("closing", WAIT).await?["reason"],

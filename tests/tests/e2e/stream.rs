@@ -5,9 +5,7 @@ use glam::Vec3;
 use render_core::Camera;
 use std::time::{Duration, Instant};
 use streamtracer_tests::client::{Viewer, ViewerOptions};
-use streamtracer_tests::{downsample, mean_abs_diff, reference_render, TestServer};
-
-const WAIT: Duration = Duration::from_secs(20);
+use streamtracer_tests::{downsample, mean_abs_diff, reference_render, TestServer, WAIT};
 
 /// Takes frames until one resembles `reference` (both blurred by 8 to compare what the
 /// pictures show, not their noise), or `WAIT` passes. Returns that frame's difference,
@@ -41,11 +39,7 @@ const MATCH: f64 = 8.0;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewer_sees_the_scene_and_a_camera_message_changes_it() -> anyhow::Result<()> {
-    let server = TestServer::start(
-        TestServer::small_config(),
-        render_core::Scene::cornell_box(),
-    )
-    .await?;
+    let server = TestServer::small(render_core::Scene::cornell_box()).await?;
     let (w, h) = (server.config.width as usize, server.config.height as usize);
 
     // The renderer's own images of the scene from the server's camera and from a
@@ -134,11 +128,7 @@ async fn viewer_sees_the_scene_and_a_camera_message_changes_it() -> anyhow::Resu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_control_messages_get_errors_and_the_session_continues() -> anyhow::Result<()> {
-    let server = TestServer::start(
-        TestServer::small_config(),
-        render_core::Scene::cornell_box(),
-    )
-    .await?;
+    let server = TestServer::small(render_core::Scene::cornell_box()).await?;
     let mut viewer = Viewer::connect(&server.url("")).await?;
     let hello = viewer.next_message("hello", WAIT).await?;
     let revision = hello["revision"].as_u64().unwrap();
@@ -191,11 +181,7 @@ async fn bad_control_messages_get_errors_and_the_session_continues() -> anyhow::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_viewers_share_the_stream_and_hear_each_others_camera() -> anyhow::Result<()> {
-    let server = TestServer::start(
-        TestServer::small_config(),
-        render_core::Scene::cornell_box(),
-    )
-    .await?;
+    let server = TestServer::small(render_core::Scene::cornell_box()).await?;
     let mut a = Viewer::connect(&server.url("")).await?;
     let mut b = Viewer::connect(&server.url("")).await?;
     a.next_message("hello", WAIT).await?;
@@ -385,11 +371,7 @@ async fn a_still_picture_is_sent_only_to_keep_the_stream_alive() -> anyhow::Resu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_whep_player_without_data_channel_gets_video() -> anyhow::Result<()> {
-    let server = TestServer::start(
-        TestServer::small_config(),
-        render_core::Scene::cornell_box(),
-    )
-    .await?;
+    let server = TestServer::small(render_core::Scene::cornell_box()).await?;
     let mut player = Viewer::connect_with(
         &server.url(""),
         ViewerOptions {
@@ -415,11 +397,7 @@ async fn plain_whep_player_without_data_channel_gets_video() -> anyhow::Result<(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn picture_loss_indication_brings_a_keyframe() -> anyhow::Result<()> {
-    let server = TestServer::start(
-        TestServer::small_config(),
-        render_core::Scene::cornell_box(),
-    )
-    .await?;
+    let server = TestServer::small(render_core::Scene::cornell_box()).await?;
     let mut viewer = Viewer::connect(&server.url("")).await?;
     assert!(viewer.next_frame(WAIT).await?.keyframe);
     // Without periodic keyframes, a second of stream holds no further keyframe...
@@ -452,11 +430,7 @@ async fn picture_loss_indication_brings_a_keyframe() -> anyhow::Result<()> {
 /// at the rate limit, not one per report: the rest of the stream stays small frames.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_of_keyframe_requests_is_rate_limited() -> anyhow::Result<()> {
-    let server = TestServer::start(
-        TestServer::small_config(),
-        render_core::Scene::cornell_box(),
-    )
-    .await?;
+    let server = TestServer::small(render_core::Scene::cornell_box()).await?;
     let mut viewer = Viewer::connect(&server.url("")).await?;
     assert!(viewer.next_frame(WAIT).await?.keyframe);
     let (mut frames, mut keyframes) = (0, 0);
@@ -483,15 +457,9 @@ async fn a_storm_of_keyframe_requests_is_rate_limited() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_tells_every_client_closes_sessions_and_returns() -> anyhow::Result<()> {
-    let server = TestServer::start(
-        TestServer::small_config(),
-        render_core::Scene::cornell_box(),
-    )
-    .await?;
+    let server = TestServer::small(render_core::Scene::cornell_box()).await?;
     let base = server.url("");
-    let mut viewer = Viewer::connect(&base).await?;
-    viewer.next_message("hello", WAIT).await?;
-    viewer.next_frame(WAIT).await?;
+    let mut viewer = Viewer::connect_watching(&base).await?;
     let mut socket = streamtracer_tests::ws::ControlSocket::connect(&base).await?;
     tokio::time::timeout(Duration::from_secs(10), server.stop()).await??;
     // Both clients are told why, before their connections close.
@@ -522,11 +490,7 @@ async fn shutdown_tells_every_client_closes_sessions_and_returns() -> anyhow::Re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_ended_by_delete_is_told_so() -> anyhow::Result<()> {
-    let server = TestServer::start(
-        TestServer::small_config(),
-        render_core::Scene::cornell_box(),
-    )
-    .await?;
+    let server = TestServer::small(render_core::Scene::cornell_box()).await?;
     let mut viewer = Viewer::connect(&server.url("")).await?;
     viewer.next_message("hello", WAIT).await?;
     let status = reqwest::Client::new()

@@ -5,12 +5,10 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn streamtracer() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_streamtracer"))
-}
+use crate::streamtracer;
 
 /// A directory to put runtimes in, removed when dropped.
 struct Dir(PathBuf);

@@ -24,11 +24,7 @@ async fn sessions(server: &TestServer) -> anyhow::Result<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_offers_get_clear_errors_and_create_no_session() -> anyhow::Result<()> {
-    let server = TestServer::start(
-        TestServer::small_config(),
-        render_core::Scene::cornell_box(),
-    )
-    .await?;
+    let server = TestServer::small(render_core::Scene::cornell_box()).await?;
     let cases: &[(Option<&str>, &str, u16, &str)] = &[
         (Some("application/json"), "{\"sdp\":\"v=0\"}", 415, "application/sdp"),
         (None, "v=0\r\n", 415, "Content-Type"),
@@ -70,11 +66,7 @@ async fn bad_offers_get_clear_errors_and_create_no_session() -> anyhow::Result<(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_an_unknown_session_is_404() -> anyhow::Result<()> {
-    let server = TestServer::start(
-        TestServer::small_config(),
-        render_core::Scene::cornell_box(),
-    )
-    .await?;
+    let server = TestServer::small(render_core::Scene::cornell_box()).await?;
     let res = reqwest::Client::new()
         .delete(server.url("/whep/nosuchsession"))
         .send()
@@ -107,11 +99,7 @@ a=rtcp-fb:96 nack pli\r\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offer_without_h264_is_rejected_naming_the_codec() -> anyhow::Result<()> {
-    let server = TestServer::start(
-        TestServer::small_config(),
-        render_core::Scene::cornell_box(),
-    )
-    .await?;
+    let server = TestServer::small(render_core::Scene::cornell_box()).await?;
     let (status, text) = post(&server, Some("application/sdp"), VP8_ONLY_OFFER).await?;
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("H.264"), "{text}");

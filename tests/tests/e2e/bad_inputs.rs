@@ -13,9 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use streamtracer_tests::client::{Viewer, ViewerOptions};
 use streamtracer_tests::ws::{refused_status, ControlSocket};
-use streamtracer_tests::{api, server_binary, TestServer};
-
-const WAIT: Duration = Duration::from_secs(20);
+use streamtracer_tests::{api, server_binary, TestServer, WAIT};
 
 /// Inputs tried and answered correctly, per surface, with the wrong answers.
 #[derive(Default)]
@@ -126,16 +124,10 @@ fn offer(video: &str, codec: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_public_surface_answers_bad_input_clearly_and_changes_nothing() -> anyhow::Result<()> {
-    let server = TestServer::start(
-        TestServer::small_config(),
-        render_core::Scene::cornell_box(),
-    )
-    .await?;
+    let server = TestServer::small(render_core::Scene::cornell_box()).await?;
     let base = server.url("");
     // The bystander: a viewer with its control channel, watching throughout.
-    let mut viewer = Viewer::connect(&base).await?;
-    viewer.next_message("hello", WAIT).await?;
-    viewer.next_frame(WAIT).await?;
+    let mut viewer = Viewer::connect_watching(&base).await?;
     let (_, revision) = api::scene(&base).await?;
     let sessions = server.metric("streamtracer_sessions").await?;
     let mut tally = Tally::default();

@@ -6,9 +6,7 @@ use serde_json::json;
 use std::time::Duration;
 use streamtracer::Config;
 use streamtracer_tests::client::{Frame, Viewer, ViewerOptions};
-use streamtracer_tests::{api, edit_scene, middle, TestServer};
-
-const WAIT: Duration = Duration::from_secs(20);
+use streamtracer_tests::{api, edit_scene, middle, TestServer, WAIT};
 
 /// The newest decoded frame after `settle`.
 async fn latest(viewer: &mut Viewer, settle: Duration) -> anyhow::Result<Frame> {
@@ -18,13 +16,6 @@ async fn latest(viewer: &mut Viewer, settle: Duration) -> anyhow::Result<Frame> 
         frame = f;
     }
     Ok(frame)
-}
-
-fn on_view(name: &str) -> ViewerOptions {
-    ViewerOptions {
-        view: Some(name.into()),
-        ..ViewerOptions::default()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,7 +28,7 @@ async fn two_views_show_their_own_cameras_and_every_edit() -> anyhow::Result<()>
     let server = TestServer::start(config, edit_scene()).await?;
     let base = server.url("");
     let mut main = Viewer::connect(&base).await?;
-    let mut side = Viewer::connect_with(&base, on_view("side")).await?;
+    let mut side = Viewer::connect_with(&base, ViewerOptions::on_view("side")).await?;
     let hello = side.next_message("hello", WAIT).await?;
     assert_eq!(hello["view"], "side");
     main.next_message("hello", WAIT).await?;
@@ -107,7 +98,7 @@ async fn two_views_show_their_own_cameras_and_every_edit() -> anyhow::Result<()>
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(server.metric(main_passes).await? > before);
     // A viewer joining the side view again finds it where it was.
-    let mut again = Viewer::connect_with(&base, on_view("side")).await?;
+    let mut again = Viewer::connect_with(&base, ViewerOptions::on_view("side")).await?;
     let [r, g, b] = middle(&latest(&mut again, Duration::from_millis(500)).await?);
     assert!(r > g + 80.0 && r > b + 80.0, "side, rejoined: {r} {g} {b}");
     again.close().await?;
@@ -127,11 +118,11 @@ async fn only_controllers_open_views_and_only_so_many() -> anyhow::Result<()> {
     let base = server.url("");
     let as_viewer = |view: &str| ViewerOptions {
         token: Some("views-viewer-token-41aa".into()),
-        ..on_view(view)
+        ..ViewerOptions::on_view(view)
     };
     let as_controller = |view: &str| ViewerOptions {
         token: Some("views-controller-token-9c".into()),
-        ..on_view(view)
+        ..ViewerOptions::on_view(view)
     };
     let e = Viewer::connect_with(&base, as_viewer("mine"))
         .await
@@ -224,7 +215,7 @@ async fn only_controllers_open_views_and_only_so_many() -> anyhow::Result<()> {
 async fn quality_changes_the_frame_rate_and_bitrate_of_a_view() -> anyhow::Result<()> {
     use streamtracer_tests::client::received_fps;
     use streamtracer_tests::ws::ControlSocket;
-    let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
+    let server = TestServer::small(edit_scene()).await?;
     let base = server.url("");
     let mut viewer = Viewer::connect(&base).await?;
     let hello = viewer.next_message("hello", WAIT).await?;
@@ -334,7 +325,7 @@ async fn quality_changes_the_frame_rate_and_bitrate_of_a_view() -> anyhow::Resul
 async fn a_viewer_of_another_view_starts_its_link_estimate_at_that_views_bitrate(
 ) -> anyhow::Result<()> {
     use streamtracer_tests::ws::ControlSocket;
-    let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
+    let server = TestServer::small(edit_scene()).await?;
     let base = server.url("");
     let mut controller = ControlSocket::connect_to_view(&base, "side").await?;
     let reply = controller
@@ -342,7 +333,7 @@ async fn a_viewer_of_another_view_starts_its_link_estimate_at_that_views_bitrate
         .await?;
     assert_eq!(reply["type"], "ack", "{reply}");
     let mut main = Viewer::connect(&base).await?;
-    let mut side = Viewer::connect_with(&base, on_view("side")).await?;
+    let mut side = Viewer::connect_with(&base, ViewerOptions::on_view("side")).await?;
     main.next_frame(WAIT).await?;
     side.next_frame(WAIT).await?;
     // The estimates move from where they started by a few percent a second at most:

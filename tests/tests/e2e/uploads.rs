@@ -2,16 +2,13 @@
 //! HTTP, each becoming a mesh an object can use; broken files change nothing.
 
 use serde_json::json;
-use std::time::Duration;
 use streamtracer_tests::client::Viewer;
 use streamtracer_tests::ws::ControlSocket;
-use streamtracer_tests::{api, edit_scene, grid_glb, TestServer};
-
-const WAIT: Duration = Duration::from_secs(20);
+use streamtracer_tests::{api, edit_scene, grid_glb, TestServer, WAIT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn meshes_upload_over_websocket_data_channel_and_http() -> anyhow::Result<()> {
-    let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
+    let server = TestServer::small(edit_scene()).await?;
     let base = server.url("");
 
     // WebSocket: 20,000 triangles (about 280 kB), in three binary messages.

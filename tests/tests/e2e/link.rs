@@ -4,19 +4,10 @@
 use std::time::{Duration, Instant};
 use streamtracer_tests::client::{Viewer, ViewerOptions};
 use streamtracer_tests::link::{Direction, Link};
-use streamtracer_tests::TestServer;
-
-const WAIT: Duration = Duration::from_secs(20);
+use streamtracer_tests::{TestServer, WAIT};
 
 async fn connect(server: &TestServer, link: Link) -> anyhow::Result<Viewer> {
-    Viewer::connect_with(
-        &server.url(""),
-        ViewerOptions {
-            link: Some(link),
-            ..Default::default()
-        },
-    )
-    .await
+    Viewer::connect_with(&server.url(""), ViewerOptions::through(link)).await
 }
 
 /// Decoded frames during `period`, and the longest wait for one.
@@ -34,11 +25,7 @@ async fn watch(viewer: &mut Viewer, period: Duration) -> anyhow::Result<(u32, Du
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewer_streams_through_an_unimpaired_relay() -> anyhow::Result<()> {
-    let server = TestServer::start(
-        TestServer::small_config(),
-        render_core::Scene::cornell_box(),
-    )
-    .await?;
+    let server = TestServer::small(render_core::Scene::cornell_box()).await?;
     let mut viewer = connect(&server, Link::ideal()).await?;
     // The data channel crosses the relay too.
     viewer.next_message("hello", WAIT).await?;
@@ -73,11 +60,7 @@ async fn viewer_streams_through_an_unimpaired_relay() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn video_keeps_flowing_with_five_percent_downstream_loss() -> anyhow::Result<()> {
-    let server = TestServer::start(
-        TestServer::small_config(),
-        render_core::Scene::cornell_box(),
-    )
-    .await?;
+    let server = TestServer::small(render_core::Scene::cornell_box()).await?;
     let mut viewer = connect(&server, Link::lossy_downstream(0.05, 7)).await?;
     viewer.next_frame(WAIT).await?;
 
@@ -102,11 +85,7 @@ async fn video_keeps_flowing_with_five_percent_downstream_loss() -> anyhow::Resu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_retransmissions_losses_are_repaired_by_keyframes() -> anyhow::Result<()> {
-    let server = TestServer::start(
-        TestServer::small_config(),
-        render_core::Scene::cornell_box(),
-    )
-    .await?;
+    let server = TestServer::small(render_core::Scene::cornell_box()).await?;
     // Holes are given up on at once, before any NACK can be answered, so every loss
     // of a video packet costs the picture until a keyframe asked for with a PLI.
     let mut viewer = Viewer::connect_with(

@@ -2,27 +2,17 @@
 //! is kept as `pending` and resumes with its resume token, keeping its session, role
 //! and view; after the grace period the session is closed and cannot be resumed.
 
-use serde_json::Value;
 use std::time::{Duration, Instant};
 use streamtracer::Config;
 use streamtracer_tests::client::{Viewer, ViewerOptions};
 use streamtracer_tests::link::Link;
-use streamtracer_tests::TestServer;
-
-const WAIT: Duration = Duration::from_secs(20);
-
-async fn sessions(server: &TestServer) -> anyhow::Result<Vec<Value>> {
-    let r = reqwest::get(server.url("/api/sessions")).await?;
-    anyhow::ensure!(r.status() == 200, "GET /api/sessions: {}", r.status());
-    let v: Value = serde_json::from_str(&r.text().await?)?;
-    Ok(v["sessions"].as_array().cloned().unwrap_or_default())
-}
+use streamtracer_tests::{api, TestServer, WAIT};
 
 /// Waits until session `id` is in `state` ("closed": gone); returns how long it took.
 async fn until_state(server: &TestServer, id: &str, state: &str) -> anyhow::Result<Duration> {
     let start = Instant::now();
     loop {
-        let list = sessions(server).await?;
+        let list = api::sessions(&server.url(""), None).await?;
         let now = list.iter().find(|s| s["session"] == id);
         let here = match now {
             Some(s) => s["state"] == state,
@@ -39,22 +29,11 @@ async fn until_state(server: &TestServer, id: &str, state: &str) -> anyhow::Resu
     }
 }
 
-fn through_relay() -> ViewerOptions {
-    ViewerOptions {
-        link: Some(Link::ideal()),
-        ..ViewerOptions::default()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_session_is_pending_then_resumes_with_its_token() -> anyhow::Result<()> {
-    let server = TestServer::start(
-        TestServer::small_config(),
-        render_core::Scene::cornell_box(),
-    )
-    .await?;
+    let server = TestServer::small(render_core::Scene::cornell_box()).await?;
     let base = server.url("");
-    let mut viewer = Viewer::connect_with(&base, through_relay()).await?;
+    let mut viewer = Viewer::connect_with(&base, ViewerOptions::through(Link::ideal())).await?;
     let hello = viewer.next_message("hello", WAIT).await?;
     let (id, token, client) = (
         hello["session"].as_str().unwrap().to_owned(),
@@ -64,7 +43,7 @@ async fn a_cut_session_is_pending_then_resumes_with_its_token() -> anyhow::Resul
     assert!(token.len() >= 32, "{hello}");
     viewer.next_frame(WAIT).await?;
     until_state(&server, &id, "connected").await?;
-    assert!(sessions(&server)
+    assert!(api::sessions(&server.url(""), None)
         .await?
         .iter()
         .all(|s| s.get("resume_token").is_none()));
@@ -79,14 +58,7 @@ async fn a_cut_session_is_pending_then_resumes_with_its_token() -> anyhow::Resul
     assert_eq!(pending, 1.0);
 
     // The client comes back with its token: the same session, role and view.
-    let mut back = Viewer::connect_with(
-        &base,
-        ViewerOptions {
-            resume: Some(token.clone()),
-            ..ViewerOptions::default()
-        },
-    )
-    .await?;
+    let mut back = Viewer::connect_with(&base, ViewerOptions::resuming(token.clone())).await?;
     assert_eq!(
         back.location, viewer.location,
         "a resumed session keeps its resource"
@@ -112,20 +84,17 @@ async fn a_cut_session_is_pending_then_resumes_with_its_token() -> anyhow::Resul
     // The old connection's end of the session is gone: when it finally fails it
     // does not make the resumed session pending again.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(sessions(&server).await?[0]["state"], "connected");
+    assert_eq!(
+        api::sessions(&server.url(""), None).await?[0]["state"],
+        "connected"
+    );
     back.next_frame(WAIT).await?;
 
     // A wrong token resumes nothing.
-    let e = Viewer::connect_with(
-        &base,
-        ViewerOptions {
-            resume: Some("not-a-resume-token".into()),
-            ..ViewerOptions::default()
-        },
-    )
-    .await
-    .err()
-    .expect("a wrong resume token was accepted");
+    let e = Viewer::connect_with(&base, ViewerOptions::resuming("not-a-resume-token"))
+        .await
+        .err()
+        .expect("a wrong resume token was accepted");
     assert!(e.to_string().contains("404"), "{e}");
     back.close().await?;
     until_state(&server, &id, "closed").await?;
@@ -140,7 +109,7 @@ async fn after_the_grace_period_a_session_is_closed_and_cannot_resume() -> anyho
     };
     let server = TestServer::start(config, render_core::Scene::cornell_box()).await?;
     let base = server.url("");
-    let mut viewer = Viewer::connect_with(&base, through_relay()).await?;
+    let mut viewer = Viewer::connect_with(&base, ViewerOptions::through(Link::ideal())).await?;
     let hello = viewer.next_message("hello", WAIT).await?;
     let id = hello["session"].as_str().unwrap().to_owned();
     let token = hello["resume_token"].as_str().unwrap().to_owned();
@@ -153,16 +122,10 @@ async fn after_the_grace_period_a_session_is_closed_and_cannot_resume() -> anyho
         "closed {closed_after:?} after turning pending; the grace period is 2 s"
     );
     assert_eq!(server.metric("streamtracer_sessions").await?, 0.0);
-    let e = Viewer::connect_with(
-        &base,
-        ViewerOptions {
-            resume: Some(token),
-            ..ViewerOptions::default()
-        },
-    )
-    .await
-    .err()
-    .expect("an expired session was resumed");
+    let e = Viewer::connect_with(&base, ViewerOptions::resuming(token))
+        .await
+        .err()
+        .expect("an expired session was resumed");
     assert!(e.to_string().contains("404"), "{e}");
     server.stop().await
 }

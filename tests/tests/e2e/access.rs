@@ -2,13 +2,11 @@
 //! the session limit and the edit rate.
 
 use serde_json::{json, Value};
-use std::time::Duration;
 use streamtracer::Config;
 use streamtracer_tests::client::{Viewer, ViewerOptions};
 use streamtracer_tests::ws::{refused_status, ControlSocket};
-use streamtracer_tests::{api, edit_scene, TestServer};
+use streamtracer_tests::{api, edit_scene, TestServer, WAIT};
 
-const WAIT: Duration = Duration::from_secs(20);
 const VIEWER: &str = "viewer-token-3f9a2c71d0";
 const CONTROLLER: &str = "controller-token-8b41e6";
 
@@ -20,33 +18,6 @@ fn with_tokens() -> Config {
     }
 }
 
-/// A request to `base + path` with `token` as its bearer token.
-async fn call(
-    method: reqwest::Method,
-    url: String,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> anyhow::Result<(u16, String)> {
-    let mut r = reqwest::Client::new().request(method, url);
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        r = r
-            .header("content-type", "application/json")
-            .body(b.to_string());
-    }
-    let r = r.send().await?;
-    Ok((r.status().as_u16(), r.text().await?))
-}
-
-fn viewer_options(token: Option<&str>) -> ViewerOptions {
-    ViewerOptions {
-        token: token.map(str::to_owned),
-        ..ViewerOptions::default()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_decide_who_watches_and_who_edits_on_every_transport() -> anyhow::Result<()> {
     let server = TestServer::start(with_tokens(), edit_scene()).await?;
@@ -54,7 +25,7 @@ async fn tokens_decide_who_watches_and_who_edits_on_every_transport() -> anyhow:
     let scene_of = |token| {
         let url = server.url("/api/scene");
         async move {
-            let (status, body) = call(reqwest::Method::GET, url, Some(token), None).await?;
+            let (status, body) = api::call(reqwest::Method::GET, url, Some(token), None).await?;
             anyhow::ensure!(status == 200, "GET /api/scene: {status} {body}");
             let v: Value = serde_json::from_str(&body)?;
             Ok::<_, anyhow::Error>((v["scene"].clone(), v["revision"].clone()))
@@ -64,7 +35,7 @@ async fn tokens_decide_who_watches_and_who_edits_on_every_transport() -> anyhow:
 
     // No token, or a wrong one: 401 everywhere, and no session is created.
     for token in [None, Some("not-a-token-of-this-server")] {
-        let e = Viewer::connect_with(&base, viewer_options(token))
+        let e = Viewer::connect_with(&base, ViewerOptions::with_token(token))
             .await
             .err()
             .expect("a viewer without a good token was let in");
@@ -80,7 +51,7 @@ async fn tokens_decide_who_watches_and_who_edits_on_every_transport() -> anyhow:
             (reqwest::Method::GET, "/api/snapshot.png"),
         ] {
             let (status, body) =
-                call(method, server.url(path), token, Some(json!({"ops": []}))).await?;
+                api::call(method, server.url(path), token, Some(json!({"ops": []}))).await?;
             assert_eq!(status, 401, "{path}: {body}");
             assert!(body.contains("token"), "{body}");
         }
@@ -88,20 +59,20 @@ async fn tokens_decide_who_watches_and_who_edits_on_every_transport() -> anyhow:
     assert_eq!(server.metric("streamtracer_sessions").await?, 0.0);
     // The page, health and metrics stay open.
     assert_eq!(
-        call(reqwest::Method::GET, server.url("/"), None, None)
+        api::call(reqwest::Method::GET, server.url("/"), None, None)
             .await?
             .0,
         200
     );
     assert_eq!(
-        call(reqwest::Method::GET, server.url("/healthz"), None, None)
+        api::call(reqwest::Method::GET, server.url("/healthz"), None, None)
             .await?
             .0,
         200
     );
 
     // A viewer watches, reads, and may change nothing: data channel, WebSocket, HTTP.
-    let mut viewer = Viewer::connect_with(&base, viewer_options(Some(VIEWER))).await?;
+    let mut viewer = Viewer::connect_with(&base, ViewerOptions::with_token(Some(VIEWER))).await?;
     let hello = viewer.next_message("hello", WAIT).await?;
     assert_eq!(hello["role"], "viewer");
     viewer.next_frame(WAIT).await?;
@@ -140,7 +111,7 @@ async fn tokens_decide_who_watches_and_who_edits_on_every_transport() -> anyhow:
         (reqwest::Method::POST, "/api/undo", json!({})),
         (reqwest::Method::POST, "/api/control", edit.clone()),
     ] {
-        let (status, text) = call(method, server.url(path), Some(VIEWER), Some(body)).await?;
+        let (status, text) = api::call(method, server.url(path), Some(VIEWER), Some(body)).await?;
         assert_eq!(status, 403, "{path}: {text}");
         let m: Value = serde_json::from_str(&text)?;
         assert_eq!(m["code"], "forbidden");
@@ -157,7 +128,7 @@ async fn tokens_decide_who_watches_and_who_edits_on_every_transport() -> anyhow:
     };
     assert_eq!(status, 403, "{text}");
     assert_eq!(
-        call(
+        api::call(
             reqwest::Method::GET,
             server.url("/api/snapshot.png"),
             Some(VIEWER),
@@ -183,7 +154,7 @@ async fn tokens_decide_who_watches_and_who_edits_on_every_transport() -> anyhow:
     );
 
     // A controller edits over each transport; the viewer sees the changes announced.
-    let (status, text) = call(
+    let (status, text) = api::call(
         reqwest::Method::POST,
         server.url("/api/edits"),
         Some(CONTROLLER),
@@ -578,7 +549,8 @@ async fn the_edit_rate_is_per_token_so_another_token_is_unaffected() -> anyhow::
         &post_json(&server, "/api/edits", Some(CONTROLLER), &settings_edit(4.0)).await?,
         "the spent token over HTTP",
     );
-    let mut viewer = Viewer::connect_with(&base, viewer_options(Some(CONTROLLER))).await?;
+    let mut viewer =
+        Viewer::connect_with(&base, ViewerOptions::with_token(Some(CONTROLLER))).await?;
     viewer.next_message("hello", WAIT).await?;
     let refused = viewer.request(settings_edit(1.3), WAIT).await?;
     assert_eq!(refused["code"], "rate_limited", "{refused}");
@@ -587,7 +559,7 @@ async fn the_edit_rate_is_per_token_so_another_token_is_unaffected() -> anyhow::
     let ok = post_json(&server, "/api/edits", Some(OTHER), &settings_edit(2.0)).await?;
     assert_eq!(ok.0, 200, "{}", ok.2);
     // ...and it is then refused on its own data channel, as any other of its requests.
-    let mut other = Viewer::connect_with(&base, viewer_options(Some(OTHER))).await?;
+    let mut other = Viewer::connect_with(&base, ViewerOptions::with_token(Some(OTHER))).await?;
     other.next_message("hello", WAIT).await?;
     let refused = other.request(settings_edit(2.1), WAIT).await?;
     assert_eq!(refused["code"], "rate_limited", "{refused}");

@@ -84,8 +84,7 @@ async fn impaired_and_vanishing_viewers_do_not_slow_the_others_and_are_freed() -
         &server.base,
         ViewerOptions {
             control: false,
-            link: Some(Link::ideal()),
-            ..ViewerOptions::default()
+            ..ViewerOptions::through(Link::ideal())
         },
     )
     .await?;
@@ -109,8 +108,7 @@ async fn impaired_and_vanishing_viewers_do_not_slow_the_others_and_are_freed() -
             &server.base,
             ViewerOptions {
                 control: false,
-                link: Some(Link::ideal()),
-                ..ViewerOptions::default()
+                ..ViewerOptions::through(Link::ideal())
             },
         )
         .await?;
@@ -186,7 +184,7 @@ async fn impaired_and_vanishing_viewers_do_not_slow_the_others_and_are_freed() -
     // Loss bursts.
     let mut recoveries = Vec::new();
     // Bursts shorter than the server's grace for a lost connection: a longer outage
-    // ends the connection, and the client resumes its session (tests/resume.rs).
+    // ends the connection, and the client resumes its session (tests/e2e/resume.rs).
     for burst_ms in [300u64, 600, 1000] {
         burst.relay().expect("a relay").set_blackout(true);
         tokio::time::sleep(Duration::from_millis(burst_ms)).await;

@@ -6,9 +6,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use streamtracer_tests::client::{Frame, Viewer};
 use streamtracer_tests::ws::ControlSocket;
-use streamtracer_tests::{api, edit_scene, middle, TestServer};
-
-const WAIT: Duration = Duration::from_secs(20);
+use streamtracer_tests::{api, edit_scene, middle, TestServer, WAIT};
 
 /// Whether RTP timestamp `a` is before `b` (modulo wrap-around).
 fn before(a: u32, b: u32) -> bool {
@@ -46,7 +44,7 @@ async fn frame_showing(viewer: &mut Viewer, revision: u64) -> anyhow::Result<(Va
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_ui_edits_and_the_viewer_sees_it_with_the_revision() -> anyhow::Result<()> {
-    let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
+    let server = TestServer::small(edit_scene()).await?;
     let base = server.url("");
     let mut viewer = Viewer::connect(&base).await?;
     let hello = viewer.next_message("hello", WAIT).await?;
@@ -146,15 +144,9 @@ fn roughness(frame: &Frame) -> f64 {
 /// that frame is much smoother than the raw frame before it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frame_messages_say_from_which_frame_the_picture_is_denoised() -> anyhow::Result<()> {
-    let server = TestServer::start(
-        TestServer::small_config(),
-        render_core::Scene::cornell_box(),
-    )
-    .await?;
+    let server = TestServer::small(render_core::Scene::cornell_box()).await?;
     let base = server.url("");
-    let mut viewer = Viewer::connect(&base).await?;
-    viewer.next_message("hello", WAIT).await?;
-    viewer.next_frame(WAIT).await?;
+    let mut viewer = Viewer::connect_watching(&base).await?;
     let (status, reply) = api::post(
         &base,
         "/api/control",
@@ -209,7 +201,7 @@ async fn frame_messages_say_from_which_frame_the_picture_is_denoised() -> anyhow
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transaction_applies_whole_or_not_at_all() -> anyhow::Result<()> {
-    let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
+    let server = TestServer::small(edit_scene()).await?;
     let base = server.url("");
     let (before, revision) = api::scene(&base).await?;
     // Two good ops, then one naming an object that does not exist.
@@ -256,7 +248,7 @@ async fn a_transaction_applies_whole_or_not_at_all() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn undo_and_redo_walk_the_history() -> anyhow::Result<()> {
-    let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
+    let server = TestServer::small(edit_scene()).await?;
     let base = server.url("");
     let (original, r0) = api::scene(&base).await?;
     let (status, reply) = api::post(&base, "/api/undo", &json!({})).await?;
@@ -323,7 +315,7 @@ async fn undo_and_redo_walk_the_history() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_editors_are_ordered_by_revision_and_converge() -> anyhow::Result<()> {
-    let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
+    let server = TestServer::small(edit_scene()).await?;
     let base = server.url("");
     let mut a = ControlSocket::connect(&base).await?;
     let mut b = ControlSocket::connect(&base).await?;
@@ -412,7 +404,7 @@ async fn concurrent_editors_are_ordered_by_revision_and_converge() -> anyhow::Re
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_return_the_scene_and_single_entities() -> anyhow::Result<()> {
-    let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
+    let server = TestServer::small(edit_scene()).await?;
     let base = server.url("");
     let (status, ball) = api::get(&base, "/api/scene/object/ball").await?;
     assert_eq!(status, 200);
@@ -440,7 +432,7 @@ async fn reads_return_the_scene_and_single_entities() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_snapshot_is_the_rendered_picture_as_png() -> anyhow::Result<()> {
-    let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
+    let server = TestServer::small(edit_scene()).await?;
     let response = reqwest::get(server.url("/api/snapshot.png")).await?;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "image/png");
@@ -562,7 +554,7 @@ async fn concurrent_snapshots_of_an_unchanged_picture_are_encoded_once() -> anyh
 /// before a camera move is still a good base, one read before a transaction is not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn base_revision_conflicts_with_transactions_but_not_camera_moves() -> anyhow::Result<()> {
-    let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
+    let server = TestServer::small(edit_scene()).await?;
     let base = server.url("");
     let mut ui = ControlSocket::connect(&base).await?;
     let hello = ui.hello.clone();
@@ -601,7 +593,7 @@ async fn base_revision_conflicts_with_transactions_but_not_camera_moves() -> any
 /// `?view=` picks in another view, whose camera is its own. Bad points change nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pick_names_the_object_under_a_point_of_the_view() -> anyhow::Result<()> {
-    let server = TestServer::start(TestServer::small_config(), edit_scene()).await?;
+    let server = TestServer::small(edit_scene()).await?;
     let base = server.url("");
     let pick = |x: f64, y: f64, view: &'static str| {
         let base = base.clone();
