@@ -675,22 +675,7 @@ mod tests {
     use encoder::H264Decoder;
 
     fn settings() -> ViewSettings {
-        ViewSettings {
-            width: 64,
-            height: 48,
-            max_width: 128,
-            max_height: 96,
-            fps: 60.0,
-            bitrate: 500_000,
-            min_bitrate: 100_000,
-            max_bitrate: 1_000_000,
-            keyframe_interval: 0,
-            max_spp: 4,
-            max_time: None,
-            idle_interval: None,
-            denoise: false,
-            indirect_clamp: IndirectClamp::Off,
-        }
+        ViewSettings::small_for_tests()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -390,25 +390,9 @@ impl EncodePlanner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::view::IndirectClamp;
 
     fn settings() -> ViewSettings {
-        ViewSettings {
-            width: 64,
-            height: 48,
-            max_width: 128,
-            max_height: 96,
-            fps: 60.0,
-            bitrate: 500_000,
-            min_bitrate: 100_000,
-            max_bitrate: 1_000_000,
-            keyframe_interval: 0,
-            max_spp: 4,
-            max_time: None,
-            idle_interval: None,
-            denoise: false,
-            indirect_clamp: IndirectClamp::Off,
-        }
+        ViewSettings::small_for_tests()
     }
 
     const MS: Duration = Duration::from_millis(1);

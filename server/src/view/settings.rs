@@ -72,3 +72,26 @@ impl std::fmt::Display for IndirectClamp {
         }
     }
 }
+
+impl ViewSettings {
+    /// A small, fast view for the server's unit tests: 64x48 at 60 fps, 4 spp.
+    #[cfg(test)]
+    pub(crate) fn small_for_tests() -> ViewSettings {
+        ViewSettings {
+            width: 64,
+            height: 48,
+            max_width: 128,
+            max_height: 96,
+            fps: 60.0,
+            bitrate: 500_000,
+            min_bitrate: 100_000,
+            max_bitrate: 1_000_000,
+            keyframe_interval: 0,
+            max_spp: 4,
+            max_time: None,
+            idle_interval: None,
+            denoise: false,
+            indirect_clamp: IndirectClamp::Off,
+        }
+    }
+}
