@@ -39,7 +39,7 @@ impl WhepHandler for Checks {
         let mut reader = Cursor::new(offer.sdp.as_bytes());
         rtc_sdp::description::session::SessionDescription::unmarshal(&mut reader)
             .map_err(|e| OfferError::BadOffer(format!("malformed SDP offer: {e}")))?;
-        // The server's own checks, the same function `session.rs` calls.
+        // The server's own checks, the same function `server/src/session/peer.rs` calls.
         signaling::sdp::check_offer(&offer.sdp)?;
         Ok(Answer {
             session_id: "s1".into(),

@@ -9,7 +9,7 @@ pub const NEEDS_H264: &str = "the server sends H.264 (constrained baseline, pack
 
 /// The checks the server makes on an offer after the WebRTC stack's SDP parse and
 /// before it makes a peer connection for it: an active video section, and H.264
-/// offered. The one function the server (`session.rs`) and the `whep_offer` fuzz
+/// offered. The one function the server (`server/src/session/peer.rs`) and the `whep_offer` fuzz
 /// target both call, with the messages a client gets.
 pub fn check_offer(sdp: &str) -> Result<(), crate::OfferError> {
     if !has_active_video(sdp) {

@@ -1,5 +1,5 @@
 //! The scene API over HTTP and WebSocket, for clients without WebRTC (remote UIs,
-//! scripts). Both speak the same protocol as the data channel (`protocol.rs`) through
+//! scripts). Both speak the same protocol as the data channel (the `protocol` crate) through
 //! the same [`Connection`]; HTTP answers each request with one protocol message as its
 //! JSON body, with a status that matches its code.
 //!
