@@ -18,7 +18,6 @@
 //             without controls; absent: follow it when controls are on (an embed
 //             without controls never resizes the view others watch)
 // Changing server, view, token, controls or resize starts a new session.
-
 //
 // This module is the element; its parts are the modules beside it, imported relatively
 // (so they load from wherever this one did): whep.js (the WHEP session and the
@@ -26,6 +25,10 @@
 // orbit.js and maths.js (camera maths), input.js (pointer, wheel and keys), stats.js
 // (the statistics overlay's numbers), panel.js (the scene panel), config.js
 // (attributes and API URLs) and dom.js (style and element builder).
+//
+// Length: about 770 lines, because the element's lifecycle, its connect-and-resume
+// sequence and its message handlers share the element's state; the logic that can be
+// tested without a browser lives in the modules above, under web-client/test/.
 
 import { attributeOn, authHeaders, followsSize, serverBase, snapshotName, viewUrl } from './config.js';
 import { el, injectStyle } from './dom.js';

@@ -10,6 +10,30 @@ use super::*;
 /// Samples per pixel a view renders each change to while nobody watches it.
 pub const UNWATCHED_SPP: u32 = 16;
 
+/// The samples per pixel a change is rendered to: all of `max_spp` while somebody
+/// watches; nobody watching, a modest quality (what a snapshot or a viewer arriving
+/// later starts from), then the render stops.
+pub fn sample_budget(max_spp: u32, watched: bool) -> u32 {
+    if watched {
+        max_spp
+    } else {
+        max_spp.min(UNWATCHED_SPP)
+    }
+}
+
+/// Whether the render goes on at `spp` samples per pixel, `elapsed` after the change:
+/// under its sample budget and within `--max-seconds`. Otherwise it sleeps until
+/// something changes (a viewer subscribing counts).
+pub fn keeps_rendering(
+    spp: u32,
+    max_spp: u32,
+    watched: bool,
+    elapsed: Duration,
+    max_time: Option<Duration>,
+) -> bool {
+    spp < sample_budget(max_spp, watched) && max_time.is_none_or(|limit| elapsed < limit)
+}
+
 pub(super) fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Option<Duration>) {
     let mut rendered_generation = u64::MAX;
     let mut scene: Option<Arc<SceneVersion>> = None;
@@ -117,16 +141,14 @@ pub(super) fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Opt
                     awaiting_denoise = false;
                     rendering_since = Instant::now();
                 }
-                let in_time = max_time.is_none_or(|limit| since.elapsed() < limit);
-                // Nobody watching: render the change up to a modest quality (what a
-                // snapshot or a viewer arriving later starts from), then stop.
                 let watched = shared.frames.receiver_count() > 0;
-                let budget = if watched {
-                    max_spp
-                } else {
-                    max_spp.min(UNWATCHED_SPP)
-                };
-                if renderer.samples_per_pixel() < budget && in_time {
+                if keeps_rendering(
+                    renderer.samples_per_pixel(),
+                    max_spp,
+                    watched,
+                    since.elapsed(),
+                    max_time,
+                ) {
                     break;
                 }
                 // Converged, out of time or unwatched: sleep until something changes
@@ -155,8 +177,8 @@ pub(super) fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Opt
             // The render stops here for now: converged, or at the sample budget of a
             // view nobody watches (see the wait above).
             let pausing = converged
-                || (shared.frames.receiver_count() == 0
-                    && renderer.samples_per_pixel() >= max_spp.min(UNWATCHED_SPP));
+                || renderer.samples_per_pixel()
+                    >= sample_budget(max_spp, shared.frames.receiver_count() > 0);
             let progress = denoise_plan::Progress {
                 samples_per_pixel: renderer.samples_per_pixel(),
                 size: (renderer.width(), renderer.height()),
@@ -212,5 +234,27 @@ pub(super) fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Opt
             drop(latest);
             shared.latest_changed.notify_all();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unwatched_view_pauses_at_its_modest_budget_and_resumes_when_watched() {
+        let second = Duration::from_secs(1);
+        // Watched: up to the scene's samples.
+        assert!(keeps_rendering(100, 256, true, second, None));
+        assert!(!keeps_rendering(256, 256, true, second, None));
+        // Unwatched: up to UNWATCHED_SPP, then paused; a viewer arriving resumes it.
+        assert!(keeps_rendering(UNWATCHED_SPP - 1, 256, false, second, None));
+        assert!(!keeps_rendering(UNWATCHED_SPP, 256, false, second, None));
+        assert!(keeps_rendering(UNWATCHED_SPP, 256, true, second, None));
+        // A scene asking for fewer samples than that is done at its own count.
+        assert_eq!(sample_budget(4, false), 4);
+        // Out of time: paused whatever the samples.
+        assert!(!keeps_rendering(1, 256, true, 3 * second, Some(2 * second)));
+        assert!(keeps_rendering(1, 256, true, second, Some(2 * second)));
     }
 }
