@@ -4,6 +4,9 @@
 //! The files under `tests/data` are produced by [`generate`]; run
 //! `cargo test --release -p render-core --test loaders -- --ignored regenerate_test_data`
 //! to write them again after changing it.
+//!
+//! Length: About 800 lines because each format's cases build on the same generated
+//! files and shared checks; one binary keeps them together.
 
 use glam::{Quat, Vec2, Vec3};
 use render_core::{

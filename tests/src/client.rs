@@ -1,4 +1,7 @@
 //! A WHEP viewer for tests: a real WebRTC peer that decodes the video it receives.
+//!
+//! Length: About 1,050 lines: one viewer (peer, decoder thread, control channel, relay
+//! option) whose parts share its connection; the tests need all of them together.
 
 use crate::link::{Link, Relay, RelayStats};
 use anyhow::{anyhow, bail, Context};

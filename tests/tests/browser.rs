@@ -7,6 +7,9 @@
 //! connection comes back by itself with the session's resume token; a browser without
 //! H.264 and a full server are explained. None of this writes to the browser console
 //! at level error (beyond the refused requests Chromium itself logs).
+//!
+//! Length: About 1,200 lines of scenarios that each need Chromium; they stay in one
+//! binary of their own (see `e2e/main.rs`), so in one file.
 
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -16,6 +16,9 @@
 //! the only cases where the verdicts may differ, and each such case is listed here
 //! with its reason: the schema accepts the message and the server refuses it with a
 //! named code.
+//!
+//! Length: About 1,460 lines, nearly all of it the corpus: every client message, good
+//! and bad, and every server message, checked against the schema and the server alike.
 
 use glam::Vec3;
 use jsonschema::Validator;

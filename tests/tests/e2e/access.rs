@@ -1,5 +1,8 @@
 //! Who may do what, end to end: tokens and roles on every transport, browser origins,
 //! the session limit and the edit rate.
+//!
+//! Length: About 640 lines: one scenario per rule of who may do what, on every
+//! transport.
 
 use serde_json::{json, Value};
 use streamtracer::Config;

@@ -1,6 +1,9 @@
 //! Scene editing end to end: a remote UI (WebSocket or HTTP, no video) edits while a
 //! WebRTC viewer watches; transactions are atomic; undo and redo; concurrent editors
 //! converge; frames name the revision they show.
+//!
+//! Length: About 710 lines: one scenario per feature of transactions (atomicity, undo
+//! and redo, concurrency, revisions), sharing their helpers.
 
 use serde_json::{json, Value};
 use std::time::Duration;
