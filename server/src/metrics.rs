@@ -172,7 +172,7 @@ pub fn render(sessions: &Sessions, views: &Views, store: &SceneStore) -> String 
     }
     // One line per view for each of these.
     type PerView = fn(&View) -> f64;
-    let per_view: [(&str, &str, &str, PerView); 6] = [
+    let per_view: [(&str, &str, &str, PerView); 7] = [
         (
             "streamtracer_viewers",
             "gauge",
@@ -190,6 +190,12 @@ pub fn render(sessions: &Sessions, views: &Views, store: &SceneStore) -> String 
             "counter",
             "Render passes completed by each view.",
             |view| view.stats().passes_rendered.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "streamtracer_view_rendering",
+            "gauge",
+            "Whether each view's render is running (1) or paused (0: converged, out of time, or unwatched).",
+            |view| view.stats().rendering.load(Ordering::Relaxed) as f64,
         ),
         (
             "streamtracer_view_render_seconds_total",

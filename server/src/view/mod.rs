@@ -156,7 +156,7 @@ pub struct ViewStats {
     /// Still-quality refreshes started.
     pub refreshes: AtomicU64,
     /// Frames not encoded because the video had run ahead of what the poorest link
-    /// carries (see [`DEBT_LIMIT`]).
+    /// carries (see [`planner::DEBT_LIMIT`]).
     pub frames_dropped: AtomicU64,
     /// The size of the stream: the picture's, or smaller while the bitrate is low.
     pub stream_width: AtomicU64,
@@ -169,6 +169,9 @@ pub struct ViewStats {
     pub denoise_micros: AtomicU64,
     /// Denoised pictures put on the stream.
     pub pictures_denoised: AtomicU64,
+    /// 1 while the render thread renders, 0 while it sleeps (converged, out of time,
+    /// or unwatched past its budget).
+    pub rendering: AtomicU64,
 }
 
 struct Control {

@@ -153,9 +153,11 @@ pub(super) fn render_loop(shared: &Shared, mut renderer: Renderer, max_time: Opt
                 }
                 // Converged, out of time or unwatched: sleep until something changes
                 // (a viewer subscribing counts).
+                shared.stats.rendering.store(0, Ordering::Relaxed);
                 c = shared.changed.wait(c).unwrap_or_else(|e| e.into_inner());
             }
         }
+        shared.stats.rendering.store(1, Ordering::Relaxed);
         let generation = rendered_generation;
         let stale = || {
             shared.generation.load(Ordering::Acquire) != generation

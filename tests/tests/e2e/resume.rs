@@ -81,9 +81,9 @@ async fn a_cut_session_is_pending_then_resumes_with_its_token() -> anyhow::Resul
     back.next_frame(WAIT).await?;
     until_state(&server, &id, "connected").await?;
     assert_eq!(server.metric("streamtracer_sessions").await?, 1.0);
-    // The old connection's end of the session is gone: when it finally fails it
-    // does not make the resumed session pending again.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The old connection's end of the session is gone: when it finally fails it cannot
+    // make the resumed session pending again (a connection changes its session's entry
+    // only while it is the current generation: `session::table`'s unit tests).
     assert_eq!(
         api::sessions(&server.url(""), None).await?[0]["state"],
         "connected"
