@@ -715,28 +715,32 @@ impl Transport for WebSocketTransport {
             return Incoming::Opened;
         }
         loop {
-            return tokio::select! {
-                incoming = self.socket.recv() => match incoming {
-                    Some(Ok(message)) => {
-                        self.heard = tokio::time::Instant::now();
-                        match message {
-                            Message::Text(text) => Incoming::Text(Bytes::from(text)),
-                            Message::Binary(data) => Incoming::Binary(data),
-                            Message::Close(_) => Incoming::Closed,
-                            Message::Ping(_) | Message::Pong(_) => continue,
-                        }
-                    }
-                    None | Some(Err(_)) => Incoming::Closed,
-                },
-                _ = self.ping.tick() => Incoming::Tick,
+            let incoming = tokio::select! {
+                incoming = self.socket.recv() => incoming,
+                _ = self.ping.tick() => return Incoming::Tick,
             };
+            let Some(Ok(message)) = incoming else {
+                return Incoming::Closed;
+            };
+            self.heard = tokio::time::Instant::now();
+            match message {
+                Message::Text(text) => return Incoming::Text(Bytes::from(text)),
+                Message::Binary(data) => return Incoming::Binary(data),
+                Message::Close(_) => return Incoming::Closed,
+                // Heard: enough to keep the connection alive.
+                Message::Ping(_) | Message::Pong(_) => {}
+            }
         }
     }
 
     async fn send(&mut self, text: Bytes) -> bool {
         match axum::extract::ws::Utf8Bytes::try_from(text) {
             Ok(text) => self.socket.send(Message::Text(text)).await.is_ok(),
-            Err(_) => true,
+            // The pump sends serialised JSON only: this would be a bug, said in the log.
+            Err(e) => {
+                tracing::error!(session = %self.session, "a message that is not UTF-8 was not sent: {e}");
+                true
+            }
         }
     }
 

@@ -196,7 +196,7 @@ impl WhepHandler for Sessions {
             Some(token) => Some(self.resumable(token)?),
             None => None,
         };
-        if resume.is_none() && self.count() >= self.limits.max_sessions {
+        if resume.is_none() && lock(&self.table).is_full() {
             return Err(full());
         }
         // A resumed session keeps its view; a new one watches the view it names (a
